@@ -1,0 +1,40 @@
+// The option table: the single source of `tsync --help`, the parser, and the
+// check that man/tsync.1 documents every option (test/cli/manpage.test.ts).
+
+export type OptionKind = 'flag' | 'value' | 'list' | 'count';
+
+export interface OptionSpec {
+  /** long name without dashes; also the key in ParsedOptions (camelCased) */
+  long: string;
+  short?: string;
+  kind: OptionKind;
+  /** placeholder for the value, shown in help */
+  arg?: string;
+  help: string;
+  /** not shown in --help (the peer's side) */
+  hidden?: boolean;
+}
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { long: 'rsh', short: 'e', kind: 'value', arg: 'CMD', help: "how to reach a remote host (default: ssh); run as CMD [user@]host tsync --server ..." },
+  { long: 'tsync-path', kind: 'value', arg: 'PROG', help: 'the tsync command on the remote side (default: tsync)' },
+  { long: 'dry-run', short: 'n', kind: 'flag', help: 'decide and report everything, change nothing anywhere' },
+  { long: 'delete', kind: 'flag', help: 'remove receiver files that SRC does not have (excluded files are kept)' },
+  { long: 'itemize', short: 'i', kind: 'flag', help: 'one line per change, rsync-like codes' },
+  { long: 'verbose', short: 'v', kind: 'count', help: 'more output; repeat for more' },
+  { long: 'quiet', short: 'q', kind: 'flag', help: 'print only errors' },
+  { long: 'stats', kind: 'flag', help: 'print totals at the end: files, bytes, time' },
+  { long: 'json', kind: 'flag', help: 'print one JSON summary object on stdout at the end' },
+  { long: 'checksum', short: 'c', kind: 'flag', help: 'compare files by content hash, not size and mtime' },
+  { long: 'update', short: 'u', kind: 'flag', help: 'never overwrite a receiver file that is newer than the sender\'s' },
+  { long: 'exclude', kind: 'list', arg: 'PATTERN', help: 'exclude files matching PATTERN (rsync rules; repeatable)' },
+  { long: 'include', kind: 'list', arg: 'PATTERN', help: 'do not exclude files matching PATTERN (first matching rule wins)' },
+  { long: 'exclude-from', kind: 'list', arg: 'FILE', help: 'read exclude patterns from FILE, one per line' },
+  { long: 'no-tsyncignore', kind: 'flag', help: 'do not honour .tsyncignore files' },
+  { long: 'backup-dir', kind: 'value', arg: 'DIR', help: 'keep every overwritten or deleted receiver file under DIR (relative to the destination unless absolute)' },
+  { long: 'timeout', kind: 'value', arg: 'SECONDS', help: 'give up when no data moves for SECONDS (default: 0, never)' },
+  { long: 'modify-window', kind: 'value', arg: 'SECONDS', help: 'treat mtimes this close as equal (default: 0)' },
+  { long: 'help', short: 'h', kind: 'flag', help: 'show this help' },
+  { long: 'version', short: 'V', kind: 'flag', help: 'print the version and protocol versions' },
+  { long: 'server', kind: 'flag', hidden: true, help: 'run as the peer side, spoken to over stdin/stdout by a tsync client' },
+];
