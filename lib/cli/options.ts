@@ -16,6 +16,7 @@ export interface OptionSpec {
 }
 
 export const OPTIONS: readonly OptionSpec[] = [
+  { long: 'archive', short: 'a', kind: 'flag', help: "archive mode, rsync's -a; always on (recursive, times, permissions, symlinks), accepted for rsync habits" },
   { long: 'rsh', short: 'e', kind: 'value', arg: 'CMD', help: "how to reach a remote host (default: ssh); run as CMD [user@]host tsync --server ..." },
   { long: 'tsync-path', kind: 'value', arg: 'PROG', help: 'the tsync command on the remote side (default: tsync)' },
   { long: 'dry-run', short: 'n', kind: 'flag', help: 'decide and report everything, change nothing anywhere' },

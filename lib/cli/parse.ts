@@ -1,0 +1,119 @@
+// argv -> a frozen options object, driven by the option table. rsync habits
+// work: bundled short flags (-avn), -eCMD, --opt=value, --opt value, `--`.
+
+import { OPTIONS, type OptionSpec } from './options.js';
+import { TsyncError } from '../errors.js';
+
+export type OptionValues = Record<string, string | boolean | number | string[]>;
+
+export interface Parsed {
+  values: OptionValues;
+  positional: string[];
+  /** every repeatable option in command-line order (rule order matters) */
+  ordered: Array<{ name: string; value: string }>;
+}
+
+const byLong = new Map(OPTIONS.map((o) => [o.long, o]));
+const byShort = new Map(OPTIONS.filter((o) => o.short).map((o) => [o.short!, o]));
+
+export function parseArgs(argv: readonly string[]): Parsed {
+  const values: OptionValues = {};
+  const positional: string[] = [];
+  const ordered: Parsed['ordered'] = [];
+  const set = (o: OptionSpec, v?: string) => {
+    switch (o.kind) {
+      case 'flag':
+        values[o.long] = true;
+        break;
+      case 'count':
+        values[o.long] = ((values[o.long] as number) ?? 0) + 1;
+        break;
+      case 'value':
+        values[o.long] = v!;
+        break;
+      case 'list':
+        values[o.long] = [...((values[o.long] as string[]) ?? []), v!];
+        ordered.push({ name: o.long, value: v! });
+        break;
+    }
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = a.slice(2, eq < 0 ? undefined : eq);
+      const o = byLong.get(name);
+      if (!o) throw new TsyncError('E_USAGE', `unknown option --${name}`);
+      const takes = o.kind === 'value' || o.kind === 'list';
+      if (!takes && eq >= 0) throw new TsyncError('E_USAGE', `option --${name} takes no value`);
+      if (takes) {
+        let v: string | undefined = eq >= 0 ? a.slice(eq + 1) : argv[++i];
+        if (v === undefined) throw new TsyncError('E_USAGE', `option --${name} needs a value (${o.arg})`);
+        set(o, v);
+        v = undefined;
+      } else set(o);
+      continue;
+    }
+    if (a.startsWith('-') && a.length > 1) {
+      for (let j = 1; j < a.length; j++) {
+        const o = byShort.get(a[j]);
+        if (!o) throw new TsyncError('E_USAGE', `unknown option -${a[j]}`);
+        if (o.kind === 'value' || o.kind === 'list') {
+          const v = j + 1 < a.length ? a.slice(j + 1) : argv[++i];
+          if (v === undefined) throw new TsyncError('E_USAGE', `option -${o.short} needs a value (${o.arg})`);
+          set(o, v);
+          break;
+        }
+        set(o);
+      }
+      continue;
+    }
+    positional.push(a);
+  }
+  return { values, positional, ordered };
+}
+
+export function num(values: OptionValues, name: string, dflt: number, opts: { integer?: boolean } = {}): number {
+  const v = values[name];
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n < 0 || (opts.integer && !Number.isInteger(n))) {
+    throw new TsyncError('E_USAGE', `--${name} needs a non-negative ${opts.integer ? 'whole ' : ''}number, got "${String(v)}"`);
+  }
+  return n;
+}
+
+export function helpText(): string {
+  const rows = OPTIONS.filter((o) => !o.hidden).map((o) => {
+    const left = `${o.short ? `-${o.short}, ` : '    '}--${o.long}${o.arg ? ` ${o.arg}` : ''}`;
+    return `  ${left.padEnd(28)} ${o.help}`;
+  });
+  return [
+    'usage: tsync [options] SRC... DEST',
+    '',
+    'Make DEST like SRC, locally or over SSH or any stdio command.',
+    'Endpoints: a local path, [user@]host:path, or ssh://[user@]host[:port]/path.',
+    'A trailing slash on SRC copies its contents; without one the directory itself.',
+    '',
+    'Options:',
+    ...rows,
+    '',
+    'Exit codes:',
+    ...EXIT_HELP,
+    '',
+    'See tsync(1) for details.',
+    '',
+  ].join('\n');
+}
+
+import { ERROR_TABLE } from '../errors.js';
+
+const EXIT_HELP: string[] = (() => {
+  const seen = new Map<number, string[]>();
+  for (const row of Object.values(ERROR_TABLE)) seen.set(row.exit, [...(seen.get(row.exit) ?? []), row.what]);
+  return [`  ${'0'.padStart(3)}  success`, ...[...seen.entries()].sort((a, b) => a[0] - b[0]).map(([code, whats]) => `  ${String(code).padStart(3)}  ${whats.join('; ')}`)];
+})();

@@ -1,0 +1,253 @@
+// A framed message channel over any pair of byte streams (child process
+// pipes, our own stdin/stdout, an ssh2 channel). It owns the preamble check,
+// framing, the idle timeout and keepalives; it knows nothing of roles.
+
+import type { Readable, Writable } from 'node:stream';
+import { DecodeError } from './wire/codec.js';
+import { encodeFrame, FrameDecoder, FRAME_HEADER } from './wire/frames.js';
+import { decodeMessage, encodeMessage, LIMITS, MAGIC, type Message } from './wire/schema.js';
+import { isErrorCode, TsyncError } from './errors.js';
+import { printable } from './text.js';
+
+export interface ConnectionOptions {
+  /** seconds without any incoming byte before giving up; 0 = never */
+  timeout: number;
+  /** true on the client: unexpected preamble bytes are a remote shell's chatter */
+  expectJunk: boolean;
+}
+
+type Handler = (m: Message) => void;
+
+export class Connection {
+  private readonly decoder = new FrameDecoder(LIMITS.frame + 16);
+  private preamble: Buffer | null = Buffer.alloc(0);
+  private handler: Handler | null = null;
+  private backlog: Message[] = [];
+  private failure: TsyncError | null = null;
+  private failWaiters: Array<(e: TsyncError) => void> = [];
+  private lastIn = Date.now();
+  private lastOut = Date.now();
+  private timer: NodeJS.Timeout | null = null;
+  private ended = false;
+  private finished = false;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(
+    private readonly input: Readable,
+    private readonly output: Writable,
+    private opts: ConnectionOptions,
+  ) {
+    input.on('data', (chunk: Buffer) => this.onData(chunk));
+    input.on('end', () => this.onEnd());
+    input.on('error', (err) => this.fail(new TsyncError('E_CONNECTION_LOST', `reading from peer: ${err.message}`)));
+    output.on('error', (err: NodeJS.ErrnoException) => {
+      if (this.finished) return;
+      this.fail(new TsyncError('E_CONNECTION_LOST', err.code === 'EPIPE' ? 'the peer closed the connection' : `writing to peer: ${err.message}`));
+    });
+    this.output.write(MAGIC);
+    this.setTimeout(opts.timeout);
+  }
+
+  setTimeout(seconds: number): void {
+    this.opts = { ...this.opts, timeout: seconds };
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (seconds > 0) {
+      const tick = Math.max(50, Math.min(1000, (seconds * 1000) / 4));
+      this.timer = setInterval(() => this.tick(), tick);
+      this.timer.unref();
+    }
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    const limit = this.opts.timeout * 1000;
+    if (now - this.lastIn > limit) {
+      this.fail(new TsyncError('E_TIMEOUT', `no data received for ${this.opts.timeout} seconds`));
+      return;
+    }
+    if (now - this.lastOut > limit / 3 && !this.finished) this.send({ t: 'keepalive' });
+  }
+
+  /** Deliver every message (in order) to fn; messages that arrived earlier are replayed. */
+  onMessage(fn: Handler): void {
+    this.handler = fn;
+    const queued = this.backlog;
+    this.backlog = [];
+    for (const m of queued) if (!this.failure) this.dispatch(m);
+  }
+
+  /** Resolves with the next message; for the handshake, before a handler is installed. */
+  next(): Promise<Message> {
+    return new Promise((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
+      const prev = this.handler;
+      const onFail = (e: TsyncError) => reject(e);
+      this.failWaiters.push(onFail);
+      this.handler = null;
+      const take = (m: Message) => {
+        this.failWaiters = this.failWaiters.filter((f) => f !== onFail);
+        this.handler = prev;
+        resolve(m);
+      };
+      if (this.backlog.length) take(this.backlog.shift()!);
+      else this.handler = take;
+    });
+  }
+
+  /** Queue a message; never waits. For small control messages. */
+  send(m: Message): boolean {
+    if (this.failure && m.t !== 'error') return false;
+    const frame = encodeFrame(encodeMessage(m));
+    this.bytesOut += frame.length;
+    this.lastOut = Date.now();
+    return this.output.write(frame);
+  }
+
+  /** Send and wait until the stream accepts more: for bulk data. */
+  async sendWait(m: Message): Promise<void> {
+    if (this.send(m)) return;
+    await new Promise<void>((resolve, reject) => {
+      const onDrain = () => {
+        this.failWaiters = this.failWaiters.filter((f) => f !== onFail);
+        resolve();
+      };
+      const onFail = (e: TsyncError) => {
+        this.output.off('drain', onDrain);
+        reject(e);
+      };
+      this.failWaiters.push(onFail);
+      this.output.once('drain', onDrain);
+    });
+  }
+
+  /** A promise that rejects when the connection fails; never resolves. */
+  failed(): Promise<never> {
+    return new Promise((_, reject) => {
+      if (this.failure) reject(this.failure);
+      else this.failWaiters.push(reject);
+    });
+  }
+
+  get error(): TsyncError | null {
+    return this.failure;
+  }
+
+  /** Tell the peer about a fatal error, then stop. */
+  abort(err: TsyncError): void {
+    if (!err.remote && !this.ended) this.send({ t: 'error', code: err.code, message: err.message });
+    this.fail(err);
+  }
+
+  /** Finish cleanly: stop timers, end our side. */
+  close(): void {
+    this.finished = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.output.end();
+  }
+
+  fail(err: TsyncError): void {
+    if (this.failure) return;
+    this.failure = err;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    const waiters = this.failWaiters;
+    this.failWaiters = [];
+    for (const w of waiters) w(err);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.lastIn = Date.now();
+    this.bytesIn += chunk.length;
+    if (this.failure) return;
+    if (this.preamble) {
+      const got = Buffer.concat([this.preamble, chunk]);
+      if (got.length < MAGIC.length && MAGIC.subarray(0, got.length).equals(got)) {
+        this.preamble = got;
+        return;
+      }
+      if (!got.subarray(0, MAGIC.length).equals(MAGIC)) {
+        this.preamble = got;
+        this.junk(got);
+        return;
+      }
+      this.preamble = null;
+      chunk = got.subarray(MAGIC.length);
+    }
+    let frames: Buffer[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (e) {
+      this.abort(new TsyncError('E_PROTOCOL', (e as Error).message));
+      return;
+    }
+    for (const f of frames) {
+      let m: Message;
+      try {
+        m = decodeMessage(f);
+      } catch (e) {
+        this.abort(new TsyncError('E_PROTOCOL', e instanceof DecodeError ? e.message : String(e)));
+        return;
+      }
+      if (m.t === 'keepalive') continue;
+      if (m.t === 'error') {
+        const code = isErrorCode(m.code) ? m.code : 'E_PROTOCOL';
+        this.fail(new TsyncError(code, m.message, { remote: true }));
+        return;
+      }
+      this.dispatch(m);
+      if (this.failure) return;
+    }
+  }
+
+  private dispatch(m: Message): void {
+    // DONE is the last message a peer sends: its hang-up after that is expected
+    if (m.t === 'done') this.finished = true;
+    if (!this.handler) {
+      this.backlog.push(m);
+      return;
+    }
+    try {
+      this.handler(m);
+    } catch (e) {
+      this.abort(e instanceof TsyncError ? e : new TsyncError('E_INTERNAL', (e as Error).message, { cause: e }));
+    }
+  }
+
+  private junk(got: Buffer): void {
+    if (!this.opts.expectJunk) {
+      this.abort(new TsyncError('E_PROTOCOL', 'the peer did not start with the tsync preamble'));
+      return;
+    }
+    // Give the remote a moment to finish its sentence, then report it.
+    if (got.length < 512 && !this.ended) {
+      setTimeout(() => this.reportJunk(), 150).unref();
+      return;
+    }
+    this.reportJunk();
+  }
+
+  private reportJunk(): void {
+    if (this.failure) return;
+    const text = printable((this.preamble ?? Buffer.alloc(0)).subarray(0, 200).toString('utf8')).trim();
+    this.fail(new TsyncError('E_REMOTE_JUNK', `the remote side printed "${text}" instead of starting tsync`));
+  }
+
+  private onEnd(): void {
+    this.ended = true;
+    if (this.failure || this.finished) return;
+    if (this.preamble && this.preamble.length > 0) {
+      this.reportJunk();
+      return;
+    }
+    const partial = this.decoder.pending > 0 ? ` (in the middle of a ${this.decoder.pending > FRAME_HEADER ? 'frame' : 'frame header'})` : '';
+    this.fail(new TsyncError('E_CONNECTION_LOST', `the peer closed the connection${partial}`));
+  }
+
+  /** the peer has ended its stream */
+  get peerEnded(): boolean {
+    return this.ended;
+  }
+}

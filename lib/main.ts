@@ -1,0 +1,189 @@
+// The client: parse the command line, reach the peer, run our role, report.
+// Returns the exit code; bin/tsync is the only place that exits.
+
+import * as fs from 'node:fs';
+import { parseArgs, helpText, num, type OptionValues, type Parsed } from './cli/parse.js';
+import { parseEndpoint, sameRemote, type Endpoint } from './endpoint.js';
+import { ERROR_TABLE, TsyncError, toTsyncError, EXIT } from './errors.js';
+import { Connection } from './connection.js';
+import { explainEarlyExit, spawnLocal, spawnRemote, type Peer } from './transport.js';
+import { handshake } from './session.js';
+import { Sender, toSources } from './sender.js';
+import { Receiver } from './receiver.js';
+import { Reporter, type Out } from './report.js';
+import { emptyStats, type Stats } from './stats.js';
+import type { Role, Rule, StartOptions } from './wire/schema.js';
+import { parseRuleFile } from './tree/filter.js';
+import { runServer } from './server.js';
+import { VERSION } from './version.js';
+import { PROTOCOL_MIN, PROTOCOL_VERSION } from './wire/schema.js';
+import { printable } from './text.js';
+
+export const stdio: Out = {
+  stdout: (s) => void process.stdout.write(s),
+  stderr: (s) => void process.stderr.write(s),
+};
+
+export async function main(argv: readonly string[], out: Out = stdio): Promise<number> {
+  let values: OptionValues;
+  let positional: string[];
+  let ordered: Parsed['ordered'];
+  try {
+    ({ values, positional, ordered } = parseArgs(argv));
+  } catch (e) {
+    return fail(out, toTsyncError(e));
+  }
+  if (values.server) return runServer();
+  if (values.help) {
+    out.stdout(helpText());
+    return 0;
+  }
+  if (values.version) {
+    out.stdout(`tsync ${VERSION} (protocol ${PROTOCOL_MIN}-${PROTOCOL_VERSION})\n`);
+    return 0;
+  }
+  const started = performance.now();
+  const o = {
+    itemize: Boolean(values.itemize),
+    verbose: (values.verbose as number) ?? 0,
+    quiet: Boolean(values.quiet),
+    json: Boolean(values.json),
+    stats: Boolean(values.stats),
+    dryRun: Boolean(values['dry-run']),
+  };
+  const reporter = new Reporter(o, out);
+  let stats: Stats = emptyStats();
+  let wire = { sent: 0, received: 0 };
+  try {
+    const run = await client(values, positional, ordered, reporter);
+    stats = run.stats;
+    wire = run.wire;
+    const code = reporter.errors.length > 0 ? ERROR_TABLE.E_PARTIAL.exit : EXIT.OK;
+    if (code !== 0 && !o.json) out.stderr(`tsync: ${ERROR_TABLE.E_PARTIAL.what} (${reporter.errors.length} problem${reporter.errors.length === 1 ? '' : 's'}, listed above); exit code ${code}\n`);
+    reporter.summary(stats, wire, performance.now() - started, code);
+    return code;
+  } catch (e) {
+    const err = toTsyncError(e);
+    if (o.json) reporter.summary(stats, wire, performance.now() - started, err.exitCode, { path: '', code: err.code, message: err.message });
+    return fail(out, err);
+  }
+}
+
+function fail(out: Out, err: TsyncError): number {
+  const row = ERROR_TABLE[err.code];
+  const who = err.remote ? 'remote: ' : '';
+  const hint = row.hint && err.code !== 'E_INTERNAL' ? ` (${row.hint})` : '';
+  out.stderr(`tsync: error: ${who}${printable(err.message)}${hint}\n`);
+  if (err.code === 'E_INTERNAL' && process.env.TSYNC_DEBUG) out.stderr(`${(err.cause as Error)?.stack ?? err.stack}\n`);
+  return err.exitCode;
+}
+
+function rulesFrom(ordered: Parsed['ordered']): Rule[] {
+  const rules: Rule[] = [];
+  for (const { name, value } of ordered) {
+    if (name === 'exclude-from') {
+      let text: string;
+      try {
+        text = value === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(value, 'utf8');
+      } catch (e) {
+        throw new TsyncError('E_USAGE', `cannot read --exclude-from file ${value}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+      }
+      for (const r of parseRuleFile(text, 'exclude')) {
+        if (r.kind === 'clear') rules.length = 0;
+        else rules.push({ kind: r.kind, pattern: r.pattern });
+      }
+    } else if (name === 'exclude' || name === 'include') rules.push({ kind: name, pattern: value });
+  }
+  return rules;
+}
+
+async function client(values: OptionValues, positional: string[], ordered: Parsed['ordered'], reporter: Reporter): Promise<{ stats: Stats; wire: { sent: number; received: number } }> {
+  if (positional.length < 2) throw new TsyncError('E_USAGE', positional.length === 0 ? 'missing SRC and DEST' : 'missing DEST');
+  const eps = positional.map(parseEndpoint);
+  const dest = eps[eps.length - 1];
+  const srcs = eps.slice(0, -1);
+  const remoteSrcs = srcs.filter((e) => e.kind === 'remote');
+  if (remoteSrcs.length && dest.kind === 'remote') throw new TsyncError('E_USAGE', 'the source and destination cannot both be remote');
+  if (remoteSrcs.length && remoteSrcs.length !== srcs.length) throw new TsyncError('E_USAGE', 'sources must be all local or all on the same remote host');
+  if (remoteSrcs.length > 1 && !remoteSrcs.every((e) => sameRemote(e, remoteSrcs[0]))) throw new TsyncError('E_USAGE', 'remote sources must all be on the same host');
+  const options: StartOptions = {
+    delete: Boolean(values.delete),
+    dryRun: Boolean(values['dry-run']),
+    checksum: Boolean(values.checksum),
+    update: Boolean(values.update),
+    ignoreFiles: !values['no-tsyncignore'],
+    rules: rulesFrom(ordered),
+    backupDir: (values['backup-dir'] as string) ?? '',
+    modifyWindow: num(values, 'modify-window', 0),
+    timeout: num(values, 'timeout', 0, { integer: true }),
+  };
+  const rsh = (values.rsh as string) ?? process.env.TSYNC_RSH ?? 'ssh';
+  const tsyncPath = (values['tsync-path'] as string) ?? 'tsync';
+
+  // Which side am I? The side holding the source sends.
+  const pull = remoteSrcs.length > 0;
+  const remote: Endpoint | null = pull ? srcs[0] : dest.kind === 'remote' ? dest : null;
+  const myRole: Role = pull ? 'receiver' : 'sender';
+  const theirRole: Role = pull ? 'sender' : 'receiver';
+  if (!pull) {
+    const sources = toSources(srcs.map((s) => s.path));
+    if (!sources.some((s) => fs.lstatSync(s.abs, { throwIfNoEntry: false }))) {
+      throw new TsyncError('E_SOURCE_MISSING', `source ${srcs.map((s) => s.path).join(', ')} does not exist`);
+    }
+  }
+  const peer: Peer = remote && remote.kind === 'remote' ? spawnRemote(remote, rsh, tsyncPath) : spawnLocal();
+  const conn = new Connection(peer.input, peer.output, { timeout: options.timeout, expectJunk: remote !== null });
+  const interrupt = onSignals(conn, peer);
+  let receiver: Receiver | null = null;
+  try {
+    let neg;
+    try {
+      neg = await Promise.race([handshake(conn, 'client'), conn.failed()]);
+    } catch (e) {
+      throw await explainEarlyExit(peer, remote ?? dest, tsyncPath, toTsyncError(e));
+    }
+    peer.passStderr();
+    const theirPaths = pull ? srcs.map((s) => s.path) : [dest.path];
+    conn.send({ t: 'start', role: theirRole, paths: theirPaths, options });
+    let stats: Stats;
+    if (myRole === 'sender') {
+      const sender = new Sender(conn, { sources: toSources(srcs.map((s) => s.path)), options, key: neg.key }, reporter);
+      stats = await Promise.race([sender.run(), conn.failed()]);
+    } else {
+      receiver = new Receiver(conn, { dest: dest.path, options, key: neg.key }, reporter);
+      stats = await Promise.race([receiver.run(), conn.failed()]);
+      conn.send({ t: 'done', stats: JSON.stringify(stats) });
+    }
+    conn.close();
+    await Promise.race([peer.exited, new Promise((r) => setTimeout(r, 5000).unref())]);
+    return { stats, wire: { sent: conn.bytesOut, received: conn.bytesIn } };
+  } catch (e) {
+    receiver?.abandon();
+    const err = toTsyncError(e);
+    conn.abort(err);
+    peer.kill();
+    if (err.code === 'E_CONNECTION_LOST') {
+      const exit = await Promise.race([peer.exited, new Promise<null>((r) => setTimeout(() => r(null), 1000).unref())]);
+      const said = printable(peer.takeStderr().trim().split('\n').slice(-2).join('; '));
+      if (exit && said) throw new TsyncError('E_CONNECTION_LOST', `${err.message}: ${said}`);
+    }
+    throw err;
+  } finally {
+    interrupt();
+  }
+}
+
+function onSignals(conn: Connection, peer: Peer): () => void {
+  const handler = (sig: NodeJS.Signals) => {
+    conn.fail(new TsyncError('E_INTERRUPTED', `interrupted by ${sig}`));
+    peer.kill();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  process.on('SIGHUP', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+    process.off('SIGHUP', handler);
+  };
+}

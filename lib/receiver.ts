@@ -1,0 +1,530 @@
+// The receiving role: reads the sender's manifest, decides per entry (pure
+// planner), asks for what it needs, writes it under temporary names,
+// verifies, renames; then deletions and directory metadata. Never follows a
+// symlink inside the destination, never writes outside it.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash, type Hash } from 'node:crypto';
+import type { Connection } from './connection.js';
+import { decodeEntries, FileStatus, ReqFlag, type Entry, type Message, type StartOptions } from './wire/schema.js';
+import { DecodeError } from './wire/codec.js';
+import { MacChain, macEqual } from './tree/manifest.js';
+import { checkRelPath, parentOf, baseOf, under } from './tree/paths.js';
+import { Filter, IGNORE_FILE, isReserved } from './tree/filter.js';
+import { decide, itemize, type Action, type Local } from './plan/oneway.js';
+import { cleanStaleTemps, hashFile, keepCopy, moveAside, openTemp, placeSymlink, readLocal, setFileMeta, setPathMeta } from './apply.js';
+import { AsyncQueue } from './queue.js';
+import { DELETE_CODE, type Events } from './report.js';
+import { emptyStats, type Stats } from './stats.js';
+import { describeFsError, TsyncError } from './errors.js';
+
+interface Pending {
+  index: number;
+  entry: Entry;
+  abs: string;
+  local: Local | null;
+  action: Action;
+  retried: boolean;
+}
+
+interface Incoming {
+  p: Pending;
+  fd: number;
+  tmp: string;
+  hash: Hash;
+  written: number;
+  size: number;
+}
+
+export interface ReceiverConfig {
+  /** the destination as the user named it (already ~-expanded), trailing slash kept */
+  dest: string;
+  options: StartOptions;
+  key: Buffer;
+}
+
+export class Receiver {
+  private readonly list = new AsyncQueue<Message>();
+  private readonly pending = new Map<number, Pending>();
+  private incoming: Incoming | null = null;
+  private readonly stats: Stats = emptyStats();
+  private readonly dirs = new Map<string, { entry: Entry; abs: string; fix: boolean }>();
+  private readonly touched = new Set<string>();
+  private readonly received: Set<string> | null;
+  private readonly cleaned = new Set<string>();
+  private readonly mac: MacChain;
+  private root = '';
+  private rename: string | null = null;
+  private createdRoot = false;
+  private listDone = false;
+  private allDone: (() => void) | null = null;
+  private readonly windowUs: number;
+  private readonly backupAbs: string | null;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly cfg: ReceiverConfig,
+    private readonly events: Events,
+  ) {
+    this.mac = new MacChain(cfg.key);
+    this.received = cfg.options.delete ? new Set() : null;
+    this.windowUs = Math.round(cfg.options.modifyWindow * 1e6);
+    this.backupAbs = null;
+    if (cfg.options.backupDir) {
+      const destDir = cfg.dest.replace(/\/+$/, '') || '/';
+      this.backupAbs = path.resolve(destDir, cfg.options.backupDir);
+    }
+  }
+
+  async run(): Promise<Stats> {
+    this.conn.onMessage((m) => this.onMessage(m));
+    const head = await this.list.shift();
+    if (head.t !== 'flist_head') throw new TsyncError('E_PROTOCOL', `expected the manifest header, got ${head.t}`);
+    this.setupRoot(head.singleFile);
+    let count = 0;
+    for (;;) {
+      const m = await this.list.shift();
+      if (m.t === 'flist') {
+        const mac = this.mac.next(m.data);
+        if (!macEqual(mac, m.mac)) throw new TsyncError('E_PROTOCOL', 'manifest batch failed verification (MAC mismatch)');
+        let entries: Entry[];
+        try {
+          entries = decodeEntries(m.data);
+        } catch (e) {
+          throw new TsyncError('E_PROTOCOL', `bad manifest batch: ${(e as DecodeError).message}`);
+        }
+        for (const e of entries) await this.entry(count++, e);
+      } else if (m.t === 'flist_end') {
+        if (m.count !== count || !macEqual(this.mac.final(count), m.mac)) throw new TsyncError('E_PROTOCOL', 'manifest failed verification at its end (count or MAC mismatch)');
+        this.listDone = true;
+        await this.drain();
+        if (this.received) {
+          if (m.ioErrors > 0) this.problem('', 'E_PARTIAL', 'the sender had I/O errors: not deleting anything');
+          else this.deleteExtraneous();
+        }
+        this.finishDirs();
+        return this.stats;
+      } else throw new TsyncError('E_PROTOCOL', `unexpected ${m.t} in the manifest`);
+    }
+  }
+
+  private onMessage(m: Message): void {
+    switch (m.t) {
+      case 'flist_head':
+      case 'flist':
+      case 'flist_end':
+        this.list.push(m);
+        return;
+      case 'file_begin':
+        return this.fileBegin(m.index, m.size);
+      case 'data':
+        return this.fileData(m.data);
+      case 'file_end':
+        return this.fileEnd(m.index, m.status, m.hash, m.message);
+      case 'warn':
+        this.events.warn({ path: m.path, code: m.code, message: m.message });
+        return;
+      default:
+        throw new TsyncError('E_PROTOCOL', `unexpected ${m.t} message from the sender`);
+    }
+  }
+
+  private setupRoot(singleFile: boolean): void {
+    const dest = this.cfg.dest;
+    const trailing = dest.endsWith('/');
+    const clean = dest.replace(/\/+$/, '') || '/';
+    const st = fs.statSync(clean, { throwIfNoEntry: false });
+    if (singleFile && !trailing && !st?.isDirectory()) {
+      // one file to a name that is not a directory: write it as that name
+      this.root = path.dirname(clean);
+      this.rename = path.basename(clean);
+      if (!fs.statSync(this.root, { throwIfNoEntry: false })?.isDirectory()) throw new TsyncError('E_DEST_PARENT', `destination directory ${this.root} does not exist`);
+      return;
+    }
+    this.root = clean;
+    if (st && !st.isDirectory()) throw new TsyncError('E_DEST_PARENT', `destination ${clean} exists and is not a directory`);
+    if (!st) {
+      const parent = path.dirname(clean);
+      if (!fs.statSync(parent, { throwIfNoEntry: false })?.isDirectory()) throw new TsyncError('E_DEST_PARENT', `destination's parent directory ${parent} does not exist`);
+      if (!this.cfg.options.dryRun) fs.mkdirSync(clean);
+      this.createdRoot = true;
+    }
+  }
+
+  private destRel(rel: string): string {
+    if (this.rename === null) return rel;
+    return rel === '.' ? rel : this.rename + rel.slice(rel.indexOf('/') < 0 ? rel.length : rel.indexOf('/'));
+  }
+
+  /** One manifest entry: validate, decide, act or ask. */
+  private async entry(index: number, e: Entry): Promise<void> {
+    const bad = checkRelPath(e.path);
+    if (bad) throw new TsyncError('E_PROTOCOL', `the sender named an unsafe path (${bad}): ${JSON.stringify(e.path)}`);
+    if (isReserved(e.path)) throw new TsyncError('E_PROTOCOL', `the sender named a reserved path: ${JSON.stringify(e.path)}`);
+    if (this.dirs.has(e.path) || this.received?.has(e.path)) throw new TsyncError('E_PROTOCOL', `duplicate path in manifest: ${JSON.stringify(e.path)}`);
+    if (e.path !== '.') {
+      const parent = parentOf(e.path);
+      if (parent !== '.' && !this.dirs.has(parent)) throw new TsyncError('E_PROTOCOL', `${JSON.stringify(e.path)} arrived before its directory (or under a non-directory)`);
+    } else if (this.stats.entries > 0) {
+      throw new TsyncError('E_PROTOCOL', 'the root entry must come first');
+    }
+    this.stats.entries++;
+    if (e.type === 'f') {
+      this.stats.files++;
+      this.stats.totalSize += e.size;
+    }
+    const rel = this.destRel(e.path);
+    const abs = under(this.root, rel);
+    this.received?.add(rel);
+    if (e.type === 'd') this.dirs.set(e.path, { entry: e, abs, fix: false });
+    const dirAbs = rel === '.' ? this.root : under(this.root, parentOf(rel));
+    if (!this.cleaned.has(dirAbs) && !this.cfg.options.dryRun) {
+      this.cleaned.add(dirAbs);
+      cleanStaleTemps(dirAbs);
+    }
+    let local: Local | null;
+    try {
+      local = this.missingParent(e.path) ? null : readLocal(abs);
+    } catch (err) {
+      return this.problem(rel, 'E_PARTIAL', describeFsError(err));
+    }
+    if (rel === '.' && local && local.type !== 'd') throw new TsyncError('E_DEST_PARENT', `destination ${this.root} is not a directory`);
+    const action = decide(e, local, { checksum: this.cfg.options.checksum, update: this.cfg.options.update, windowUs: this.windowUs });
+    try {
+      await this.act(index, e, rel, abs, local, action);
+    } catch (err) {
+      if (err instanceof TsyncError) throw err;
+      this.problem(rel, 'E_PARTIAL', describeFsError(err));
+    }
+  }
+
+  /** in a dry run, directories that would be created do not exist yet */
+  private missingParent(p: string): boolean {
+    if (!this.cfg.options.dryRun || p === '.') return false;
+    const parent = parentOf(p);
+    return parent !== '.' && this.wouldCreate.has(parent);
+  }
+  private readonly wouldCreate = new Set<string>();
+
+  private async act(index: number, e: Entry, rel: string, abs: string, local: Local | null, a: Action): Promise<void> {
+    const dry = this.cfg.options.dryRun;
+    const item = (how: 'new' | 'data' | 'meta') => this.events.item(itemize(e, local, how), rel, e.type, e.target ?? '', e.size);
+    switch (a.do) {
+      case 'none':
+        if (e.type === 'f') this.stats.unchanged++;
+        return;
+      case 'skip-newer':
+        this.stats.skipped++;
+        return;
+      case 'meta':
+        if (e.type === 'd') {
+          // directories get their metadata after their contents
+          this.dirs.get(e.path)!.fix = true;
+          item(rel === '.' && this.createdRoot ? 'new' : 'meta');
+          return;
+        }
+        if (!dry) setPathMeta(abs, e, a.mode, a.mtime);
+        this.stats.metaOnly++;
+        item('meta');
+        return;
+      case 'create':
+      case 'fetch':
+      case 'check':
+        break;
+    }
+    if (e.type === 'd') {
+      // a === create
+      if (a.do === 'create' && a.replace && local) {
+        if (!this.makeWay(rel, abs, local)) return;
+      }
+      if (dry) this.wouldCreate.add(e.path);
+      else fs.mkdirSync(abs, { mode: e.mode | 0o700 });
+      this.dirs.get(e.path)!.fix = true;
+      this.touch(rel);
+      this.stats.created++;
+      item('new');
+      return;
+    }
+    if (e.type === 'l') {
+      if (local && local.type === 'd') {
+        if (!this.makeWay(rel, abs, local)) return;
+      }
+      if (!dry) {
+        if (local && local.type === 'f' && this.backupAbs) keepCopy(abs, this.backupPath(rel));
+        placeSymlink(parentAbs(abs), abs, baseOf(abs), e.target ?? '', e.mtime);
+      }
+      this.touch(rel);
+      if (local && local.type === 'l') this.stats.updated++;
+      else this.stats.created++;
+      item(local && local.type === 'l' ? 'data' : 'new');
+      return;
+    }
+    // regular file
+    const p: Pending = { index, entry: e, abs, local, action: a, retried: false };
+    if (a.do === 'check') {
+      let hash: Buffer;
+      try {
+        hash = await hashFile(abs);
+      } catch (err) {
+        return this.problem(rel, 'E_PARTIAL', describeFsError(err));
+      }
+      this.pending.set(index, p);
+      this.conn.send({ t: 'req', index, flags: dry ? ReqFlag.Dry : 0, check: hash });
+      return;
+    }
+    if (dry) {
+      if (local) this.stats.updated++;
+      else this.stats.created++;
+      item(local && local.type === 'f' ? 'data' : 'new');
+      return;
+    }
+    this.pending.set(index, p);
+    this.conn.send({ t: 'req', index, flags: 0, check: Buffer.alloc(0) });
+  }
+
+  /** Remove what stands where an entry of another type must go; false if it must stay. */
+  private makeWay(rel: string, abs: string, local: Local): boolean {
+    if (local.type === 'd' && !this.cfg.options.delete) {
+      const empty = this.cfg.options.dryRun || fs.readdirSync(abs).length === 0;
+      if (!empty) {
+        this.problem(rel, 'E_PARTIAL', 'a non-empty directory is in the way (use --delete to replace it)');
+        return false;
+      }
+    }
+    if (this.cfg.options.dryRun) return true;
+    if (this.backupAbs) moveAside(abs, this.backupPath(rel));
+    else fs.rmSync(abs, { recursive: true, force: true });
+    return true;
+  }
+
+  private backupPath(rel: string): string {
+    return `${this.backupAbs}/${rel}`;
+  }
+
+  private touch(rel: string): void {
+    this.touched.add(parentOf(rel));
+  }
+
+  // ---- file data (synchronous: backpressure comes from not reading) -------
+
+  private fileBegin(index: number, size: number): void {
+    const p = this.pending.get(index);
+    if (!p || this.incoming) throw new TsyncError('E_PROTOCOL', `file data for ${index} that was not requested`);
+    if (size !== p.entry.size) {
+      // the file changed on the sender after it was listed: take it as it is now
+      p.entry = { ...p.entry, size };
+    }
+    const { fd, path: tmp } = openTemp(parentAbs(p.abs), baseOf(p.abs));
+    this.incoming = { p, fd, tmp, hash: createHash('sha256'), written: 0, size };
+  }
+
+  private fileData(data: Buffer): void {
+    const inc = this.incoming;
+    if (!inc) throw new TsyncError('E_PROTOCOL', 'file data outside a file');
+    if (inc.written + data.length > inc.size) {
+      this.discard();
+      throw new TsyncError('E_PROTOCOL', `the sender sent more data than the size it announced for ${JSON.stringify(inc.p.entry.path)}`);
+    }
+    let off = 0;
+    while (off < data.length) off += fs.writeSync(inc.fd, data, off, data.length - off);
+    inc.hash.update(data);
+    inc.written += data.length;
+    this.stats.bytesLiteral += data.length;
+  }
+
+  private fileEnd(index: number, status: FileStatus, hash: Buffer, message: string): void {
+    const p = this.pending.get(index);
+    if (!p) throw new TsyncError('E_PROTOCOL', `end of file ${index} that was not requested`);
+    const rel = this.destRel(p.entry.path);
+    const inc = this.incoming;
+    if (inc && inc.p !== p) throw new TsyncError('E_PROTOCOL', `end of file ${index} while receiving another`);
+    try {
+      switch (status) {
+        case FileStatus.Same:
+          if (inc) throw new TsyncError('E_PROTOCOL', 'a file was sent and declared unchanged');
+          if (!this.cfg.options.dryRun) setPathMeta(p.abs, p.entry, true, true);
+          if (p.local && (p.local.mode !== p.entry.mode || p.local.mtime !== p.entry.mtime)) {
+            this.stats.metaOnly++;
+            this.events.item(itemize(p.entry, p.local, 'meta'), rel, 'f', '', p.entry.size);
+          } else this.stats.unchanged++;
+          break;
+        case FileStatus.Differs:
+          this.stats.updated++;
+          this.events.item(itemize(p.entry, p.local, 'data'), rel, 'f', '', p.entry.size);
+          break;
+        case FileStatus.Failed:
+          if (inc) this.discard();
+          this.problem(rel, 'E_PARTIAL', `not sent: ${message}`);
+          break;
+        case FileStatus.Sent: {
+          if (!inc) {
+            // a zero-length file still has a begin; anything else is a lie
+            throw new TsyncError('E_PROTOCOL', `file ${index} ended without data`);
+          }
+          this.incoming = null;
+          const digest = inc.hash.digest();
+          if (inc.written !== inc.size || !digest.equals(hash)) {
+            fs.closeSync(inc.fd);
+            fs.rmSync(inc.tmp, { force: true });
+            if (!p.retried) {
+              p.retried = true;
+              this.conn.send({ t: 'req', index, flags: 0, check: Buffer.alloc(0) });
+              return;
+            }
+            this.problem(rel, 'E_PARTIAL', 'received data failed verification twice');
+            break;
+          }
+          this.install(p, inc, rel);
+          break;
+        }
+      }
+    } catch (err) {
+      if (err instanceof TsyncError) throw err;
+      if (this.incoming) this.discard();
+      this.problem(rel, 'E_PARTIAL', describeFsError(err));
+    }
+    this.pending.delete(index);
+    this.maybeDone();
+  }
+
+  private install(p: Pending, inc: Incoming, rel: string): void {
+    try {
+      setFileMeta(inc.fd, p.entry);
+    } finally {
+      fs.closeSync(inc.fd);
+    }
+    // re-read what is in the way now: never act on a stale view
+    const now = readLocal(p.abs);
+    if (now && now.type !== 'f') {
+      if (!this.makeWay(rel, p.abs, now)) {
+        fs.rmSync(inc.tmp, { force: true });
+        return;
+      }
+    } else if (now && this.backupAbs) keepCopy(p.abs, this.backupPath(rel));
+    fs.renameSync(inc.tmp, p.abs);
+    this.touch(rel);
+    if (p.local && p.local.type === 'f') this.stats.updated++;
+    else this.stats.created++;
+    this.events.item(itemize(p.entry, p.local, p.local && p.local.type === 'f' ? 'data' : 'new'), rel, 'f', '', p.entry.size);
+  }
+
+  private discard(): void {
+    const inc = this.incoming;
+    if (!inc) return;
+    this.incoming = null;
+    try {
+      fs.closeSync(inc.fd);
+    } catch {
+      /* already closed */
+    }
+    fs.rmSync(inc.tmp, { force: true });
+  }
+
+  /** Called on a fatal error: leave no temporary file behind. */
+  abandon(): void {
+    this.discard();
+  }
+
+  private drain(): Promise<void> {
+    if (this.pending.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.allDone = resolve;
+    });
+  }
+
+  private maybeDone(): void {
+    if (this.listDone && this.pending.size === 0 && this.allDone) {
+      const f = this.allDone;
+      this.allDone = null;
+      f();
+    }
+  }
+
+  // ---- after the list -----------------------------------------------------
+
+  private deleteExtraneous(): void {
+    if (this.rename !== null) return;
+    const filter = Filter.create(this.cfg.options.rules, { ignoreFiles: this.cfg.options.ignoreFiles });
+    const backupRel = this.backupAbs && this.backupAbs.startsWith(`${this.root}/`) ? this.backupAbs.slice(this.root.length + 1) : null;
+    const walk = (dirRel: string, parentFilter: Filter) => {
+      const dirAbs = under(this.root, dirRel);
+      let names: string[];
+      try {
+        names = fs.readdirSync(dirAbs);
+      } catch (err) {
+        if (this.cfg.options.dryRun && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        return this.problem(dirRel, 'E_PARTIAL', describeFsError(err));
+      }
+      names.sort();
+      let f = parentFilter;
+      if (f.usesIgnoreFiles && names.includes(IGNORE_FILE)) {
+        try {
+          f = f.withIgnoreFile(dirRel === '.' ? '' : dirRel, fs.readFileSync(`${dirAbs}/${IGNORE_FILE}`, 'utf8'));
+        } catch {
+          /* unreadable ignore file: protect nothing extra */
+        }
+      }
+      for (const name of names) {
+        const rel = dirRel === '.' ? name : `${dirRel}/${name}`;
+        if (isReserved(rel) || rel === backupRel) continue;
+        const abs = `${dirAbs}/${name}`;
+        const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+        if (!st) continue;
+        if (f.excluded(rel, st.isDirectory())) continue;
+        if (this.received!.has(rel)) {
+          if (st.isDirectory()) walk(rel, f);
+          continue;
+        }
+        this.deleteTree(rel, abs, st.isDirectory());
+      }
+    };
+    walk('.', filter);
+  }
+
+  private deleteTree(rel: string, abs: string, isDir: boolean): void {
+    if (isDir) {
+      for (const name of fs.readdirSync(abs).sort()) {
+        const st = fs.lstatSync(`${abs}/${name}`);
+        this.deleteTree(`${rel}/${name}`, `${abs}/${name}`, st.isDirectory());
+      }
+    }
+    const type = isDir ? 'd' : 'f';
+    this.events.item(DELETE_CODE, rel, type, '', 0);
+    this.stats.deleted++;
+    if (this.cfg.options.dryRun) return;
+    try {
+      if (this.backupAbs) {
+        if (isDir) fs.rmdirSync(abs);
+        else moveAside(abs, this.backupPath(rel));
+      } else if (isDir) fs.rmdirSync(abs);
+      else fs.unlinkSync(abs);
+      this.touch(rel);
+    } catch (err) {
+      this.problem(rel, 'E_PARTIAL', describeFsError(err));
+    }
+  }
+
+  /** Directory modes and mtimes, deepest first, after everything inside them. */
+  private finishDirs(): void {
+    if (this.cfg.options.dryRun) return;
+    const all = [...this.dirs.entries()].reverse();
+    for (const [srcRel, d] of all) {
+      const rel = this.destRel(srcRel);
+      if (!d.fix && !this.touched.has(rel)) continue;
+      try {
+        setPathMeta(d.abs, d.entry, true, true);
+      } catch (err) {
+        this.problem(rel, 'E_PARTIAL', describeFsError(err));
+      }
+    }
+  }
+
+  private problem(rel: string, code: string, message: string): void {
+    this.events.warn({ path: rel, code, message });
+  }
+}
+
+function parentAbs(abs: string): string {
+  return abs.slice(0, abs.lastIndexOf('/')) || '/';
+}

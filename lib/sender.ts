@@ -1,0 +1,162 @@
+// The sending role: streams the manifest (MAC-chained batches) and answers
+// the receiver's requests with file content, in request order. Reads every
+// file through a descriptor opened without following links, and refuses to
+// send a file that changed between listing and reading.
+
+import * as fs from 'node:fs';
+import { createHash } from 'node:crypto';
+import type { Connection } from './connection.js';
+import { encodeEntries, FileStatus, LIMITS, ReqFlag, type Entry, type Message, type StartOptions } from './wire/schema.js';
+import { MacChain } from './tree/manifest.js';
+import { Filter } from './tree/filter.js';
+import { Scanner, type Source } from './tree/scan.js';
+import { AsyncQueue } from './queue.js';
+import type { Events } from './report.js';
+import { describeFsError, TsyncError } from './errors.js';
+import { hashFile } from './apply.js';
+import { parseStats, type Stats } from './stats.js';
+
+export interface SenderConfig {
+  sources: Source[];
+  options: StartOptions;
+  key: Buffer;
+}
+
+const SMALL = 1 << 20;
+
+/** Turn user-given source paths into scan sources (rsync's trailing-slash rule). */
+export function toSources(paths: readonly string[]): Source[] {
+  return paths.map((p) => {
+    const stripped = p.replace(/\/+$/, '');
+    const base = stripped.slice(stripped.lastIndexOf('/') + 1);
+    const contents = p.endsWith('/') || base === '.' || base === '..' || stripped === '';
+    return { abs: stripped === '' ? '/' : stripped, contents };
+  });
+}
+
+export class Sender {
+  private readonly files = new Map<number, { entry: Entry; abs: string }>();
+  private readonly requests = new AsyncQueue<Message>();
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly cfg: SenderConfig,
+    private readonly events: Events,
+  ) {}
+
+  /** Runs until the receiver says it is done; returns the receiver's stats. */
+  async run(): Promise<Stats> {
+    const { sources, options } = this.cfg;
+    const present = sources.filter((s) => fs.lstatSync(s.abs, { throwIfNoEntry: false }));
+    if (present.length === 0) {
+      const names = sources.map((s) => s.abs).join(', ');
+      throw new TsyncError('E_SOURCE_MISSING', `source ${names} does not exist`);
+    }
+    for (const s of sources) {
+      if (s.contents && fs.lstatSync(s.abs, { throwIfNoEntry: false })?.isFile()) throw new TsyncError('E_USAGE', `source ${s.abs}/ has a trailing slash but is not a directory`);
+    }
+    this.conn.onMessage((m) => {
+      if (m.t === 'req' || m.t === 'done') this.requests.push(m);
+      else if (m.t === 'item') this.events.item(m.code, m.path, m.type, m.target, m.size);
+      else if (m.t === 'warn') this.events.warn({ path: m.path, code: m.code, message: m.message });
+      else throw new TsyncError('E_PROTOCOL', `unexpected ${m.t} message from the receiver`);
+    });
+    const single = sources.length === 1 && !sources[0].contents && !fs.statSync(sources[0].abs, { throwIfNoEntry: false })?.isDirectory() && !fs.lstatSync(sources[0].abs).isDirectory();
+    this.conn.send({ t: 'flist_head', singleFile: single });
+    const serving = this.serve();
+    serving.catch(() => {});
+    const warn = (w: { path: string; code: string; message: string }) => this.warn(w.path, w.code, w.message);
+    const scanner = new Scanner(Filter.create(options.rules, { ignoreFiles: options.ignoreFiles }), warn);
+    const mac = new MacChain(this.cfg.key);
+    let index = 0;
+    for (const batch of scanner.scan(sources)) {
+      const entries = batch.map((b) => b.entry);
+      for (const b of batch) {
+        if (b.entry.type === 'f') this.files.set(index, b);
+        index++;
+      }
+      const data = encodeEntries(entries);
+      await this.conn.sendWait({ t: 'flist', data, mac: mac.next(data) });
+    }
+    if (present.length < sources.length) {
+      for (const s of sources) if (!present.includes(s)) this.warn(s.abs, 'E_PARTIAL', 'source does not exist'), scanner.warnings++;
+    }
+    this.conn.send({ t: 'flist_end', count: index, mac: mac.final(index), ioErrors: scanner.warnings });
+    return serving;
+  }
+
+  private warn(path: string, code: string, message: string): void {
+    this.events.warn({ path, code, message });
+  }
+
+  private async serve(): Promise<Stats> {
+    for (;;) {
+      const m = await this.requests.shift();
+      if (m.t === 'done') return parseStats(m.stats);
+      if (m.t !== 'req') continue;
+      const f = this.files.get(m.index);
+      if (!f) throw new TsyncError('E_PROTOCOL', `the receiver asked for entry ${m.index}, which is not a file in the manifest`);
+      if (m.check.length !== 0 && m.check.length !== 32) throw new TsyncError('E_PROTOCOL', 'bad content check in request');
+      if ((m.flags & ReqFlag.Dry) !== 0 && m.check.length === 0) throw new TsyncError('E_PROTOCOL', 'a dry-run request without a content check');
+      try {
+        await this.answer(m.index, f, m.check, (m.flags & ReqFlag.Dry) !== 0);
+      } catch (err) {
+        if (err instanceof TsyncError) throw err;
+        this.conn.send({ t: 'file_end', index: m.index, status: FileStatus.Failed, hash: Buffer.alloc(0), message: describeFsError(err) });
+      }
+    }
+  }
+
+  private async answer(index: number, f: { entry: Entry; abs: string }, check: Buffer, dry: boolean): Promise<void> {
+    if (check.length) {
+      const mine = await hashFile(f.abs);
+      if (mine.equals(check) || dry) {
+        this.conn.send({ t: 'file_end', index, status: mine.equals(check) ? FileStatus.Same : FileStatus.Differs, hash: Buffer.alloc(0), message: '' });
+        return;
+      }
+    }
+    const fd = fs.openSync(f.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    let fh: fs.promises.FileHandle | null = null;
+    try {
+      const before = fs.fstatSync(fd);
+      if (!before.isFile()) throw Object.assign(new Error('no longer a regular file'), { code: 'ENOTFILE' });
+      if (before.size !== f.entry.size || Math.round(before.mtimeMs * 1000) !== f.entry.mtime) {
+        this.conn.send({ t: 'file_end', index, status: FileStatus.Failed, hash: Buffer.alloc(0), message: 'file changed since it was listed' });
+        return;
+      }
+      const h = createHash('sha256');
+      await this.conn.sendWait({ t: 'file_begin', index, size: before.size });
+      let sent = 0;
+      if (before.size <= SMALL) {
+        const all = fs.readFileSync(fd);
+        for (let off = 0; off < all.length; off += LIMITS.data) {
+          const chunk = all.subarray(off, off + LIMITS.data);
+          h.update(chunk);
+          await this.conn.sendWait({ t: 'data', data: chunk });
+        }
+        sent = all.length;
+      } else {
+        fh = await fs.promises.open(f.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+        for (;;) {
+          const buf = Buffer.alloc(LIMITS.data);
+          const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+          if (bytesRead === 0) break;
+          const chunk = buf.subarray(0, Math.min(bytesRead, before.size - sent));
+          if (chunk.length === 0) break;
+          h.update(chunk);
+          sent += chunk.length;
+          await this.conn.sendWait({ t: 'data', data: chunk });
+        }
+      }
+      const after = fs.fstatSync(fd);
+      if (sent !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
+        this.conn.send({ t: 'file_end', index, status: FileStatus.Failed, hash: Buffer.alloc(0), message: 'file changed while it was being sent' });
+        return;
+      }
+      this.conn.send({ t: 'file_end', index, status: FileStatus.Sent, hash: h.digest(), message: '' });
+    } finally {
+      await fh?.close();
+      fs.closeSync(fd);
+    }
+  }
+}

@@ -1,0 +1,55 @@
+// The peer side: `tsync --server`, spoken to over stdin/stdout. Everything
+// it is asked to do arrives in the START message, not on its command line.
+
+import * as os from 'node:os';
+import { Connection } from './connection.js';
+import { handshake } from './session.js';
+import { Sender, toSources } from './sender.js';
+import { Receiver } from './receiver.js';
+import { TsyncError, toTsyncError } from './errors.js';
+import type { Events } from './report.js';
+
+export function expandHome(p: string): string {
+  if (p === '~') return os.homedir();
+  if (p.startsWith('~/')) return os.homedir() + p.slice(1);
+  return p;
+}
+
+/** Events of a receiver running as the server travel to the client. */
+function remoteEvents(conn: Connection): Events {
+  return {
+    item: (code, path, type, target, size) => void conn.send({ t: 'item', code, path, type, target, size }),
+    warn: (w) => void conn.send({ t: 'warn', path: w.path, code: w.code, message: w.message }),
+  };
+}
+
+export async function runServer(): Promise<number> {
+  const conn = new Connection(process.stdin, process.stdout, { timeout: 0, expectJunk: false });
+  let receiver: Receiver | null = null;
+  try {
+    const neg = await Promise.race([handshake(conn, 'server'), conn.failed()]);
+    const start = await Promise.race([conn.next(), conn.failed()]);
+    if (start.t !== 'start') throw new TsyncError('E_PROTOCOL', `expected START, got ${start.t}`);
+    conn.setTimeout(start.options.timeout);
+    const paths = start.paths.map(expandHome);
+    if (paths.length === 0) throw new TsyncError('E_PROTOCOL', 'START names no path');
+    const events = remoteEvents(conn);
+    if (start.role === 'sender') {
+      const sender = new Sender(conn, { sources: toSources(paths), options: start.options, key: neg.key }, events);
+      await Promise.race([sender.run(), conn.failed()]);
+    } else {
+      if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a receiver takes exactly one destination');
+      receiver = new Receiver(conn, { dest: paths[0], options: start.options, key: neg.key }, events);
+      const stats = await Promise.race([receiver.run(), conn.failed()]);
+      conn.send({ t: 'done', stats: JSON.stringify(stats) });
+    }
+    conn.close();
+    return 0;
+  } catch (e) {
+    receiver?.abandon();
+    const err = toTsyncError(e);
+    conn.abort(err);
+    conn.close();
+    return err.exitCode;
+  }
+}

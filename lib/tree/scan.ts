@@ -1,0 +1,159 @@
+// Walking the sender's tree into manifest entries, streamed in batches,
+// depth-first with sorted names so every directory precedes its contents.
+// Symlinks are never followed. Names that are not valid UTF-8 are skipped
+// with a warning (they would not survive the UTF-8 manifest).
+
+import * as fs from 'node:fs';
+import type { Entry } from '../wire/schema.js';
+import { Filter, IGNORE_FILE } from './filter.js';
+import { describeFsError } from '../errors.js';
+
+export interface Source {
+  /** the path as given, trailing slash stripped */
+  abs: string;
+  /** rsync's trailing slash: send the contents, not the directory itself */
+  contents: boolean;
+}
+
+export interface ScanWarning {
+  path: string;
+  message: string;
+  code: string;
+}
+
+export interface ScannedFile {
+  entry: Entry;
+  abs: string;
+}
+
+export function statToEntry(path: string, st: fs.Stats, target?: string): Entry | null {
+  const mtime = Math.round(st.mtimeMs * 1000);
+  if (st.isFile()) return { path, type: 'f', mode: st.mode & 0o7777, size: st.size, mtime };
+  if (st.isDirectory()) return { path, type: 'd', mode: st.mode & 0o7777, size: 0, mtime };
+  if (st.isSymbolicLink()) return { path, type: 'l', mode: 0o777, size: 0, mtime, target: target ?? '' };
+  return null;
+}
+
+const BATCH = 1000;
+
+export class Scanner {
+  warnings = 0;
+  constructor(
+    private readonly filter: Filter,
+    private readonly warn: (w: ScanWarning) => void,
+  ) {}
+
+  /** Yields batches of [entry, absolute path] in manifest order. */
+  *scan(sources: readonly Source[]): Generator<ScannedFile[]> {
+    let batch: ScannedFile[] = [];
+    const seen = new Set<string>();
+    const push = (f: ScannedFile): ScannedFile[] | null => {
+      batch.push(f);
+      if (batch.length < BATCH) return null;
+      const out = batch;
+      batch = [];
+      return out;
+    };
+    for (const src of sources) {
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(src.abs);
+      } catch (e) {
+        this.problem(src.abs, e);
+        continue;
+      }
+      const top = src.contents ? '.' : baseName(src.abs);
+      if (seen.has(top)) {
+        if (top !== '.') this.warn({ path: top, code: 'E_PARTIAL', message: 'duplicate source name, skipped' });
+        if (top !== '.' || !st.isDirectory()) continue;
+      }
+      let entry: Entry | null;
+      try {
+        entry = statToEntry(top, st, st.isSymbolicLink() ? fs.readlinkSync(src.abs, 'utf8') : undefined);
+      } catch (e) {
+        this.problem(src.abs, e);
+        continue;
+      }
+      if (!entry) {
+        this.warn({ path: top, code: 'SKIP_SPECIAL', message: 'skipping non-regular file' });
+        continue;
+      }
+      if (!seen.has(top)) {
+        seen.add(top);
+        const out = push({ entry, abs: src.abs });
+        if (out) yield out;
+      }
+      if (entry.type === 'd') {
+        for (const out of this.walk(src.abs, top === '.' ? '' : top, this.filter, push)) yield out;
+      }
+    }
+    if (batch.length) yield batch;
+  }
+
+  private *walk(dirAbs: string, dirRel: string, parentFilter: Filter, push: (f: ScannedFile) => ScannedFile[] | null): Generator<ScannedFile[]> {
+    let names: Buffer[];
+    try {
+      names = fs.readdirSync(dirAbs, { encoding: 'buffer' });
+    } catch (e) {
+      this.problem(dirAbs, e, dirRel || '.');
+      return;
+    }
+    const valid: string[] = [];
+    for (const b of names) {
+      const s = b.toString('utf8');
+      if (Buffer.from(s, 'utf8').equals(b)) valid.push(s);
+      else this.warn({ path: `${dirRel ? `${dirRel}/` : ''}${b.toString('latin1')}`, code: 'E_PARTIAL', message: 'name is not valid UTF-8, skipped' }), this.warnings++;
+    }
+    valid.sort();
+    let filter = parentFilter;
+    if (filter.usesIgnoreFiles && valid.includes(IGNORE_FILE)) {
+      try {
+        filter = filter.withIgnoreFile(dirRel, fs.readFileSync(`${dirAbs}/${IGNORE_FILE}`, 'utf8'));
+      } catch (e) {
+        this.problem(`${dirAbs}/${IGNORE_FILE}`, e);
+      }
+    }
+    const subdirs: Array<[string, string]> = [];
+    for (const name of valid) {
+      const rel = dirRel ? `${dirRel}/${name}` : name;
+      const abs = `${dirAbs}/${name}`;
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(abs);
+      } catch (e) {
+        this.problem(abs, e, rel);
+        continue;
+      }
+      const isDir = st.isDirectory();
+      if (filter.excluded(rel, isDir)) continue;
+      let entry: Entry | null;
+      try {
+        entry = statToEntry(rel, st, st.isSymbolicLink() ? fs.readlinkSync(abs, 'utf8') : undefined);
+      } catch (e) {
+        this.problem(abs, e, rel);
+        continue;
+      }
+      if (!entry) {
+        this.warn({ path: rel, code: 'SKIP_SPECIAL', message: 'skipping non-regular file' });
+        continue;
+      }
+      const out = push({ entry, abs });
+      if (out) yield out;
+      if (isDir) subdirs.push([abs, rel]);
+    }
+    // Depth-first after the directory's own entries: keeps each level's
+    // names together, which the receiver's deletion pass relies on.
+    for (const [abs, rel] of subdirs) yield* this.walk(abs, rel, filter, push);
+  }
+
+  private problem(abs: string, e: unknown, rel?: string): void {
+    this.warnings++;
+    this.warn({ path: rel ?? abs, code: 'E_PARTIAL', message: describeFsError(e) });
+  }
+}
+
+function baseName(p: string): string {
+  const s = p.replace(/\/+$/, '');
+  const i = s.lastIndexOf('/');
+  return i < 0 ? s : s.slice(i + 1);
+}

@@ -1,0 +1,76 @@
+// Length-prefixed frames: [u32 BE payload length][payload]. No I/O: bytes go
+// in through push(), whole payloads come out. A length above the hard
+// maximum is an error before anything is allocated.
+
+import { DecodeError } from './codec.js';
+
+export const FRAME_HEADER = 4;
+
+export function encodeFrame(payload: Uint8Array): Buffer {
+  const out = Buffer.alloc(FRAME_HEADER + payload.length);
+  out.writeUInt32BE(payload.length, 0);
+  out.set(payload, FRAME_HEADER);
+  return out;
+}
+
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  constructor(private readonly maxFrame: number) {}
+
+  /** Feed bytes; returns the complete frame payloads now available. */
+  push(chunk: Buffer): Buffer[] {
+    if (chunk.length) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+    }
+    const out: Buffer[] = [];
+    for (;;) {
+      if (this.buffered < FRAME_HEADER) break;
+      const len = this.peekLength();
+      if (len > this.maxFrame) throw new DecodeError(`frame of ${len} bytes exceeds the maximum of ${this.maxFrame}`);
+      if (this.buffered < FRAME_HEADER + len) break;
+      this.take(FRAME_HEADER);
+      out.push(this.take(len));
+    }
+    return out;
+  }
+
+  /** bytes received that do not yet make a whole frame */
+  get pending(): number {
+    return this.buffered;
+  }
+
+  private peekLength(): number {
+    const first = this.chunks[0];
+    if (first.length >= FRAME_HEADER) return first.readUInt32BE(0);
+    const head = Buffer.concat(this.chunks, Math.min(this.buffered, 16));
+    return head.readUInt32BE(0);
+  }
+
+  private take(n: number): Buffer {
+    const first = this.chunks[0];
+    if (first.length === n) {
+      this.chunks.shift();
+      this.buffered -= n;
+      return first;
+    }
+    if (first.length > n) {
+      this.chunks[0] = first.subarray(n);
+      this.buffered -= n;
+      return first.subarray(0, n);
+    }
+    const out = Buffer.alloc(n);
+    let off = 0;
+    while (off < n) {
+      const c = this.chunks[0];
+      const k = Math.min(c.length, n - off);
+      c.copy(out, off, 0, k);
+      off += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    this.buffered -= n;
+    return out;
+  }
+}

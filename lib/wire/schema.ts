@@ -1,0 +1,312 @@
+// The whole wire protocol in one place: every message, its tag, its fields,
+// the protocol version, and the limits a decoder enforces. No I/O.
+//
+// A session is: an 8-byte preamble (MAGIC) from each side, then frames
+// (frames.ts), each frame one message: [u8 tag][fields...]. See docs/design.md.
+
+import { DecodeError, Reader, Writer } from './codec.js';
+
+export const MAGIC = Buffer.from('\x89TSYNC\r\n', 'latin1');
+export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_MIN = 1;
+
+export const LIMITS = {
+  frame: 1 << 20, // bytes in one frame payload
+  data: 256 << 10, // bytes of file data in one DATA message
+  path: 4096, // bytes in one relative path
+  target: 4096, // bytes in one symlink target
+  entriesPerBatch: 4096,
+  message: 8192, // bytes in an error or warning text
+  caps: 64,
+  capLen: 64,
+  rules: 10000,
+  sig: 1 << 20,
+  json: 1 << 16,
+  mac: 32,
+} as const;
+
+export type EntryType = 'f' | 'd' | 'l';
+
+/** One manifest entry. mtime is integer microseconds since the UTC epoch. */
+export interface Entry {
+  path: string;
+  type: EntryType;
+  mode: number;
+  size: number;
+  mtime: number;
+  target?: string;
+}
+
+export type Role = 'sender' | 'receiver';
+
+export interface Rule {
+  kind: 'include' | 'exclude';
+  pattern: string;
+}
+
+/** What the client asks the server to do; everything the server needs travels here, not on its command line. */
+export interface StartOptions {
+  delete: boolean;
+  dryRun: boolean;
+  checksum: boolean;
+  update: boolean;
+  ignoreFiles: boolean;
+  rules: Rule[];
+  backupDir: string;
+  modifyWindow: number;
+  timeout: number;
+}
+
+export type Message =
+  | { t: 'hello'; version: number; minVersion: number; software: string; caps: string[]; clock: number; nonce: Buffer }
+  | { t: 'start'; role: Role; paths: string[]; options: StartOptions }
+  | { t: 'error'; code: string; message: string }
+  | { t: 'warn'; code: string; path: string; message: string }
+  | { t: 'keepalive' }
+  | { t: 'flist_head'; singleFile: boolean }
+  | { t: 'flist'; data: Buffer; mac: Buffer }
+  | { t: 'flist_end'; count: number; mac: Buffer; ioErrors: number }
+  | { t: 'req'; index: number; flags: number; check: Buffer }
+  | { t: 'file_begin'; index: number; size: number }
+  | { t: 'data'; data: Buffer }
+  | { t: 'file_end'; index: number; status: FileStatus; hash: Buffer; message: string }
+  | { t: 'item'; path: string; code: string; type: EntryType; size: number; target: string }
+  | { t: 'done'; stats: string };
+
+/** how a sender ends a file: sent (hash follows), same as the receiver's copy, failed, or (dry-run) differs */
+export const FileStatus = { Sent: 0, Same: 1, Failed: 2, Differs: 3 } as const;
+/** REQ flags: DRY asks only whether the content differs (dry-run) */
+export const ReqFlag = { Dry: 1 } as const;
+export type FileStatus = (typeof FileStatus)[keyof typeof FileStatus];
+
+export type MessageType = Message['t'];
+
+// Tags are stable forever: never reuse a number.
+export const TAGS: Record<MessageType, number> = {
+  hello: 0x01,
+  start: 0x02,
+  error: 0x04,
+  warn: 0x05,
+  keepalive: 0x06,
+  flist_head: 0x10,
+  flist: 0x11,
+  flist_end: 0x12,
+  req: 0x20,
+  file_begin: 0x30,
+  data: 0x31,
+  file_end: 0x32,
+  item: 0x40,
+  done: 0x50,
+};
+
+const BY_TAG = new Map<number, MessageType>(Object.entries(TAGS).map(([k, v]) => [v, k as MessageType]));
+
+const OPT_FLAGS = ['delete', 'dryRun', 'checksum', 'update', 'ignoreFiles'] as const;
+
+export function encodeMessage(m: Message): Buffer {
+  const w = new Writer(m.t === 'data' ? m.data.length + 8 : 64);
+  w.u8(TAGS[m.t]);
+  switch (m.t) {
+    case 'hello':
+      w.uint(m.version).uint(m.minVersion).str(m.software).uint(m.caps.length);
+      for (const c of m.caps) w.str(c);
+      w.f64(m.clock).bytes(m.nonce);
+      break;
+    case 'start': {
+      w.u8(m.role === 'sender' ? 0 : 1).uint(m.paths.length);
+      for (const p of m.paths) w.str(p);
+      const o = m.options;
+      let flags = 0;
+      OPT_FLAGS.forEach((k, i) => {
+        if (o[k]) flags |= 1 << i;
+      });
+      w.uint(flags).uint(o.rules.length);
+      for (const r of o.rules) w.u8(r.kind === 'include' ? 1 : 0).str(r.pattern);
+      w.str(o.backupDir).f64(o.modifyWindow).uint(o.timeout);
+      break;
+    }
+    case 'error':
+      w.str(m.code).str(m.message);
+      break;
+    case 'warn':
+      w.str(m.code).str(m.path).str(m.message);
+      break;
+    case 'keepalive':
+      break;
+    case 'flist_head':
+      w.bool(m.singleFile);
+      break;
+    case 'flist':
+      w.bytes(m.data).raw(m.mac);
+      break;
+    case 'flist_end':
+      w.uint(m.count).raw(m.mac).uint(m.ioErrors);
+      break;
+    case 'req':
+      w.uint(m.index).uint(m.flags).bytes(m.check);
+      break;
+    case 'file_begin':
+      w.uint(m.index).uint(m.size);
+      break;
+    case 'data':
+      w.raw(m.data);
+      break;
+    case 'file_end':
+      w.uint(m.index).u8(m.status).bytes(m.hash).str(m.message);
+      break;
+    case 'item':
+      w.str(m.path).str(m.code).u8(TYPE_CODE[m.type]).uint(m.size).str(m.target);
+      break;
+    case 'done':
+      w.str(m.stats);
+      break;
+  }
+  return w.finish();
+}
+
+export function decodeMessage(buf: Buffer): Message {
+  const r = new Reader(buf);
+  const tag = r.u8();
+  const t = BY_TAG.get(tag);
+  if (!t) throw new DecodeError(`unknown message type 0x${tag.toString(16)}`);
+  let m: Message;
+  switch (t) {
+    case 'hello': {
+      const version = r.uint(0xffff);
+      const minVersion = r.uint(0xffff);
+      const software = r.str(LIMITS.capLen);
+      const n = r.uint(LIMITS.caps);
+      const caps: string[] = [];
+      for (let i = 0; i < n; i++) caps.push(r.str(LIMITS.capLen));
+      m = { t, version, minVersion, software, caps, clock: r.f64(), nonce: Buffer.from(r.bytes(64)) };
+      break;
+    }
+    case 'start': {
+      const roleByte = r.u8();
+      if (roleByte > 1) throw new DecodeError(`bad role ${roleByte}`);
+      const n = r.uint(1024);
+      const paths: string[] = [];
+      for (let i = 0; i < n; i++) paths.push(r.str(LIMITS.path));
+      const flags = r.uint();
+      const nr = r.uint(LIMITS.rules);
+      const rules: Rule[] = [];
+      for (let i = 0; i < nr; i++) {
+        const k = r.u8();
+        if (k > 1) throw new DecodeError(`bad rule kind ${k}`);
+        rules.push({ kind: k === 1 ? 'include' : 'exclude', pattern: r.str(LIMITS.path) });
+      }
+      const options = { rules, backupDir: r.str(LIMITS.path), modifyWindow: r.f64(), timeout: r.uint(1e7) } as StartOptions;
+      OPT_FLAGS.forEach((k, i) => {
+        options[k] = (flags & (1 << i)) !== 0;
+      });
+      if (!(options.modifyWindow >= 0 && options.modifyWindow < 1e9)) throw new DecodeError('bad modify window');
+      m = { t, role: roleByte === 0 ? 'sender' : 'receiver', paths, options };
+      break;
+    }
+    case 'error':
+      m = { t, code: r.str(64), message: r.str(LIMITS.message) };
+      break;
+    case 'warn':
+      m = { t, code: r.str(64), path: r.str(LIMITS.path), message: r.str(LIMITS.message) };
+      break;
+    case 'keepalive':
+      m = { t };
+      break;
+    case 'flist_head':
+      m = { t, singleFile: r.bool() };
+      break;
+    case 'flist':
+      m = { t, data: r.bytes(LIMITS.frame), mac: r.raw(LIMITS.mac) };
+      break;
+    case 'flist_end':
+      m = { t, count: r.uint(), mac: r.raw(LIMITS.mac), ioErrors: r.uint() };
+      break;
+    case 'req':
+      m = { t, index: r.uint(), flags: r.uint(1), check: r.bytes(LIMITS.sig) };
+      break;
+    case 'file_begin':
+      m = { t, index: r.uint(), size: r.uint() };
+      break;
+    case 'data': {
+      const n = r.remaining;
+      if (n > LIMITS.data) throw new DecodeError(`data message of ${n} bytes exceeds ${LIMITS.data}`);
+      m = { t, data: r.raw(n) };
+      break;
+    }
+    case 'file_end': {
+      const index = r.uint();
+      const status = r.u8();
+      if (status > 3) throw new DecodeError(`bad file status ${status}`);
+      m = { t, index, status: status as FileStatus, hash: r.bytes(64), message: r.str(LIMITS.message) };
+      break;
+    }
+    case 'item': {
+      const p = r.str(LIMITS.path);
+      const code = r.str(32);
+      const type = CODE_TYPE[r.u8()];
+      if (!type) throw new DecodeError('bad entry type in item');
+      m = { t, path: p, code, type, size: r.uint(), target: r.str(LIMITS.target) };
+      break;
+    }
+    case 'done':
+      m = { t, stats: r.str(LIMITS.json) };
+      break;
+  }
+  r.end(t);
+  return m;
+}
+
+// ---- manifest batches ------------------------------------------------------
+// A batch is canonical bytes: [count] then per entry [shared-prefix len]
+// [suffix] [type] [mode] [mtime] ([size] | [target]). Paths are prefix-coded
+// against the previous path in the same batch.
+
+const TYPE_CODE: Record<EntryType, number> = { f: 0, d: 1, l: 2 };
+const CODE_TYPE: EntryType[] = ['f', 'd', 'l'];
+
+export function encodeEntries(entries: readonly Entry[]): Buffer {
+  const w = new Writer(64 * entries.length + 16);
+  w.uint(entries.length);
+  let prev = Buffer.alloc(0);
+  for (const e of entries) {
+    const p = Buffer.from(e.path, 'utf8');
+    let shared = 0;
+    const max = Math.min(p.length, prev.length, 255);
+    while (shared < max && p[shared] === prev[shared]) shared++;
+    // never split a UTF-8 sequence: back up to a character boundary
+    while (shared > 0 && (p[shared] & 0xc0) === 0x80) shared--;
+    w.uint(shared).bytes(p.subarray(shared)).u8(TYPE_CODE[e.type]).uint(e.mode).int(e.mtime);
+    if (e.type === 'l') w.str(e.target ?? '');
+    else if (e.type === 'f') w.uint(e.size);
+    prev = p;
+  }
+  return w.finish();
+}
+
+export function decodeEntries(buf: Buffer): Entry[] {
+  const r = new Reader(buf);
+  const n = r.uint(LIMITS.entriesPerBatch);
+  const out: Entry[] = [];
+  let prev = Buffer.alloc(0);
+  for (let i = 0; i < n; i++) {
+    const shared = r.uint(255);
+    if (shared > prev.length) throw new DecodeError(`entry ${i}: shared prefix ${shared} longer than previous path`);
+    const suffix = r.bytes(LIMITS.path);
+    const p = Buffer.concat([prev.subarray(0, shared), suffix]);
+    if (p.length > LIMITS.path) throw new DecodeError(`entry ${i}: path longer than ${LIMITS.path} bytes`);
+    const path = p.toString('utf8');
+    if (!Buffer.from(path, 'utf8').equals(p)) throw new DecodeError(`entry ${i}: path is not valid UTF-8`);
+    const code = r.u8();
+    const type = CODE_TYPE[code];
+    if (!type) throw new DecodeError(`entry ${i}: bad type ${code}`);
+    const mode = r.uint(0o7777);
+    const mtime = r.int();
+    const e: Entry = { path, type, mode, size: 0, mtime };
+    if (type === 'l') e.target = r.str(LIMITS.target);
+    else if (type === 'f') e.size = r.uint();
+    out.push(e);
+    prev = p;
+  }
+  r.end('entry batch');
+  return out;
+}
