@@ -5,11 +5,13 @@
 
 import * as fs from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import type { Entry } from './wire/schema.js';
 import type { Local } from './plan/oneway.js';
 
 export const TMP_PREFIX = '.tsync-tmp-';
 const SMALL = 1 << 20;
+const readAt = promisify(fs.read);
 
 export function readLocal(abs: string): Local | null {
   const st = fs.lstatSync(abs, { throwIfNoEntry: false });
@@ -21,27 +23,49 @@ export function readLocal(abs: string): Local | null {
   return { type: 'other', mode: st.mode & 0o7777, size: st.size, mtime };
 }
 
-/** SHA-256 of a file; small files in one read, big ones in chunks that let the event loop breathe. */
-export async function hashFile(abs: string): Promise<Buffer> {
-  const flags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW;
-  const h = createHash('sha256');
-  const fd = fs.openSync(abs, flags);
+// One scratch buffer for the synchronous reads below: no allocation per file.
+const scratch = Buffer.alloc(SMALL + 1);
+
+/**
+ * SHA-256 of a file, never following a symlink. A file up to 1 MiB costs
+ * one open, one read and one close, synchronously; a bigger one goes on in
+ * chunks that let the event loop breathe. Returns a Buffer when it finished
+ * synchronously, else a Promise.
+ */
+export function hashFile(abs: string): Buffer | Promise<Buffer> {
+  const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  let n = 0;
   try {
-    if (fs.fstatSync(fd).size <= SMALL) return h.update(fs.readFileSync(fd)).digest();
-  } finally {
-    fs.closeSync(fd);
-  }
-  const fh = await fs.promises.open(abs, flags);
-  try {
-    const buf = Buffer.alloc(SMALL);
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      const k = fs.readSync(fd, scratch, n, scratch.length - n, n);
+      if (k === 0) break;
+      n += k;
+      if (n === scratch.length) break;
+    }
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+  const h = createHash('sha256').update(scratch.subarray(0, n));
+  if (n <= SMALL) {
+    fs.closeSync(fd);
+    return h.digest();
+  }
+  return hashRest(fd, n, h);
+}
+
+async function hashRest(fd: number, offset: number, h: ReturnType<typeof createHash>): Promise<Buffer> {
+  const buf = Buffer.alloc(SMALL);
+  try {
+    for (;;) {
+      const { bytesRead } = await readAt(fd, buf, 0, buf.length, offset);
       if (bytesRead === 0) break;
       h.update(buf.subarray(0, bytesRead));
+      offset += bytesRead;
     }
     return h.digest();
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
   }
 }
 
@@ -50,11 +74,11 @@ export function tempName(base: string): string {
 }
 
 /** A new file beside its target that cannot be pre-planted (O_EXCL) nor be a link (O_NOFOLLOW). */
-export function openTemp(dirAbs: string, base: string): { fd: number; path: string } {
+export function openTemp(dirAbs: string, base: string, mode = 0o600): { fd: number; path: string } {
   for (let i = 0; ; i++) {
     const path = `${dirAbs}/${tempName(base)}`;
     try {
-      const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+      const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode & 0o777);
       return { fd, path };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || i > 5) throw e;
@@ -66,25 +90,30 @@ export function secondsOf(us: number): number {
   return us / 1e6;
 }
 
+/**
+ * mtime, and the mode bits open() cannot set, through the descriptor. The
+ * receiver runs with umask 0, so openTemp already gave the file its mode.
+ */
 export function setFileMeta(fd: number, e: Entry): void {
-  fs.fchmodSync(fd, e.mode);
+  if (e.mode & 0o7000) fs.fchmodSync(fd, e.mode);
   fs.futimesSync(fd, secondsOf(e.mtime), secondsOf(e.mtime));
 }
 
-/** mode and mtime on a path we know is not a symlink (we just made or checked it) */
+/**
+ * Mode and/or mtime on a path, never through a symlink: times with
+ * lutimes (utimensat with AT_SYMLINK_NOFOLLOW), the mode through a
+ * descriptor opened with O_NOFOLLOW (Linux has no lchmod).
+ */
 export function setPathMeta(abs: string, e: Entry, mode: boolean, mtime: boolean): void {
-  if (e.type === 'l') {
-    if (mtime) fs.lutimesSync(abs, secondsOf(e.mtime), secondsOf(e.mtime));
-    return;
+  if (mode && e.type !== 'l') {
+    const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | (e.type === 'd' ? fs.constants.O_DIRECTORY : 0));
+    try {
+      fs.fchmodSync(fd, e.mode);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
-  // open without following, then act on the descriptor
-  const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | (e.type === 'd' ? fs.constants.O_DIRECTORY : 0));
-  try {
-    if (mode) fs.fchmodSync(fd, e.mode);
-    if (mtime) fs.futimesSync(fd, secondsOf(e.mtime), secondsOf(e.mtime));
-  } finally {
-    fs.closeSync(fd);
-  }
+  if (mtime) fs.lutimesSync(abs, secondsOf(e.mtime), secondsOf(e.mtime));
 }
 
 /** A symlink put in place atomically (made under a temporary name, then renamed). */
@@ -100,13 +129,14 @@ export function placeSymlink(dirAbs: string, abs: string, base: string, target: 
   }
 }
 
-export function mkdirp(abs: string): void {
-  fs.mkdirSync(abs, { recursive: true });
+/** directories tsync makes for itself (backups): the user's umask applied by hand, as ours is 0 */
+export function mkdirp(abs: string, mode: number): void {
+  fs.mkdirSync(abs, { recursive: true, mode });
 }
 
 /** Move abs into the backup tree at backupAbs (falling back to copy across filesystems). */
-export function moveAside(abs: string, backupAbs: string): void {
-  mkdirp(backupAbs.slice(0, backupAbs.lastIndexOf('/')) || '/');
+export function moveAside(abs: string, backupAbs: string, dirMode: number): void {
+  mkdirp(backupAbs.slice(0, backupAbs.lastIndexOf('/')) || '/', dirMode);
   try {
     fs.rmSync(backupAbs, { recursive: true, force: true });
     fs.renameSync(abs, backupAbs);
@@ -118,8 +148,8 @@ export function moveAside(abs: string, backupAbs: string): void {
 }
 
 /** Keep a copy of a file that is about to be replaced, without ever leaving the target missing. */
-export function keepCopy(abs: string, backupAbs: string): void {
-  mkdirp(backupAbs.slice(0, backupAbs.lastIndexOf('/')) || '/');
+export function keepCopy(abs: string, backupAbs: string, dirMode: number): void {
+  mkdirp(backupAbs.slice(0, backupAbs.lastIndexOf('/')) || '/', dirMode);
   fs.rmSync(backupAbs, { recursive: true, force: true });
   try {
     fs.linkSync(abs, backupAbs);

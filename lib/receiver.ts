@@ -12,7 +12,7 @@ import { DecodeError } from './wire/codec.js';
 import { MacChain, macEqual } from './tree/manifest.js';
 import { checkRelPath, parentOf, baseOf, under } from './tree/paths.js';
 import { Filter, IGNORE_FILE, isReserved } from './tree/filter.js';
-import { decide, itemize, type Action, type Local } from './plan/oneway.js';
+import { decide, itemize, sameTime, type Action, type Local } from './plan/oneway.js';
 import { cleanStaleTemps, hashFile, keepCopy, moveAside, openTemp, placeSymlink, readLocal, setFileMeta, setPathMeta } from './apply.js';
 import { AsyncQueue } from './queue.js';
 import { DELETE_CODE, type Events } from './report.js';
@@ -52,6 +52,8 @@ export class Receiver {
   private readonly dirs = new Map<string, { entry: Entry; abs: string; fix: boolean }>();
   private readonly touched = new Set<string>();
   private readonly received: Set<string> | null;
+  /** directories made by this run: no stale temporaries to look for there */
+  private readonly fresh = new Set<string>();
   private readonly cleaned = new Set<string>();
   private readonly mac: MacChain;
   private root = '';
@@ -61,6 +63,8 @@ export class Receiver {
   private allDone: (() => void) | null = null;
   private readonly windowUs: number;
   private readonly backupAbs: string | null;
+  /** for directories tsync makes for itself: the user's umask */
+  private readonly dirMode: number;
 
   constructor(
     private readonly conn: Connection,
@@ -71,6 +75,8 @@ export class Receiver {
     this.received = cfg.options.delete ? new Set() : null;
     this.windowUs = Math.round(cfg.options.modifyWindow * 1e6);
     this.backupAbs = null;
+    // modes are set exactly as the sender has them (files are created with their final mode)
+    this.dirMode = 0o777 & ~process.umask(0);
     if (cfg.options.backupDir) {
       const destDir = cfg.dest.replace(/\/+$/, '') || '/';
       this.backupAbs = path.resolve(destDir, cfg.options.backupDir);
@@ -94,7 +100,10 @@ export class Receiver {
         } catch (e) {
           throw new TsyncError('E_PROTOCOL', `bad manifest batch: ${(e as DecodeError).message}`);
         }
-        for (const e of entries) await this.entry(count++, e);
+        for (const e of entries) {
+          const slow = this.entry(count++, e);
+          if (slow) await slow;
+        }
       } else if (m.t === 'flist_end') {
         if (m.count !== count || !macEqual(this.mac.final(count), m.mac)) throw new TsyncError('E_PROTOCOL', 'manifest failed verification at its end (count or MAC mismatch)');
         this.listDone = true;
@@ -147,7 +156,7 @@ export class Receiver {
     if (!st) {
       const parent = path.dirname(clean);
       if (!fs.statSync(parent, { throwIfNoEntry: false })?.isDirectory()) throw new TsyncError('E_DEST_PARENT', `destination's parent directory ${parent} does not exist`);
-      if (!this.cfg.options.dryRun) fs.mkdirSync(clean);
+      if (!this.cfg.options.dryRun) fs.mkdirSync(clean, { mode: this.dirMode });
       this.createdRoot = true;
     }
   }
@@ -157,8 +166,8 @@ export class Receiver {
     return rel === '.' ? rel : this.rename + rel.slice(rel.indexOf('/') < 0 ? rel.length : rel.indexOf('/'));
   }
 
-  /** One manifest entry: validate, decide, act or ask. */
-  private async entry(index: number, e: Entry): Promise<void> {
+  /** One manifest entry: validate, decide, act or ask. Synchronous unless it must hash a big file. */
+  private entry(index: number, e: Entry): Promise<void> | void {
     const bad = checkRelPath(e.path);
     if (bad) throw new TsyncError('E_PROTOCOL', `the sender named an unsafe path (${bad}): ${JSON.stringify(e.path)}`);
     if (isReserved(e.path)) throw new TsyncError('E_PROTOCOL', `the sender named a reserved path: ${JSON.stringify(e.path)}`);
@@ -178,11 +187,6 @@ export class Receiver {
     const abs = under(this.root, rel);
     this.received?.add(rel);
     if (e.type === 'd') this.dirs.set(e.path, { entry: e, abs, fix: false });
-    const dirAbs = rel === '.' ? this.root : under(this.root, parentOf(rel));
-    if (!this.cleaned.has(dirAbs) && !this.cfg.options.dryRun) {
-      this.cleaned.add(dirAbs);
-      cleanStaleTemps(dirAbs);
-    }
     let local: Local | null;
     try {
       local = this.missingParent(e.path) ? null : readLocal(abs);
@@ -191,11 +195,15 @@ export class Receiver {
     }
     if (rel === '.' && local && local.type !== 'd') throw new TsyncError('E_DEST_PARENT', `destination ${this.root} is not a directory`);
     const action = decide(e, local, { checksum: this.cfg.options.checksum, update: this.cfg.options.update, windowUs: this.windowUs });
-    try {
-      await this.act(index, e, rel, abs, local, action);
-    } catch (err) {
+    const onError = (err: unknown) => {
       if (err instanceof TsyncError) throw err;
       this.problem(rel, 'E_PARTIAL', describeFsError(err));
+    };
+    try {
+      const slow = this.act(index, e, rel, abs, local, action);
+      if (slow) return slow.catch(onError);
+    } catch (err) {
+      onError(err);
     }
   }
 
@@ -207,7 +215,7 @@ export class Receiver {
   }
   private readonly wouldCreate = new Set<string>();
 
-  private async act(index: number, e: Entry, rel: string, abs: string, local: Local | null, a: Action): Promise<void> {
+  private act(index: number, e: Entry, rel: string, abs: string, local: Local | null, a: Action): Promise<void> | void {
     const dry = this.cfg.options.dryRun;
     const item = (how: 'new' | 'data' | 'meta') => this.events.item(itemize(e, local, how), rel, e.type, e.target ?? '', e.size);
     switch (a.do) {
@@ -239,7 +247,10 @@ export class Receiver {
         if (!this.makeWay(rel, abs, local)) return;
       }
       if (dry) this.wouldCreate.add(e.path);
-      else fs.mkdirSync(abs, { mode: e.mode | 0o700 });
+      else {
+        fs.mkdirSync(abs, { mode: e.mode | 0o700 });
+        this.fresh.add(abs);
+      }
       this.dirs.get(e.path)!.fix = true;
       this.touch(rel);
       this.stats.created++;
@@ -251,7 +262,7 @@ export class Receiver {
         if (!this.makeWay(rel, abs, local)) return;
       }
       if (!dry) {
-        if (local && local.type === 'f' && this.backupAbs) keepCopy(abs, this.backupPath(rel));
+        if (local && local.type === 'f' && this.backupAbs) keepCopy(abs, this.backupPath(rel), this.dirMode);
         placeSymlink(parentAbs(abs), abs, baseOf(abs), e.target ?? '', e.mtime);
       }
       this.touch(rel);
@@ -263,15 +274,13 @@ export class Receiver {
     // regular file
     const p: Pending = { index, entry: e, abs, local, action: a, retried: false };
     if (a.do === 'check') {
-      let hash: Buffer;
-      try {
-        hash = await hashFile(abs);
-      } catch (err) {
-        return this.problem(rel, 'E_PARTIAL', describeFsError(err));
-      }
-      this.pending.set(index, p);
-      this.conn.send({ t: 'req', index, flags: dry ? ReqFlag.Dry : 0, check: hash });
-      return;
+      const ask = (hash: Buffer) => {
+        this.pending.set(index, p);
+        this.conn.send({ t: 'req', index, flags: dry ? ReqFlag.Dry : 0, check: hash });
+      };
+      const hash = hashFile(abs);
+      if (Buffer.isBuffer(hash)) return ask(hash);
+      return hash.then(ask);
     }
     if (dry) {
       if (local) this.stats.updated++;
@@ -293,7 +302,7 @@ export class Receiver {
       }
     }
     if (this.cfg.options.dryRun) return true;
-    if (this.backupAbs) moveAside(abs, this.backupPath(rel));
+    if (this.backupAbs) moveAside(abs, this.backupPath(rel), this.dirMode);
     else fs.rmSync(abs, { recursive: true, force: true });
     return true;
   }
@@ -315,7 +324,13 @@ export class Receiver {
       // the file changed on the sender after it was listed: take it as it is now
       p.entry = { ...p.entry, size };
     }
-    const { fd, path: tmp } = openTemp(parentAbs(p.abs), baseOf(p.abs));
+    const dir = parentAbs(p.abs);
+    if (!this.cleaned.has(dir) && !this.fresh.has(dir)) {
+      // leftovers of an interrupted earlier run, in a directory we write to
+      this.cleaned.add(dir);
+      cleanStaleTemps(dir);
+    }
+    const { fd, path: tmp } = openTemp(dir, baseOf(p.abs), p.entry.mode);
     this.incoming = { p, fd, tmp, hash: createHash('sha256'), written: 0, size };
   }
 
@@ -343,8 +358,10 @@ export class Receiver {
       switch (status) {
         case FileStatus.Same:
           if (inc) throw new TsyncError('E_PROTOCOL', 'a file was sent and declared unchanged');
-          if (!this.cfg.options.dryRun) setPathMeta(p.abs, p.entry, true, true);
-          if (p.local && (p.local.mode !== p.entry.mode || p.local.mtime !== p.entry.mtime)) {
+          const mode = p.local !== null && p.local.mode !== p.entry.mode;
+          const mtime = p.local !== null && !sameTime(p.local.mtime, p.entry.mtime, this.windowUs);
+          if (!this.cfg.options.dryRun && (mode || mtime)) setPathMeta(p.abs, p.entry, mode, mtime);
+          if (mode || mtime) {
             this.stats.metaOnly++;
             this.events.item(itemize(p.entry, p.local, 'meta'), rel, 'f', '', p.entry.size);
           } else this.stats.unchanged++;
@@ -394,6 +411,10 @@ export class Receiver {
     } finally {
       fs.closeSync(inc.fd);
     }
+    if (!p.local && !this.backupAbs && this.fastRename(inc.tmp, p.abs)) {
+      this.installed(p, rel);
+      return;
+    }
     // re-read what is in the way now: never act on a stale view
     const now = readLocal(p.abs);
     if (now && now.type !== 'f') {
@@ -401,8 +422,24 @@ export class Receiver {
         fs.rmSync(inc.tmp, { force: true });
         return;
       }
-    } else if (now && this.backupAbs) keepCopy(p.abs, this.backupPath(rel));
+    } else if (now && this.backupAbs) keepCopy(p.abs, this.backupPath(rel), this.dirMode);
     fs.renameSync(inc.tmp, p.abs);
+    this.installed(p, rel);
+  }
+
+  /** Nothing was there when we looked: rename, unless something of another type appeared. */
+  private fastRename(tmp: string, abs: string): boolean {
+    try {
+      fs.renameSync(tmp, abs);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') return false;
+      throw err;
+    }
+  }
+
+  private installed(p: Pending, rel: string): void {
     this.touch(rel);
     if (p.local && p.local.type === 'f') this.stats.updated++;
     else this.stats.created++;
@@ -496,7 +533,7 @@ export class Receiver {
     try {
       if (this.backupAbs) {
         if (isDir) fs.rmdirSync(abs);
-        else moveAside(abs, this.backupPath(rel));
+        else moveAside(abs, this.backupPath(rel), this.dirMode);
       } else if (isDir) fs.rmdirSync(abs);
       else fs.unlinkSync(abs);
       this.touch(rel);

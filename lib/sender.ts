@@ -115,48 +115,53 @@ export class Sender {
         return;
       }
     }
-    const fd = fs.openSync(f.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    let fh: fs.promises.FileHandle | null = null;
-    try {
-      const before = fs.fstatSync(fd);
-      if (!before.isFile()) throw Object.assign(new Error('no longer a regular file'), { code: 'ENOTFILE' });
-      if (before.size !== f.entry.size || Math.round(before.mtimeMs * 1000) !== f.entry.mtime) {
-        this.conn.send({ t: 'file_end', index, status: FileStatus.Failed, hash: Buffer.alloc(0), message: 'file changed since it was listed' });
-        return;
+    const changed = (message: string) => this.conn.send({ t: 'file_end', index, status: FileStatus.Failed, hash: Buffer.alloc(0), message });
+    const listed = (st: fs.Stats) => st.size === f.entry.size && Math.round(st.mtimeMs * 1000) === f.entry.mtime;
+    if (f.entry.size <= SMALL) {
+      // one open, one read: size+1 bytes asked for, so growth shows
+      const fd = fs.openSync(f.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      try {
+        const before = fs.fstatSync(fd);
+        if (!before.isFile() || !listed(before)) return void changed('file changed since it was listed');
+        const buf = Buffer.alloc(f.entry.size + 1);
+        let n = 0;
+        for (;;) {
+          const k = fs.readSync(fd, buf, n, buf.length - n, n);
+          if (k === 0) break;
+          n += k;
+          if (n === buf.length) break;
+        }
+        if (n !== f.entry.size || !listed(fs.fstatSync(fd))) return void changed('file changed while it was being sent');
+        const all = buf.subarray(0, n);
+        await this.conn.sendWait({ t: 'file_begin', index, size: n });
+        for (let off = 0; off < n; off += LIMITS.data) await this.conn.sendWait({ t: 'data', data: all.subarray(off, off + LIMITS.data) });
+        this.conn.send({ t: 'file_end', index, status: FileStatus.Sent, hash: createHash('sha256').update(all).digest(), message: '' });
+      } finally {
+        fs.closeSync(fd);
       }
+      return;
+    }
+    const fh = await fs.promises.open(f.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      const before = await fh.stat();
+      if (!before.isFile() || !listed(before)) return void changed('file changed since it was listed');
       const h = createHash('sha256');
       await this.conn.sendWait({ t: 'file_begin', index, size: before.size });
       let sent = 0;
-      if (before.size <= SMALL) {
-        const all = fs.readFileSync(fd);
-        for (let off = 0; off < all.length; off += LIMITS.data) {
-          const chunk = all.subarray(off, off + LIMITS.data);
-          h.update(chunk);
-          await this.conn.sendWait({ t: 'data', data: chunk });
-        }
-        sent = all.length;
-      } else {
-        fh = await fs.promises.open(f.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-        for (;;) {
-          const buf = Buffer.alloc(LIMITS.data);
-          const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-          if (bytesRead === 0) break;
-          const chunk = buf.subarray(0, Math.min(bytesRead, before.size - sent));
-          if (chunk.length === 0) break;
-          h.update(chunk);
-          sent += chunk.length;
-          await this.conn.sendWait({ t: 'data', data: chunk });
-        }
+      for (;;) {
+        const buf = Buffer.alloc(LIMITS.data);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        const chunk = buf.subarray(0, Math.min(bytesRead, before.size - sent));
+        if (chunk.length === 0) break;
+        h.update(chunk);
+        sent += chunk.length;
+        await this.conn.sendWait({ t: 'data', data: chunk });
       }
-      const after = fs.fstatSync(fd);
-      if (sent !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
-        this.conn.send({ t: 'file_end', index, status: FileStatus.Failed, hash: Buffer.alloc(0), message: 'file changed while it was being sent' });
-        return;
-      }
+      const after = await fh.stat();
+      if (sent !== before.size || !listed(after)) return void changed('file changed while it was being sent');
       this.conn.send({ t: 'file_end', index, status: FileStatus.Sent, hash: h.digest(), message: '' });
     } finally {
-      await fh?.close();
-      fs.closeSync(fd);
+      await fh.close();
     }
   }
 }

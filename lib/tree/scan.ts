@@ -91,19 +91,16 @@ export class Scanner {
   }
 
   private *walk(dirAbs: string, dirRel: string, parentFilter: Filter, push: (f: ScannedFile) => ScannedFile[] | null): Generator<ScannedFile[]> {
-    let names: Buffer[];
+    let valid: string[];
     try {
-      names = fs.readdirSync(dirAbs, { encoding: 'buffer' });
+      valid = fs.readdirSync(dirAbs);
     } catch (e) {
       this.problem(dirAbs, e, dirRel || '.');
       return;
     }
-    const valid: string[] = [];
-    for (const b of names) {
-      const s = b.toString('utf8');
-      if (Buffer.from(s, 'utf8').equals(b)) valid.push(s);
-      else this.warn({ path: `${dirRel ? `${dirRel}/` : ''}${b.toString('latin1')}`, code: 'E_PARTIAL', message: 'name is not valid UTF-8, skipped' }), this.warnings++;
-    }
+    // Node decodes names as UTF-8, replacing invalid bytes with U+FFFD; only
+    // then look at the raw bytes to tell a real U+FFFD from a broken name.
+    if (valid.some((n) => n.includes('\uFFFD'))) valid = this.validNames(dirAbs, dirRel);
     valid.sort();
     let filter = parentFilter;
     if (filter.usesIgnoreFiles && valid.includes(IGNORE_FILE)) {
@@ -144,6 +141,19 @@ export class Scanner {
     // Depth-first after the directory's own entries: keeps each level's
     // names together, which the receiver's deletion pass relies on.
     for (const [abs, rel] of subdirs) yield* this.walk(abs, rel, filter, push);
+  }
+
+  private validNames(dirAbs: string, dirRel: string): string[] {
+    const out: string[] = [];
+    for (const b of fs.readdirSync(dirAbs, { encoding: 'buffer' })) {
+      const s = b.toString('utf8');
+      if (Buffer.from(s, 'utf8').equals(b)) out.push(s);
+      else {
+        this.warnings++;
+        this.warn({ path: `${dirRel ? `${dirRel}/` : ''}${b.toString('latin1')}`, code: 'E_PARTIAL', message: 'name is not valid UTF-8, skipped' });
+      }
+    }
+    return out;
   }
 
   private problem(abs: string, e: unknown, rel?: string): void {
