@@ -13,7 +13,7 @@ import { Receiver } from './receiver.js';
 import { Reporter, type Out } from './report.js';
 import { emptyStats, type Stats } from './stats.js';
 import type { Role, Rule, StartOptions } from './wire/schema.js';
-import { parseRuleFile } from './tree/filter.js';
+import { parseRuleArg, parseRuleFile, type CliRule } from './tree/filter.js';
 import { runServer } from './server.js';
 import { VERSION } from './version.js';
 import { PROTOCOL_MIN, PROTOCOL_VERSION } from './wire/schema.js';
@@ -78,8 +78,14 @@ function fail(out: Out, err: TsyncError): number {
   return err.exitCode;
 }
 
+/** --include/--exclude/--exclude-from in command-line order: rsync's first match wins. */
 function rulesFrom(ordered: Parsed['ordered']): Rule[] {
   const rules: Rule[] = [];
+  const add = (r: CliRule | null) => {
+    if (!r) return;
+    if (r.kind === 'clear') rules.length = 0;
+    else rules.push({ kind: r.kind, pattern: r.pattern });
+  };
   for (const { name, value } of ordered) {
     if (name === 'exclude-from') {
       let text: string;
@@ -88,11 +94,8 @@ function rulesFrom(ordered: Parsed['ordered']): Rule[] {
       } catch (e) {
         throw new TsyncError('E_USAGE', `cannot read --exclude-from file ${value}: ${(e as NodeJS.ErrnoException).code ?? e}`);
       }
-      for (const r of parseRuleFile(text, 'exclude')) {
-        if (r.kind === 'clear') rules.length = 0;
-        else rules.push({ kind: r.kind, pattern: r.pattern });
-      }
-    } else if (name === 'exclude' || name === 'include') rules.push({ kind: name, pattern: value });
+      parseRuleFile(text, 'exclude').forEach(add);
+    } else if (name === 'exclude' || name === 'include') add(parseRuleArg(value, name));
   }
   return rules;
 }

@@ -63,6 +63,7 @@ export class Scanner {
         continue;
       }
       const top = src.contents ? '.' : baseName(src.abs);
+      if (top !== '.' && this.filter.excluded(top, st.isDirectory())) continue;
       if (seen.has(top)) {
         if (top !== '.') this.warn({ path: top, code: 'E_PARTIAL', message: 'duplicate source name, skipped' });
         if (top !== '.' || !st.isDirectory()) continue;

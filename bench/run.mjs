@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+// Side-by-side benchmark: tsync and rsync over the same stdio pipe
+// (../shared/bench/count-rsh.mjs counts the bytes for both), on the
+// workloads of ../shared/bench/mkdata.mjs. Runs alternate between the two
+// tools and the median of each is reported, as a ratio tsync / rsync.
+//
+// usage: node bench/run.mjs [--runs N] [--only NAME,...] [--data DIR] [--json FILE]
+// workloads: initial, noop, touched (more are added by later issues)
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const shared = path.resolve(root, '../shared/bench');
+const TSYNC = path.join(root, 'bin/tsync');
+const COUNT = path.join(shared, 'count-rsh.mjs');
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const RUNS = Number(opt('runs', '3'));
+const ONLY = opt('only', '')?.split(',').filter(Boolean);
+const DATA = path.resolve(opt('data', process.env.TSYNC_BENCH_DIR || '/tmp/tsync-bench'));
+const JSON_OUT = opt('json', '');
+const WORK = path.join(DATA, 'work');
+
+function sh(cmd, argv, env = {}) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return ms;
+}
+
+function ensureData(which) {
+  const marker = path.join(DATA, `.ready-${which}`);
+  if (fs.existsSync(marker)) return;
+  console.error(`generating ${which} workload in ${DATA} (once)...`);
+  fs.mkdirSync(DATA, { recursive: true });
+  sh(process.execPath, [path.join(shared, 'mkdata.mjs'), DATA, which]);
+  fs.writeFileSync(marker, '');
+}
+
+function rm(p) {
+  fs.rmSync(p, { recursive: true, force: true });
+}
+
+function copyTree(from, to) {
+  rm(to);
+  sh('cp', ['-a', from, to]);
+}
+
+/** one timed run of a tool; returns { ms, up, down } */
+function runTool(tool, flags, src, dest) {
+  const countFile = path.join(WORK, 'count');
+  rm(countFile);
+  const argv =
+    tool === 'rsync'
+      ? ['-a', ...flags, '-e', COUNT, src, `bench:${dest}`]
+      : [TSYNC, ...flags, '-e', COUNT, '--tsync-path', TSYNC, src, `bench:${dest}`];
+  const ms = sh(tool === 'rsync' ? 'rsync' : process.execPath, argv, { COUNT_FILE: countFile });
+  const [up, down] = fs.readFileSync(countFile, 'utf8').trim().split(/\s+/).map(Number);
+  return { ms, up, down };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+// Each workload: prepare() puts the destination in its starting state (untimed),
+// then the tool runs once (timed).
+const workloads = [
+  {
+    name: 'initial',
+    what: 'initial copy of the 20,000-file tree',
+    data: 'small',
+    target: 1.0,
+    flags: [],
+    src: () => path.join(DATA, 'small') + '/',
+    prepare: (dest) => rm(dest),
+  },
+  {
+    name: 'noop',
+    what: 're-run with nothing changed',
+    data: 'small',
+    target: 1.0,
+    flags: [],
+    src: () => path.join(DATA, 'small') + '/',
+    prepare: (dest, tool) => {
+      // the first copy is made once, by the same tool, and not timed
+      if (!fs.existsSync(`${dest}.ready`)) {
+        rm(dest);
+        runTool(tool, [], path.join(DATA, 'small') + '/', dest);
+        fs.writeFileSync(`${dest}.ready`, '');
+      }
+    },
+  },
+  {
+    name: 'touched',
+    what: 'small-v2: every mtime touched, 2% edited, 1% deleted, 1% added (--delete)',
+    data: 'small',
+    target: 0.2,
+    flags: ['--delete'],
+    src: () => path.join(DATA, 'small-v2') + '/',
+    prepare: (dest) => copyTree(path.join(DATA, 'small'), dest),
+  },
+];
+
+fs.mkdirSync(WORK, { recursive: true });
+const results = [];
+for (const w of workloads) {
+  if (ONLY?.length && !ONLY.includes(w.name)) continue;
+  ensureData(w.data);
+  const samples = { rsync: [], tsync: [] };
+  let bytes = { rsync: null, tsync: null };
+  for (let i = 0; i < RUNS; i++) {
+    // alternate which tool goes first so drift in machine load hits both
+    const order = i % 2 ? ['tsync', 'rsync'] : ['rsync', 'tsync'];
+    for (const tool of order) {
+      const dest = path.join(WORK, `dest-${w.name}-${tool}`);
+      w.prepare(dest, tool);
+      sh('sync', []);
+      const r = runTool(tool, w.flags, w.src(), dest);
+      samples[tool].push(r.ms);
+      bytes[tool] = r.up + r.down;
+    }
+  }
+  const rs = median(samples.rsync);
+  const ts = median(samples.tsync);
+  const row = { workload: w.name, what: w.what, runs: RUNS, rsyncMs: Math.round(rs), tsyncMs: Math.round(ts), ratio: +(ts / rs).toFixed(3), target: w.target, met: ts / rs <= w.target, rsyncBytes: bytes.rsync, tsyncBytes: bytes.tsync, byteRatio: +(bytes.tsync / bytes.rsync).toFixed(3) };
+  results.push(row);
+  console.log(`${w.name.padEnd(9)} rsync ${String(row.rsyncMs).padStart(6)} ms  tsync ${String(row.tsyncMs).padStart(6)} ms  time x${row.ratio.toFixed(2)} (target <= ${w.target})${row.met ? '' : ' NOT MET'}  wire bytes rsync ${row.rsyncBytes} tsync ${row.tsyncBytes} (x${row.byteRatio})`);
+}
+if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ date: new Date().toISOString(), runs: RUNS, results }, null, 2) + '\n');
