@@ -16,7 +16,7 @@ import type { Role, Rule, StartOptions } from './wire/schema.js';
 import { parseRuleArg, parseRuleFile, type CliRule } from './tree/filter.js';
 import { runServer } from './server.js';
 import { VERSION } from './version.js';
-import { PROTOCOL_MIN, PROTOCOL_VERSION } from './wire/schema.js';
+import { LIMITS, PROTOCOL_MIN, PROTOCOL_VERSION } from './wire/schema.js';
 import { printable } from './text.js';
 
 export const stdio: Out = {
@@ -117,8 +117,8 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
     ignoreFiles: !values['no-tsyncignore'],
     rules: rulesFrom(ordered),
     backupDir: (values['backup-dir'] as string) ?? '',
-    modifyWindow: num(values, 'modify-window', 0),
-    timeout: num(values, 'timeout', 0, { integer: true }),
+    modifyWindow: num(values, 'modify-window', 0, { max: LIMITS.modifyWindow }),
+    timeout: num(values, 'timeout', 0, { integer: true, max: LIMITS.timeout }),
   };
   const rsh = (values.rsh as string) ?? process.env.TSYNC_RSH ?? 'ssh';
   const tsyncPath = (values['tsync-path'] as string) ?? 'tsync';

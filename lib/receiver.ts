@@ -51,7 +51,6 @@ export class Receiver {
   private readonly stats: Stats = emptyStats();
   private readonly dirs = new Map<string, { entry: Entry; abs: string; fix: boolean }>();
   private readonly touched = new Set<string>();
-  private readonly received: Set<string> | null;
   /** directories made by this run: no stale temporaries to look for there */
   private readonly fresh = new Set<string>();
   private readonly cleaned = new Set<string>();
@@ -59,6 +58,11 @@ export class Receiver {
   private root = '';
   private rename: string | null = null;
   private createdRoot = false;
+  private singleFile = false;
+  /** every path in the manifest so far: duplicates are refused */
+  private readonly seen = new Set<string>();
+  /** directories that could not be made: nothing beneath them is touched */
+  private readonly failedDirs = new Set<string>();
   private listDone = false;
   private allDone: (() => void) | null = null;
   private readonly windowUs: number;
@@ -72,7 +76,6 @@ export class Receiver {
     private readonly events: Events,
   ) {
     this.mac = new MacChain(cfg.key);
-    this.received = cfg.options.delete ? new Set() : null;
     this.windowUs = Math.round(cfg.options.modifyWindow * 1e6);
     this.backupAbs = null;
     // modes are set exactly as the sender has them (files are created with their final mode)
@@ -87,6 +90,7 @@ export class Receiver {
     this.conn.onMessage((m) => this.onMessage(m));
     const head = await this.list.shift();
     if (head.t !== 'flist_head') throw new TsyncError('E_PROTOCOL', `expected the manifest header, got ${head.t}`);
+    this.singleFile = head.singleFile;
     this.setupRoot(head.singleFile);
     let count = 0;
     for (;;) {
@@ -105,10 +109,10 @@ export class Receiver {
           if (slow) await slow;
         }
       } else if (m.t === 'flist_end') {
-        if (m.count !== count || !macEqual(this.mac.final(count), m.mac)) throw new TsyncError('E_PROTOCOL', 'manifest failed verification at its end (count or MAC mismatch)');
+        if (m.count !== count || !macEqual(this.mac.final(count, m.ioErrors, this.singleFile), m.mac)) throw new TsyncError('E_PROTOCOL', 'manifest failed verification at its end (count or MAC mismatch)');
         this.listDone = true;
         await this.drain();
-        if (this.received) {
+        if (this.cfg.options.delete) {
           if (m.ioErrors > 0) this.problem('', 'E_PARTIAL', 'the sender had I/O errors: not deleting anything');
           else this.deleteExtraneous();
         }
@@ -171,7 +175,8 @@ export class Receiver {
     const bad = checkRelPath(e.path);
     if (bad) throw new TsyncError('E_PROTOCOL', `the sender named an unsafe path (${bad}): ${JSON.stringify(e.path)}`);
     if (isReserved(e.path)) throw new TsyncError('E_PROTOCOL', `the sender named a reserved path: ${JSON.stringify(e.path)}`);
-    if (this.dirs.has(e.path) || this.received?.has(e.path)) throw new TsyncError('E_PROTOCOL', `duplicate path in manifest: ${JSON.stringify(e.path)}`);
+    if (this.seen.has(e.path)) throw new TsyncError('E_PROTOCOL', `duplicate path in manifest: ${JSON.stringify(e.path)}`);
+    this.seen.add(e.path);
     if (e.path !== '.') {
       const parent = parentOf(e.path);
       if (parent !== '.' && !this.dirs.has(parent)) throw new TsyncError('E_PROTOCOL', `${JSON.stringify(e.path)} arrived before its directory (or under a non-directory)`);
@@ -179,13 +184,18 @@ export class Receiver {
       throw new TsyncError('E_PROTOCOL', 'the root entry must come first');
     }
     this.stats.entries++;
+    if (e.path !== '.' && this.failedDirs.has(parentOf(e.path))) {
+      // its directory could not be made: never resolve a path through whatever stands there
+      if (e.type === 'd') this.failedDirs.add(e.path);
+      this.stats.skipped++;
+      return;
+    }
     if (e.type === 'f') {
       this.stats.files++;
       this.stats.totalSize += e.size;
     }
     const rel = this.destRel(e.path);
     const abs = under(this.root, rel);
-    this.received?.add(rel);
     if (e.type === 'd') this.dirs.set(e.path, { entry: e, abs, fix: false });
     let local: Local | null;
     try {
@@ -197,6 +207,7 @@ export class Receiver {
     const action = decide(e, local, { checksum: this.cfg.options.checksum, update: this.cfg.options.update, windowUs: this.windowUs });
     const onError = (err: unknown) => {
       if (err instanceof TsyncError) throw err;
+      if (e.type === 'd') this.failedDirs.add(e.path);
       this.problem(rel, 'E_PARTIAL', describeFsError(err));
     };
     try {
@@ -244,7 +255,10 @@ export class Receiver {
     if (e.type === 'd') {
       // a === create
       if (a.do === 'create' && a.replace && local) {
-        if (!this.makeWay(rel, abs, local)) return;
+        if (!this.makeWay(rel, abs, local)) {
+          this.failedDirs.add(e.path);
+          return;
+        }
       }
       if (dry) this.wouldCreate.add(e.path);
       else {
@@ -509,7 +523,7 @@ export class Receiver {
         const st = fs.lstatSync(abs, { throwIfNoEntry: false });
         if (!st) continue;
         if (f.excluded(rel, st.isDirectory())) continue;
-        if (this.received!.has(rel)) {
+        if (this.seen.has(rel)) {
           if (st.isDirectory()) walk(rel, f);
           continue;
         }

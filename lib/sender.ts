@@ -81,7 +81,7 @@ export class Sender {
     if (present.length < sources.length) {
       for (const s of sources) if (!present.includes(s)) this.warn(s.abs, 'E_PARTIAL', 'source does not exist'), scanner.warnings++;
     }
-    this.conn.send({ t: 'flist_end', count: index, mac: mac.final(index), ioErrors: scanner.warnings });
+    this.conn.send({ t: 'flist_end', count: index, mac: mac.final(index, scanner.warnings, single), ioErrors: scanner.warnings });
     return serving;
   }
 

@@ -2,7 +2,7 @@
 // work: bundled short flags (-avn), -eCMD, --opt=value, --opt value, `--`.
 
 import { OPTIONS, type OptionSpec } from './options.js';
-import { TsyncError } from '../errors.js';
+import { ERROR_TABLE, TsyncError } from '../errors.js';
 
 export type OptionValues = Record<string, string | boolean | number | string[]>;
 
@@ -77,12 +77,12 @@ export function parseArgs(argv: readonly string[]): Parsed {
   return { values, positional, ordered };
 }
 
-export function num(values: OptionValues, name: string, dflt: number, opts: { integer?: boolean } = {}): number {
+export function num(values: OptionValues, name: string, dflt: number, opts: { integer?: boolean; max: number }): number {
   const v = values[name];
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n < 0 || (opts.integer && !Number.isInteger(n))) {
-    throw new TsyncError('E_USAGE', `--${name} needs a non-negative ${opts.integer ? 'whole ' : ''}number, got "${String(v)}"`);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n < 0 || n > opts.max || (opts.integer && !Number.isInteger(n))) {
+    throw new TsyncError('E_USAGE', `--${name} needs a ${opts.integer ? 'whole ' : ''}number from 0 to ${opts.max}, got "${String(v)}"`);
   }
   return n;
 }
@@ -110,7 +110,6 @@ export function helpText(): string {
   ].join('\n');
 }
 
-import { ERROR_TABLE } from '../errors.js';
 
 const EXIT_HELP: string[] = (() => {
   const seen = new Map<number, string[]>();

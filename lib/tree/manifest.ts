@@ -22,10 +22,12 @@ export class MacChain {
     this.count++;
     return this.state;
   }
-  /** the closing MAC: binds the entry count */
-  final(entries: number): Buffer {
-    const n = Buffer.alloc(8);
-    n.writeBigUInt64BE(BigInt(entries));
+  /** the closing MAC: binds the entry count and the facts the receiver acts on (single file, sender I/O errors) */
+  final(entries: number, ioErrors: number, singleFile: boolean): Buffer {
+    const n = Buffer.alloc(17);
+    n.writeBigUInt64BE(BigInt(entries), 0);
+    n.writeBigUInt64BE(BigInt(ioErrors), 8);
+    n[16] = singleFile ? 1 : 0;
     return createHmac('sha256', this.key).update(this.state).update('end').update(n).digest();
   }
 }

@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import type { Entry } from '../wire/schema.js';
-import { Filter, IGNORE_FILE } from './filter.js';
+import { Filter, IGNORE_FILE, STATE_DIR } from './filter.js';
 import { describeFsError } from '../errors.js';
 
 export interface Source {
@@ -34,7 +34,9 @@ export function statToEntry(path: string, st: fs.Stats, target?: string): Entry 
   return null;
 }
 
+/** a batch is cut at this many entries or (roughly) bytes, well under the frame limit */
 const BATCH = 1000;
+const BATCH_BYTES = 256 << 10;
 
 export class Scanner {
   warnings = 0;
@@ -46,12 +48,16 @@ export class Scanner {
   /** Yields batches of [entry, absolute path] in manifest order. */
   *scan(sources: readonly Source[]): Generator<ScannedFile[]> {
     let batch: ScannedFile[] = [];
+    let bytes = 0;
     const seen = new Set<string>();
     const push = (f: ScannedFile): ScannedFile[] | null => {
       batch.push(f);
-      if (batch.length < BATCH) return null;
+      // worst case per entry: the whole path, the link target, and fixed fields
+      bytes += 3 * (f.entry.path.length + (f.entry.target?.length ?? 0)) + 40;
+      if (batch.length < BATCH && bytes < BATCH_BYTES) return null;
       const out = batch;
       batch = [];
+      bytes = 0;
       return out;
     };
     for (const src of sources) {
@@ -85,13 +91,13 @@ export class Scanner {
         if (out) yield out;
       }
       if (entry.type === 'd') {
-        for (const out of this.walk(src.abs, top === '.' ? '' : top, this.filter, push)) yield out;
+        for (const out of this.walk(src.abs, top === '.' ? '' : top, this.filter, push, top === '.' ? '' : top)) yield out;
       }
     }
     if (batch.length) yield batch;
   }
 
-  private *walk(dirAbs: string, dirRel: string, parentFilter: Filter, push: (f: ScannedFile) => ScannedFile[] | null): Generator<ScannedFile[]> {
+  private *walk(dirAbs: string, dirRel: string, parentFilter: Filter, push: (f: ScannedFile) => ScannedFile[] | null, sourceRoot: string): Generator<ScannedFile[]> {
     let valid: string[];
     try {
       valid = fs.readdirSync(dirAbs);
@@ -114,6 +120,8 @@ export class Scanner {
     const subdirs: Array<[string, string]> = [];
     for (const name of valid) {
       const rel = dirRel ? `${dirRel}/${name}` : name;
+      // a two-way replica's state stays with it, whatever the transfer root
+      if (name === STATE_DIR && dirRel === sourceRoot) continue;
       const abs = `${dirAbs}/${name}`;
       let st: fs.Stats;
       try {
@@ -141,7 +149,7 @@ export class Scanner {
     }
     // Depth-first after the directory's own entries: keeps each level's
     // names together, which the receiver's deletion pass relies on.
-    for (const [abs, rel] of subdirs) yield* this.walk(abs, rel, filter, push);
+    for (const [abs, rel] of subdirs) yield* this.walk(abs, rel, filter, push, sourceRoot);
   }
 
   private validNames(dirAbs: string, dirRel: string): string[] {

@@ -23,6 +23,8 @@ export const LIMITS = {
   sig: 1 << 20,
   json: 1 << 16,
   mac: 32,
+  timeout: 1e6, // seconds
+  modifyWindow: 1e6, // seconds
 } as const;
 
 export type EntryType = 'f' | 'd' | 'l';
@@ -195,11 +197,12 @@ export function decodeMessage(buf: Buffer): Message {
         if (k > 1) throw new DecodeError(`bad rule kind ${k}`);
         rules.push({ kind: k === 1 ? 'include' : 'exclude', pattern: r.str(LIMITS.path) });
       }
-      const options = { rules, backupDir: r.str(LIMITS.path), modifyWindow: r.f64(), timeout: r.uint(1e7) } as StartOptions;
+      const options = { rules, backupDir: r.str(LIMITS.path), modifyWindow: r.f64(), timeout: r.uint(LIMITS.timeout) } as StartOptions;
       OPT_FLAGS.forEach((k, i) => {
         options[k] = (flags & (1 << i)) !== 0;
       });
-      if (!(options.modifyWindow >= 0 && options.modifyWindow < 1e9)) throw new DecodeError('bad modify window');
+      if (!(options.modifyWindow >= 0 && options.modifyWindow <= LIMITS.modifyWindow)) throw new DecodeError('bad modify window');
+      if (flags >= 1 << OPT_FLAGS.length) throw new DecodeError(`unknown option flags 0x${flags.toString(16)}`);
       m = { t, role: roleByte === 0 ? 'sender' : 'receiver', paths, options };
       break;
     }
