@@ -15,6 +15,8 @@ import { Filter, IGNORE_FILE, isReserved } from './tree/filter.js';
 import { decide, itemize, sameTime, type Action, type Local } from './plan/oneway.js';
 import { cleanStaleTemps, hashFile, keepCopy, moveAside, openTemp, placeSymlink, readLocal, setFileMeta, setPathMeta } from './apply.js';
 import { AsyncQueue } from './queue.js';
+import { OpsDecoder, Patcher } from './delta/index.js';
+import { basisBlockSize, DELTA_MIN, signFile } from './source.js';
 import { DELETE_CODE, type Events } from './report.js';
 import { emptyStats, type Stats } from './stats.js';
 import { describeFsError, TsyncError } from './errors.js';
@@ -26,6 +28,7 @@ interface Pending {
   local: Local | null;
   action: Action;
   retried: boolean;
+  basis: Basis | null;
 }
 
 interface Incoming {
@@ -35,6 +38,14 @@ interface Incoming {
   hash: Hash;
   written: number;
   size: number;
+  /** when the data is a delta against the receiver's copy */
+  delta: { basisFd: number; decoder: OpsDecoder; patcher: Patcher } | null;
+}
+
+/** the basis a signature was made from, as it was signed */
+interface Basis {
+  size: number;
+  blockSize: number;
 }
 
 export interface ReceiverConfig {
@@ -55,6 +66,7 @@ export class Receiver {
   private readonly fresh = new Set<string>();
   private readonly cleaned = new Set<string>();
   private readonly mac: MacChain;
+  private readonly copyBuf = Buffer.alloc(COPY_CHUNK);
   private root = '';
   private rename: string | null = null;
   private createdRoot = false;
@@ -130,7 +142,7 @@ export class Receiver {
         this.list.push(m);
         return;
       case 'file_begin':
-        return this.fileBegin(m.index, m.size);
+        return this.fileBegin(m.index, m.size, m.delta);
       case 'data':
         return this.fileData(m.data);
       case 'file_end':
@@ -286,11 +298,11 @@ export class Receiver {
       return;
     }
     // regular file
-    const p: Pending = { index, entry: e, abs, local, action: a, retried: false };
+    const p: Pending = { index, entry: e, abs, local, action: a, retried: false, basis: null };
     if (a.do === 'check') {
       const ask = (hash: Buffer) => {
         this.pending.set(index, p);
-        this.conn.send({ t: 'req', index, flags: dry ? ReqFlag.Dry : 0, check: hash });
+        this.conn.send({ t: 'req', index, flags: dry ? ReqFlag.Dry : 0, check: hash, sig: Buffer.alloc(0) });
       };
       const hash = hashFile(abs);
       if (Buffer.isBuffer(hash)) return ask(hash);
@@ -303,7 +315,24 @@ export class Receiver {
       return;
     }
     this.pending.set(index, p);
-    this.conn.send({ t: 'req', index, flags: 0, check: Buffer.alloc(0) });
+    if (local && local.type === 'f' && local.size >= DELTA_MIN) return this.askDelta(p);
+    this.conn.send({ t: 'req', index, flags: 0, check: Buffer.alloc(0), sig: Buffer.alloc(0) });
+  }
+
+  /** Ask for a delta against our copy: sign it (asynchronously for big files), then request. */
+  private askDelta(p: Pending): Promise<void> {
+    const size = p.local!.size;
+    return signFile(p.abs).then(
+      (sig) => {
+        p.basis = { size, blockSize: basisBlockSize(size).blockSize };
+        this.conn.send({ t: 'req', index: p.index, flags: 0, check: Buffer.alloc(0), sig });
+      },
+      (err) => {
+        this.pending.delete(p.index);
+        this.problem(this.destRel(p.entry.path), 'E_PARTIAL', describeFsError(err));
+        this.maybeDone();
+      },
+    );
   }
 
   /** Remove what stands where an entry of another type must go; false if it must stay. */
@@ -331,34 +360,69 @@ export class Receiver {
 
   // ---- file data (synchronous: backpressure comes from not reading) -------
 
-  private fileBegin(index: number, size: number): void {
+  private fileBegin(index: number, size: number, isDelta: boolean): void {
     const p = this.pending.get(index);
     if (!p || this.incoming) throw new TsyncError('E_PROTOCOL', `file data for ${index} that was not requested`);
-    if (size !== p.entry.size) {
-      // the file changed on the sender after it was listed: take it as it is now
-      p.entry = { ...p.entry, size };
-    }
+    if (size !== p.entry.size) throw new TsyncError('E_PROTOCOL', `file ${index} announced with ${size} bytes, listed with ${p.entry.size}`);
+    if (isDelta && !p.basis) throw new TsyncError('E_PROTOCOL', `a delta for file ${index}, for which no signature was sent`);
     const dir = parentAbs(p.abs);
     if (!this.cleaned.has(dir) && !this.fresh.has(dir)) {
       // leftovers of an interrupted earlier run, in a directory we write to
       this.cleaned.add(dir);
       cleanStaleTemps(dir);
     }
+    let delta: Incoming['delta'] = null;
+    if (isDelta) {
+      const { size: basisSize, blockSize } = p.basis!;
+      // the basis is read through a descriptor opened without following links
+      const basisFd = fs.openSync(p.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      delta = { basisFd, decoder: new OpsDecoder({ blockCount: Math.ceil(basisSize / blockSize) }), patcher: new Patcher({ blockSize, basisSize, maxRange: COPY_CHUNK }) };
+    }
     const { fd, path: tmp } = openTemp(dir, baseOf(p.abs), p.entry.mode);
-    this.incoming = { p, fd, tmp, hash: createHash('sha256'), written: 0, size };
+    this.incoming = { p, fd, tmp, hash: createHash('sha256'), written: 0, size, delta };
   }
 
-  private fileData(data: Buffer): void {
-    const inc = this.incoming;
-    if (!inc) throw new TsyncError('E_PROTOCOL', 'file data outside a file');
+  /** one piece of the new file: written to the temporary and hashed; false if it overruns the size */
+  private put(inc: Incoming, data: Buffer): void {
     if (inc.written + data.length > inc.size) {
+      const path = inc.p.entry.path;
       this.discard();
-      throw new TsyncError('E_PROTOCOL', `the sender sent more data than the size it announced for ${JSON.stringify(inc.p.entry.path)}`);
+      throw new TsyncError('E_PROTOCOL', `the sender sent more data than the size it announced for ${JSON.stringify(path)}`);
     }
     let off = 0;
     while (off < data.length) off += fs.writeSync(inc.fd, data, off, data.length - off);
     inc.hash.update(data);
     inc.written += data.length;
+  }
+
+  private applyOps(inc: Incoming, data: Buffer): void {
+    const d = inc.delta!;
+    for (const op of d.decoder.push(data)) {
+      for (const step of d.patcher.plan(op)) {
+        if (step.kind === 'literal') {
+          this.put(inc, step.data);
+          this.stats.bytesLiteral += step.data.length;
+          continue;
+        }
+        const buf = this.copyBuf.subarray(0, step.length);
+        let n = 0;
+        while (n < step.length) {
+          const k = fs.readSync(d.basisFd, buf, n, step.length - n, step.offset + n);
+          if (k === 0) break;
+          n += k;
+        }
+        // a basis that shrank since it was signed: the hash check catches the rest
+        this.put(inc, buf.subarray(0, n));
+        this.stats.bytesMatched += n;
+      }
+    }
+  }
+
+  private fileData(data: Buffer): void {
+    const inc = this.incoming;
+    if (!inc) throw new TsyncError('E_PROTOCOL', 'file data outside a file');
+    if (inc.delta) return this.applyOps(inc, data);
+    this.put(inc, data);
     this.stats.bytesLiteral += data.length;
   }
 
@@ -388,19 +452,29 @@ export class Receiver {
           if (inc) this.discard();
           this.problem(rel, 'E_PARTIAL', `not sent: ${message}`);
           break;
+        case FileStatus.NeedSig:
+          if (inc || p.basis || !p.local || p.local.type !== 'f') throw new TsyncError('E_PROTOCOL', `a signature asked for file ${index} where none fits`);
+          void this.askDelta(p);
+          return;
         case FileStatus.Sent: {
           if (!inc) {
             // a zero-length file still has a begin; anything else is a lie
             throw new TsyncError('E_PROTOCOL', `file ${index} ended without data`);
           }
           this.incoming = null;
+          if (inc.delta) {
+            inc.delta.decoder.end();
+            fs.closeSync(inc.delta.basisFd);
+          }
           const digest = inc.hash.digest();
           if (inc.written !== inc.size || !digest.equals(hash)) {
             fs.closeSync(inc.fd);
             fs.rmSync(inc.tmp, { force: true });
             if (!p.retried) {
+              // once more, whole: never a wrong file, never a silent skip
               p.retried = true;
-              this.conn.send({ t: 'req', index, flags: 0, check: Buffer.alloc(0) });
+              p.basis = null;
+              this.conn.send({ t: 'req', index, flags: 0, check: Buffer.alloc(0), sig: Buffer.alloc(0) });
               return;
             }
             this.problem(rel, 'E_PARTIAL', 'received data failed verification twice');
@@ -464,10 +538,12 @@ export class Receiver {
     const inc = this.incoming;
     if (!inc) return;
     this.incoming = null;
-    try {
-      fs.closeSync(inc.fd);
-    } catch {
-      /* already closed */
+    for (const fd of [inc.fd, inc.delta?.basisFd]) {
+      try {
+        if (fd !== undefined) fs.closeSync(fd);
+      } catch {
+        /* already closed */
+      }
     }
     fs.rmSync(inc.tmp, { force: true });
   }
@@ -575,6 +651,9 @@ export class Receiver {
     this.events.warn({ path: rel, code, message });
   }
 }
+
+/** basis bytes are copied in pieces of at most this size */
+const COPY_CHUNK = 1 << 20;
 
 function parentAbs(abs: string): string {
   return abs.slice(0, abs.lastIndexOf('/')) || '/';

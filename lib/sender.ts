@@ -14,6 +14,8 @@ import { AsyncQueue } from './queue.js';
 import type { Events } from './report.js';
 import { describeFsError, TsyncError } from './errors.js';
 import { hashFile } from './apply.js';
+import { ChangedError, DELTA_MIN, readListed } from './source.js';
+import { decodeSignature, DeltaGenerator, encodeOps, type DeltaOp } from './delta/index.js';
 import { parseStats, type Stats } from './stats.js';
 
 export interface SenderConfig {
@@ -22,7 +24,6 @@ export interface SenderConfig {
   key: Buffer;
 }
 
-const SMALL = 1 << 20;
 
 /** Turn user-given source paths into scan sources (rsync's trailing-slash rule). */
 export function toSources(paths: readonly string[]): Source[] {
@@ -97,9 +98,10 @@ export class Sender {
       const f = this.files.get(m.index);
       if (!f) throw new TsyncError('E_PROTOCOL', `the receiver asked for entry ${m.index}, which is not a file in the manifest`);
       if (m.check.length !== 0 && m.check.length !== 32) throw new TsyncError('E_PROTOCOL', 'bad content check in request');
+      if (m.check.length !== 0 && m.sig.length !== 0) throw new TsyncError('E_PROTOCOL', 'a request with both a content check and a signature');
       if ((m.flags & ReqFlag.Dry) !== 0 && m.check.length === 0) throw new TsyncError('E_PROTOCOL', 'a dry-run request without a content check');
       try {
-        await this.answer(m.index, f, m.check, (m.flags & ReqFlag.Dry) !== 0);
+        await this.answer(m.index, f, { check: m.check, sig: m.sig, dry: (m.flags & ReqFlag.Dry) !== 0 });
       } catch (err) {
         if (err instanceof TsyncError) throw err;
         this.conn.send({ t: 'file_end', index: m.index, status: FileStatus.Failed, hash: Buffer.alloc(0), message: describeFsError(err) });
@@ -107,61 +109,42 @@ export class Sender {
     }
   }
 
-  private async answer(index: number, f: { entry: Entry; abs: string }, check: Buffer, dry: boolean): Promise<void> {
-    if (check.length) {
+  private async answer(index: number, f: { entry: Entry; abs: string }, req: { check: Buffer; sig: Buffer; dry: boolean }): Promise<void> {
+    const end = (status: FileStatus, message = '', hash = Buffer.alloc(0)) => void this.conn.send({ t: 'file_end', index, status, hash, message });
+    if (req.check.length) {
       const mine = await hashFile(f.abs);
-      if (mine.equals(check) || dry) {
-        this.conn.send({ t: 'file_end', index, status: mine.equals(check) ? FileStatus.Same : FileStatus.Differs, hash: Buffer.alloc(0), message: '' });
-        return;
-      }
+      if (mine.equals(req.check)) return end(FileStatus.Same);
+      if (req.dry) return end(FileStatus.Differs);
+      // worth a delta: ask for the receiver's signature (one round trip, pipelined with other files)
+      if (f.entry.size >= DELTA_MIN) return end(FileStatus.NeedSig);
     }
-    const changed = (message: string) => this.conn.send({ t: 'file_end', index, status: FileStatus.Failed, hash: Buffer.alloc(0), message });
-    const listed = (st: fs.Stats) => st.size === f.entry.size && Math.round(st.mtimeMs * 1000) === f.entry.mtime;
-    if (f.entry.size <= SMALL) {
-      // one open, one read: size+1 bytes asked for, so growth shows
-      const fd = fs.openSync(f.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-      try {
-        const before = fs.fstatSync(fd);
-        if (!before.isFile() || !listed(before)) return void changed('file changed since it was listed');
-        const buf = Buffer.alloc(f.entry.size + 1);
-        let n = 0;
-        for (;;) {
-          const k = fs.readSync(fd, buf, n, buf.length - n, n);
-          if (k === 0) break;
-          n += k;
-          if (n === buf.length) break;
-        }
-        if (n !== f.entry.size || !listed(fs.fstatSync(fd))) return void changed('file changed while it was being sent');
-        const all = buf.subarray(0, n);
-        await this.conn.sendWait({ t: 'file_begin', index, size: n });
-        for (let off = 0; off < n; off += LIMITS.data) await this.conn.sendWait({ t: 'data', data: all.subarray(off, off + LIMITS.data) });
-        this.conn.send({ t: 'file_end', index, status: FileStatus.Sent, hash: createHash('sha256').update(all).digest(), message: '' });
-      } finally {
-        fs.closeSync(fd);
-      }
-      return;
-    }
-    const fh = await fs.promises.open(f.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    let gen: DeltaGenerator | null = null;
+    if (req.sig.length) gen = new DeltaGenerator(decodeSignature(req.sig, { maxBlocks: LIMITS.sig }));
+    const h = createHash('sha256');
+    let begun = false;
     try {
-      const before = await fh.stat();
-      if (!before.isFile() || !listed(before)) return void changed('file changed since it was listed');
-      const h = createHash('sha256');
-      await this.conn.sendWait({ t: 'file_begin', index, size: before.size });
-      let sent = 0;
-      for (;;) {
-        const buf = Buffer.alloc(LIMITS.data);
-        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-        const chunk = buf.subarray(0, Math.min(bytesRead, before.size - sent));
-        if (chunk.length === 0) break;
+      for await (const chunk of readListed(f.abs, f.entry)) {
+        if (!begun) {
+          await this.conn.sendWait({ t: 'file_begin', index, size: f.entry.size, delta: gen !== null });
+          begun = true;
+        }
         h.update(chunk);
-        sent += chunk.length;
-        await this.conn.sendWait({ t: 'data', data: chunk });
+        if (gen) await this.sendOps(gen.push(chunk));
+        else for (let off = 0; off < chunk.length; off += LIMITS.data) await this.conn.sendWait({ t: 'data', data: chunk.subarray(off, off + LIMITS.data) });
       }
-      const after = await fh.stat();
-      if (sent !== before.size || !listed(after)) return void changed('file changed while it was being sent');
-      this.conn.send({ t: 'file_end', index, status: FileStatus.Sent, hash: h.digest(), message: '' });
-    } finally {
-      await fh.close();
+    } catch (err) {
+      if (err instanceof ChangedError) return end(FileStatus.Failed, err.message);
+      throw err;
     }
+    if (!begun) await this.conn.sendWait({ t: 'file_begin', index, size: 0, delta: gen !== null });
+    if (gen) await this.sendOps(gen.finish());
+    end(FileStatus.Sent, '', h.digest());
+  }
+
+  /** delta ops as DATA messages; the decoder on the other side takes any split */
+  private async sendOps(ops: DeltaOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    const bytes = encodeOps(ops);
+    for (let off = 0; off < bytes.length; off += LIMITS.data) await this.conn.sendWait({ t: 'data', data: bytes.subarray(off, off + LIMITS.data) });
   }
 }

@@ -20,7 +20,7 @@ export const LIMITS = {
   caps: 64,
   capLen: 64,
   rules: 10000,
-  sig: 1 << 20,
+  sig: (1 << 20) - 1024, // a signature travels inside one REQ frame
   json: 1 << 16,
   mac: 32,
   timeout: 1e6, // seconds
@@ -68,15 +68,19 @@ export type Message =
   | { t: 'flist_head'; singleFile: boolean }
   | { t: 'flist'; data: Buffer; mac: Buffer }
   | { t: 'flist_end'; count: number; mac: Buffer; ioErrors: number }
-  | { t: 'req'; index: number; flags: number; check: Buffer }
-  | { t: 'file_begin'; index: number; size: number }
+  | { t: 'req'; index: number; flags: number; check: Buffer; sig: Buffer }
+  | { t: 'file_begin'; index: number; size: number; delta: boolean }
   | { t: 'data'; data: Buffer }
   | { t: 'file_end'; index: number; status: FileStatus; hash: Buffer; message: string }
   | { t: 'item'; path: string; code: string; type: EntryType; size: number; target: string }
   | { t: 'done'; stats: string };
 
-/** how a sender ends a file: sent (hash follows), same as the receiver's copy, failed, or (dry-run) differs */
-export const FileStatus = { Sent: 0, Same: 1, Failed: 2, Differs: 3 } as const;
+/**
+ * How a sender ends a file: sent (hash follows), same as the receiver's
+ * copy, failed, differs (dry run), or differs and worth a delta (the
+ * receiver answers with a signature of its copy).
+ */
+export const FileStatus = { Sent: 0, Same: 1, Failed: 2, Differs: 3, NeedSig: 4 } as const;
 /** REQ flags: DRY asks only whether the content differs (dry-run) */
 export const ReqFlag = { Dry: 1 } as const;
 export type FileStatus = (typeof FileStatus)[keyof typeof FileStatus];
@@ -145,10 +149,10 @@ export function encodeMessage(m: Message): Buffer {
       w.uint(m.count).raw(m.mac).uint(m.ioErrors);
       break;
     case 'req':
-      w.uint(m.index).uint(m.flags).bytes(m.check);
+      w.uint(m.index).uint(m.flags).bytes(m.check).bytes(m.sig);
       break;
     case 'file_begin':
-      w.uint(m.index).uint(m.size);
+      w.uint(m.index).uint(m.size).bool(m.delta);
       break;
     case 'data':
       w.raw(m.data);
@@ -225,10 +229,10 @@ export function decodeMessage(buf: Buffer): Message {
       m = { t, count: r.uint(), mac: r.raw(LIMITS.mac), ioErrors: r.uint() };
       break;
     case 'req':
-      m = { t, index: r.uint(), flags: r.uint(1), check: r.bytes(LIMITS.sig) };
+      m = { t, index: r.uint(), flags: r.uint(1), check: r.bytes(64), sig: r.bytes(LIMITS.sig) };
       break;
     case 'file_begin':
-      m = { t, index: r.uint(), size: r.uint() };
+      m = { t, index: r.uint(), size: r.uint(), delta: r.bool() };
       break;
     case 'data': {
       const n = r.remaining;
@@ -239,7 +243,7 @@ export function decodeMessage(buf: Buffer): Message {
     case 'file_end': {
       const index = r.uint();
       const status = r.u8();
-      if (status > 3) throw new DecodeError(`bad file status ${status}`);
+      if (status > 4) throw new DecodeError(`bad file status ${status}`);
       m = { t, index, status: status as FileStatus, hash: r.bytes(64), message: r.str(LIMITS.message) };
       break;
     }
