@@ -3,6 +3,7 @@
 // target and renamed into place; links are never followed; metadata is set
 // through file descriptors or l* calls.
 
+import { mtimeUs } from './time.js';
 import * as fs from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -16,7 +17,7 @@ const readAt = promisify(fs.read);
 export function readLocal(abs: string): Local | null {
   const st = fs.lstatSync(abs, { throwIfNoEntry: false });
   if (!st) return null;
-  const mtime = Math.round(st.mtimeMs * 1000);
+  const mtime = mtimeUs(st);
   if (st.isFile()) return { type: 'f', mode: st.mode & 0o7777, size: st.size, mtime };
   if (st.isDirectory()) return { type: 'd', mode: st.mode & 0o7777, size: 0, mtime };
   if (st.isSymbolicLink()) return { type: 'l', mode: 0o777, size: 0, mtime, target: fs.readlinkSync(abs, 'utf8') };
@@ -117,11 +118,11 @@ export function setPathMeta(abs: string, e: Entry, mode: boolean, mtime: boolean
 }
 
 /** A symlink put in place atomically (made under a temporary name, then renamed). */
-export function placeSymlink(dirAbs: string, abs: string, base: string, target: string, mtimeUs: number): void {
+export function placeSymlink(dirAbs: string, abs: string, base: string, target: string, mtime: number): void {
   const tmp = `${dirAbs}/${tempName(base)}`;
   fs.symlinkSync(target, tmp);
   try {
-    fs.lutimesSync(tmp, secondsOf(mtimeUs), secondsOf(mtimeUs));
+    fs.lutimesSync(tmp, secondsOf(mtime), secondsOf(mtime));
     fs.renameSync(tmp, abs);
   } catch (e) {
     fs.rmSync(tmp, { force: true });

@@ -12,7 +12,7 @@ import { DecodeError } from './wire/codec.js';
 import { MacChain, macEqual } from './tree/manifest.js';
 import { checkRelPath, parentOf, baseOf, under } from './tree/paths.js';
 import { Filter, IGNORE_FILE, isReserved } from './tree/filter.js';
-import { decide, itemize, sameTime, type Action, type Local } from './plan/oneway.js';
+import { decide, itemize, sameTime, type Action, type Local, type PlanOptions } from './plan/oneway.js';
 import { cleanStaleTemps, hashFile, keepCopy, moveAside, openTemp, placeSymlink, readLocal, setFileMeta, setPathMeta } from './apply.js';
 import { AsyncQueue } from './queue.js';
 import { OpsDecoder, Patcher } from './delta/index.js';
@@ -78,6 +78,7 @@ export class Receiver {
   private listDone = false;
   private allDone: (() => void) | null = null;
   private readonly windowUs: number;
+  private readonly planOpts: PlanOptions;
   private readonly backupAbs: string | null;
   /** for directories tsync makes for itself: the user's umask */
   private readonly dirMode: number;
@@ -89,6 +90,7 @@ export class Receiver {
   ) {
     this.mac = new MacChain(cfg.key);
     this.windowUs = Math.round(cfg.options.modifyWindow * 1e6);
+    this.planOpts = { checksum: cfg.options.checksum, update: cfg.options.update, windowUs: this.windowUs };
     this.backupAbs = null;
     // modes are set exactly as the sender has them (files are created with their final mode)
     this.dirMode = 0o777 & ~process.umask(0);
@@ -216,7 +218,7 @@ export class Receiver {
       return this.problem(rel, 'E_PARTIAL', describeFsError(err));
     }
     if (rel === '.' && local && local.type !== 'd') throw new TsyncError('E_DEST_PARENT', `destination ${this.root} is not a directory`);
-    const action = decide(e, local, { checksum: this.cfg.options.checksum, update: this.cfg.options.update, windowUs: this.windowUs });
+    const action = decide(e, local, this.planOpts);
     const onError = (err: unknown) => {
       if (err instanceof TsyncError) throw err;
       if (e.type === 'd') this.failedDirs.add(e.path);
@@ -240,7 +242,7 @@ export class Receiver {
 
   private act(index: number, e: Entry, rel: string, abs: string, local: Local | null, a: Action): Promise<void> | void {
     const dry = this.cfg.options.dryRun;
-    const item = (how: 'new' | 'data' | 'meta') => this.events.item(itemize(e, local, how), rel, e.type, e.target ?? '', e.size);
+    const item = (how: 'new' | 'data' | 'meta') => this.events.item(itemize(e, local, how, this.planOpts), rel, e.type, e.target ?? '', e.size);
     switch (a.do) {
       case 'none':
         if (e.type === 'f') this.stats.unchanged++;
@@ -441,12 +443,12 @@ export class Receiver {
           if (!this.cfg.options.dryRun && (mode || mtime)) setPathMeta(p.abs, p.entry, mode, mtime);
           if (mode || mtime) {
             this.stats.metaOnly++;
-            this.events.item(itemize(p.entry, p.local, 'meta'), rel, 'f', '', p.entry.size);
+            this.events.item(itemize(p.entry, p.local, 'meta', this.planOpts), rel, 'f', '', p.entry.size);
           } else this.stats.unchanged++;
           break;
         case FileStatus.Differs:
           this.stats.updated++;
-          this.events.item(itemize(p.entry, p.local, 'data'), rel, 'f', '', p.entry.size);
+          this.events.item(itemize(p.entry, p.local, 'data', this.planOpts), rel, 'f', '', p.entry.size);
           break;
         case FileStatus.Failed:
           if (inc) this.discard();
@@ -531,7 +533,7 @@ export class Receiver {
     this.touch(rel);
     if (p.local && p.local.type === 'f') this.stats.updated++;
     else this.stats.created++;
-    this.events.item(itemize(p.entry, p.local, p.local && p.local.type === 'f' ? 'data' : 'new'), rel, 'f', '', p.entry.size);
+    this.events.item(itemize(p.entry, p.local, p.local && p.local.type === 'f' ? 'data' : 'new', this.planOpts), rel, 'f', '', p.entry.size);
   }
 
   private discard(): void {

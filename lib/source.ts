@@ -3,6 +3,7 @@
 // delta signature. Small files take one synchronous read; big ones go in
 // chunks that let the event loop (and keepalives) run.
 
+import { mtimeUs } from './time.js';
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import { chooseBlockSize, chooseStrongLen, encodeSignature, SignatureBuilder, SIGNATURE_HEADER_LEN } from './delta/index.js';
@@ -24,7 +25,7 @@ export interface Listed {
 }
 
 function matches(st: fs.Stats, l: Listed): boolean {
-  return st.isFile() && st.size === l.size && Math.round(st.mtimeMs * 1000) === l.mtime;
+  return st.isFile() && st.size === l.size && mtimeUs(st) === l.mtime;
 }
 
 /**

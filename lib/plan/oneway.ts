@@ -55,14 +55,18 @@ export function decide(src: Entry, dst: Local | null, o: PlanOptions): Action {
   }
 }
 
-/** rsync's itemize code, YXcstpoguax, for a change a receiver made (or would make). */
-export function itemize(src: Entry, dst: Local | null, how: 'new' | 'data' | 'meta' | 'none'): string {
+/**
+ * rsync's itemize code, YXcstpoguax, for a change a receiver made (or would
+ * make). As in rsync, 'c' marks a regular file only under --checksum, and a
+ * symlink whose target changed.
+ */
+export function itemize(src: Entry, dst: Local | null, how: 'new' | 'data' | 'meta' | 'none', o: Pick<PlanOptions, 'checksum' | 'windowUs'>): string {
   const X = src.type === 'f' ? 'f' : src.type === 'd' ? 'd' : 'L';
   if (how === 'new' || !dst || dst.type !== src.type) return `${src.type === 'f' ? '>' : 'c'}${X}+++++++++`;
   const Y = how === 'data' ? (src.type === 'f' ? '>' : 'c') : '.';
-  const c = how === 'data' && src.type === 'f' && dst.size === src.size ? 'c' : '.';
+  const c = how === 'data' && ((src.type === 'f' && o.checksum) || (src.type === 'l' && dst.target !== src.target)) ? 'c' : '.';
   const s = src.type === 'f' && dst.size !== src.size ? 's' : '.';
-  const t = sameTime(dst.mtime, src.mtime, 1) ? '.' : 't';
+  const t = sameTime(dst.mtime, src.mtime, o.windowUs) ? '.' : 't';
   const p = src.type !== 'l' && (dst.mode & 0o7777) !== (src.mode & 0o7777) ? 'p' : '.';
   return `${Y}${X}${c}${s}${t}${p}.....`;
 }

@@ -3,6 +3,7 @@
 // Symlinks are never followed. Names that are not valid UTF-8 are skipped
 // with a warning (they would not survive the UTF-8 manifest).
 
+import { mtimeUs } from '../time.js';
 import * as fs from 'node:fs';
 import type { Entry } from '../wire/schema.js';
 import { Filter, IGNORE_FILE, STATE_DIR } from './filter.js';
@@ -27,7 +28,7 @@ export interface ScannedFile {
 }
 
 export function statToEntry(path: string, st: fs.Stats, target?: string): Entry | null {
-  const mtime = Math.round(st.mtimeMs * 1000);
+  const mtime = mtimeUs(st);
   if (st.isFile()) return { path, type: 'f', mode: st.mode & 0o7777, size: st.size, mtime };
   if (st.isDirectory()) return { path, type: 'd', mode: st.mode & 0o7777, size: 0, mtime };
   if (st.isSymbolicLink()) return { path, type: 'l', mode: 0o777, size: 0, mtime, target: target ?? '' };

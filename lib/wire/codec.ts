@@ -39,10 +39,10 @@ export class Writer {
     this.buf[this.pos++] = v;
     return this;
   }
-  /** signed integer (zigzag) within the safe range */
+  /** signed integer within the safe range: a sign byte (0 or 1), then the magnitude */
   int(v: number): this {
     if (!Number.isSafeInteger(v)) throw new RangeError(`expected a safe integer, got ${v}`);
-    return this.uint(v < 0 ? -v * 2 - 1 : v * 2);
+    return this.u8(v < 0 ? 1 : 0).uint(Math.abs(v));
   }
   f64(v: number): this {
     this.room(8);
@@ -112,8 +112,11 @@ export class Reader {
     return result;
   }
   int(): number {
-    const z = this.uint();
-    return z % 2 === 1 ? -(z + 1) / 2 : z / 2;
+    const sign = this.u8();
+    if (sign > 1) throw new DecodeError(`bad sign byte ${sign}`);
+    const v = this.uint();
+    if (sign === 1 && v === 0) throw new DecodeError('non-canonical negative zero');
+    return sign ? -v : v;
   }
   f64(): number {
     this.need(8, 'float');

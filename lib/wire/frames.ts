@@ -44,11 +44,15 @@ export class FrameDecoder {
   private peekLength(): number {
     const first = this.chunks[0];
     if (first.length >= FRAME_HEADER) return first.readUInt32BE(0);
-    const head = Buffer.concat(this.chunks, Math.min(this.buffered, 16));
+    // the header is split across chunks: look at only as many as it spans
+    const head = Buffer.alloc(FRAME_HEADER);
+    let got = 0;
+    for (let i = 0; got < FRAME_HEADER; i++) got += this.chunks[i].copy(head, got, 0, FRAME_HEADER - got);
     return head.readUInt32BE(0);
   }
 
   private take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
     const first = this.chunks[0];
     if (first.length === n) {
       this.chunks.shift();

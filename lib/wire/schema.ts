@@ -282,7 +282,7 @@ export function encodeEntries(entries: readonly Entry[]): Buffer {
     while (shared < max && p[shared] === prev[shared]) shared++;
     // never split a UTF-8 sequence: back up to a character boundary
     while (shared > 0 && (p[shared] & 0xc0) === 0x80) shared--;
-    w.uint(shared).bytes(p.subarray(shared)).u8(TYPE_CODE[e.type]).uint(e.mode).int(e.mtime);
+    w.uint(shared).bytes(p.subarray(shared)).u8(TYPE_CODE[e.type]).uint(e.mode & 0o7777).int(e.mtime);
     if (e.type === 'l') w.str(e.target ?? '');
     else if (e.type === 'f') w.uint(e.size);
     prev = p;
