@@ -2,7 +2,8 @@
 // pipes, our own stdin/stdout, an ssh2 channel). It owns the preamble check,
 // framing, the idle timeout and keepalives; it knows nothing of roles.
 
-import type { Readable, Writable } from 'node:stream';
+import type { Readable, Transform, Writable } from 'node:stream';
+import { compressor, decompressor, type Codec, type Compressor } from './compress.js';
 import { DecodeError } from './wire/codec.js';
 import { encodeFrame, FrameDecoder, FRAME_HEADER } from './wire/frames.js';
 import { decodeMessage, encodeMessage, LIMITS, MAGIC, type Message } from './wire/schema.js';
@@ -33,6 +34,10 @@ export class Connection {
   private timer: NodeJS.Timeout | null = null;
   private ended = false;
   private finished = false;
+  private compressor: Compressor | null = null;
+  private inflater: Transform | null = null;
+  /** checked for each incoming message before it is dispatched: a codec means "decompress what follows" */
+  inflateAfter: ((m: Message) => Codec | null) | null = null;
   private outBuf: Buffer[] = [];
   private outBytes = 0;
   private flushScheduled = false;
@@ -115,12 +120,10 @@ export class Connection {
   send(m: Message): boolean {
     if (this.failure && m.t !== 'error') return false;
     const frame = encodeFrame(encodeMessage(m));
-    this.bytesOut += frame.length;
     this.lastOut = Date.now();
     if (frame.length >= BATCH) {
       this.flush();
-      this.blocked = !this.output.write(frame);
-      return !this.blocked;
+      return this.write(frame);
     }
     this.outBuf.push(frame);
     this.outBytes += frame.length;
@@ -141,7 +144,17 @@ export class Connection {
     const data = this.outBuf.length === 1 ? this.outBuf[0] : Buffer.concat(this.outBuf, this.outBytes);
     this.outBuf = [];
     this.outBytes = 0;
-    this.blocked = !this.output.write(data);
+    return this.write(data);
+  }
+
+  private write(data: Buffer): boolean {
+    if (this.compressor) {
+      this.blocked = !this.compressor.stream.write(data);
+      this.compressor.flush();
+    } else {
+      this.bytesOut += data.length;
+      this.blocked = !this.output.write(data);
+    }
     return !this.blocked;
   }
 
@@ -153,12 +166,13 @@ export class Connection {
         this.failWaiters = this.failWaiters.filter((f) => f !== onFail);
         resolve();
       };
+      const sink = this.compressor ? this.compressor.stream : this.output;
       const onFail = (e: TsyncError) => {
-        this.output.off('drain', onDrain);
+        sink.off('drain', onDrain);
         reject(e);
       };
       this.failWaiters.push(onFail);
-      this.output.once('drain', onDrain);
+      sink.once('drain', onDrain);
     });
   }
 
@@ -189,7 +203,9 @@ export class Connection {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.flush();
-    this.output.end();
+    // a compressor ends the output through its pipe, after its last bytes
+    if (this.compressor) this.compressor.stream.end();
+    else this.output.end();
   }
 
   fail(err: TsyncError): void {
@@ -220,14 +236,23 @@ export class Connection {
       this.preamble = null;
       chunk = got.subarray(MAGIC.length);
     }
-    let frames: Buffer[];
-    try {
-      frames = this.decoder.push(chunk);
-    } catch (e) {
-      this.abort(new TsyncError('E_PROTOCOL', (e as Error).message));
-      return;
-    }
-    for (const f of frames) {
+    if (this.inflater) this.inflater.write(chunk);
+    else this.frames(chunk);
+  }
+
+  /** Decode and dispatch every whole frame in bytes (plain, or already decompressed). */
+  private frames(bytes: Buffer): void {
+    if (this.failure) return;
+    this.decoder.feed(bytes);
+    for (;;) {
+      let f: Buffer | null;
+      try {
+        f = this.decoder.next();
+      } catch (e) {
+        this.abort(new TsyncError('E_PROTOCOL', (e as Error).message));
+        return;
+      }
+      if (!f) return;
       let m: Message;
       try {
         m = decodeMessage(f);
@@ -241,9 +266,41 @@ export class Connection {
         this.fail(new TsyncError(code, m.message, { remote: true }));
         return;
       }
+      const codec = this.inflateAfter?.(m) ?? null;
       this.dispatch(m);
       if (this.failure) return;
+      if (codec) {
+        // every byte after this frame is compressed
+        this.inflateAfter = null;
+        this.startInflate(codec);
+        return;
+      }
     }
+  }
+
+  /** Decompress everything the peer sends from now on (bytes already buffered included). */
+  startInflate(codec: Codec): void {
+    const rest = this.decoder.drain();
+    const inflater = decompressor(codec);
+    inflater.on('data', (d: Buffer) => this.frames(d));
+    inflater.on('error', (e) => this.abort(new TsyncError('E_PROTOCOL', `bad compressed data from the peer: ${e.message}`)));
+    this.inflater = inflater;
+    if (rest.length) inflater.write(rest);
+    if (this.ended) inflater.end();
+  }
+
+  /** Compress everything we send from now on. */
+  startCompress(codec: Codec, level: number): void {
+    this.flush();
+    const c = compressor(codec, level);
+    c.stream.on('data', (d: Buffer) => {
+      this.bytesOut += d.length;
+    });
+    c.stream.on('drain', () => {
+      this.blocked = false;
+    });
+    c.stream.pipe(this.output);
+    this.compressor = c;
   }
 
   private dispatch(m: Message): void {
@@ -275,12 +332,25 @@ export class Connection {
 
   private reportJunk(): void {
     if (this.failure) return;
-    const text = printable((this.preamble ?? Buffer.alloc(0)).subarray(0, 200).toString('utf8')).trim();
+    const got = this.preamble ?? Buffer.alloc(0);
+    // the chatter ends where tsync's own greeting begins
+    const magic = got.indexOf(MAGIC);
+    const text = printable(got.subarray(0, Math.min(200, magic >= 0 ? magic : got.length)).toString('utf8')).trim();
     this.fail(new TsyncError('E_REMOTE_JUNK', `the remote side printed "${text}" instead of starting tsync`));
   }
 
   private onEnd(): void {
     this.ended = true;
+    if (this.inflater) {
+      // what the decompressor still holds comes out before the end counts
+      this.inflater.once('end', () => this.endOfStream());
+      this.inflater.end();
+      return;
+    }
+    this.endOfStream();
+  }
+
+  private endOfStream(): void {
     if (this.failure || this.finished) return;
     if (this.preamble && this.preamble.length > 0) {
       this.reportJunk();

@@ -15,6 +15,7 @@ import { emptyStats, type Stats } from './stats.js';
 import type { Role, Rule, StartOptions } from './wire/schema.js';
 import { parseRuleArg, parseRuleFile, type CliRule } from './tree/filter.js';
 import { runServer } from './server.js';
+import { DEFAULT_LEVEL } from './compress.js';
 import { VERSION } from './version.js';
 import { LIMITS, PROTOCOL_MIN, PROTOCOL_VERSION } from './wire/schema.js';
 import { printable } from './text.js';
@@ -119,6 +120,8 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
     backupDir: (values['backup-dir'] as string) ?? '',
     modifyWindow: num(values, 'modify-window', 0, { max: LIMITS.modifyWindow }),
     timeout: num(values, 'timeout', 0, { integer: true, max: LIMITS.timeout }),
+    compress: Boolean(values.compress),
+    compressLevel: num(values, 'compress-level', DEFAULT_LEVEL, { integer: true, max: 9 }),
   };
   const rsh = (values.rsh as string) ?? process.env.TSYNC_RSH ?? 'ssh';
   const tsyncPath = (values['tsync-path'] as string) ?? 'tsync';
@@ -148,6 +151,11 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
     peer.passStderr();
     const theirPaths = pull ? srcs.map((s) => s.path) : [dest.path];
     conn.send({ t: 'start', role: theirRole, paths: theirPaths, options });
+    if (options.compress) {
+      // the server answers nothing between its HELLO and our START, so both directions switch here
+      conn.startCompress(neg.codec, options.compressLevel);
+      conn.startInflate(neg.codec);
+    }
     let stats: Stats;
     if (myRole === 'sender') {
       const sender = new Sender(conn, { sources: toSources(srcs.map((s) => s.path)), options, key: neg.key }, reporter);

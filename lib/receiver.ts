@@ -254,7 +254,10 @@ export class Receiver {
         if (e.type === 'd') {
           // directories get their metadata after their contents
           this.dirs.get(e.path)!.fix = true;
-          item(rel === '.' && this.createdRoot ? 'new' : 'meta');
+          if (rel === '.' && this.createdRoot) {
+            this.stats.created++;
+            item('new');
+          } else item('meta');
           return;
         }
         if (!dry) setPathMeta(abs, e, a.mode, a.mtime);

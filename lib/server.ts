@@ -28,9 +28,12 @@ export async function runServer(): Promise<number> {
   let receiver: Receiver | null = null;
   try {
     const neg = await Promise.race([handshake(conn, 'server'), conn.failed()]);
+    // with -z the client compresses everything after START: switch at that very frame
+    conn.inflateAfter = (m) => (m.t === 'start' && m.options.compress ? neg.codec : null);
     const start = await Promise.race([conn.next(), conn.failed()]);
     if (start.t !== 'start') throw new TsyncError('E_PROTOCOL', `expected START, got ${start.t}`);
     conn.setTimeout(start.options.timeout);
+    if (start.options.compress) conn.startCompress(neg.codec, start.options.compressLevel);
     const paths = start.paths.map(expandHome);
     if (paths.length === 0) throw new TsyncError('E_PROTOCOL', 'START names no path');
     const events = remoteEvents(conn);

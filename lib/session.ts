@@ -8,14 +8,17 @@ import { TsyncError } from './errors.js';
 import { PROTOCOL_MIN, PROTOCOL_VERSION, type Message } from './wire/schema.js';
 import { deriveKey } from './tree/manifest.js';
 import { VERSION } from './version.js';
+import { capsFor, chooseCodec, CODECS, type Codec } from './compress.js';
 
 export type Hello = Extract<Message, { t: 'hello' }>;
 
-export const CAPS = ['hash:sha256'];
+export const CAPS = ['hash:sha256', ...capsFor(CODECS)];
 
 export interface Negotiated {
   version: number;
   peer: Hello;
+  /** the codec -z would use with this peer */
+  codec: Codec;
   key: Buffer;
   /** when the peer's HELLO arrived (our clock, ms) */
   receivedAt: number;
@@ -48,5 +51,5 @@ export async function handshake(conn: Connection, side: 'client' | 'server'): Pr
   }
   const [c, s] = side === 'client' ? [nonce, m.nonce] : [m.nonce, nonce];
   const key = deriveKey(Buffer.from('tsync-unkeyed'), Buffer.concat([c, s]), 'tsync manifest v1');
-  return { version, peer: m, key, receivedAt, sentAt };
+  return { version, peer: m, key, receivedAt, sentAt, codec: chooseCodec(CAPS, m.caps) };
 }

@@ -120,9 +120,9 @@ function wrap(child: ChildProcess, describe: string): Peer {
 
 /** Turn a peer that died before the handshake finished into the error the user should see. */
 export async function explainEarlyExit(peer: Peer, ep: Endpoint, tsyncPath: string, fallback: TsyncError): Promise<TsyncError> {
+  if (fallback.code === 'E_REMOTE_JUNK' || fallback.code === 'E_VERSION' || fallback.code === 'E_TIMEOUT' || fallback.remote) return fallback;
   const timeout = new Promise<null>((r) => setTimeout(() => r(null), 2000).unref());
   const exit = await Promise.race([peer.exited, timeout]);
-  if (fallback.code === 'E_REMOTE_JUNK' || fallback.code === 'E_VERSION' || fallback.remote) return fallback;
   if (!exit) return fallback;
   const said = printable(peer.takeStderr().trim().split('\n').slice(-3).join('; '));
   const tail = said ? `: ${said}` : '';

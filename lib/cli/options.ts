@@ -35,6 +35,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'backup-dir', kind: 'value', arg: 'DIR', help: 'keep every overwritten or deleted receiver file under DIR (relative to the destination unless absolute)' },
   { long: 'timeout', kind: 'value', arg: 'SECONDS', help: 'give up when no data moves for SECONDS (default: 0, never)' },
   { long: 'modify-window', kind: 'value', arg: 'SECONDS', help: 'treat mtimes this close as equal (default: 0)' },
+  { long: 'compress', short: 'z', kind: 'flag', help: 'compress what crosses the wire (brotli when both sides have it, else deflate)' },
+  { long: 'compress-level', kind: 'value', arg: 'N', help: 'compression level 1 (fastest) to 9 (smallest), default 6' },
   { long: 'help', short: 'h', kind: 'flag', help: 'show this help' },
   { long: 'version', short: 'V', kind: 'flag', help: 'print the version and protocol versions' },
   { long: 'server', kind: 'flag', hidden: true, help: 'run as the peer side, spoken to over stdin/stdout by a tsync client' },

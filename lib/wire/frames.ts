@@ -20,19 +20,35 @@ export class FrameDecoder {
 
   /** Feed bytes; returns the complete frame payloads now available. */
   push(chunk: Buffer): Buffer[] {
+    this.feed(chunk);
+    const out: Buffer[] = [];
+    for (let f = this.next(); f; f = this.next()) out.push(f);
+    return out;
+  }
+
+  /** Buffer bytes without decoding them. */
+  feed(chunk: Buffer): void {
     if (chunk.length) {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
     }
-    const out: Buffer[] = [];
-    for (;;) {
-      if (this.buffered < FRAME_HEADER) break;
-      const len = this.peekLength();
-      if (len > this.maxFrame) throw new DecodeError(`frame of ${len} bytes exceeds the maximum of ${this.maxFrame}`);
-      if (this.buffered < FRAME_HEADER + len) break;
-      this.take(FRAME_HEADER);
-      out.push(this.take(len));
-    }
+  }
+
+  /** The next whole frame's payload, or null until more bytes arrive. */
+  next(): Buffer | null {
+    if (this.buffered < FRAME_HEADER) return null;
+    const len = this.peekLength();
+    if (len > this.maxFrame) throw new DecodeError(`frame of ${len} bytes exceeds the maximum of ${this.maxFrame}`);
+    if (this.buffered < FRAME_HEADER + len) return null;
+    this.take(FRAME_HEADER);
+    return this.take(len);
+  }
+
+  /** Hand back every buffered byte not yet decoded (the stream changes encoding here). */
+  drain(): Buffer {
+    const out = Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [];
+    this.buffered = 0;
     return out;
   }
 

@@ -57,6 +57,9 @@ export interface StartOptions {
   backupDir: string;
   modifyWindow: number;
   timeout: number;
+  /** -z: compress both directions after START, with the codec both HELLOs allow */
+  compress: boolean;
+  compressLevel: number;
 }
 
 export type Message =
@@ -107,7 +110,7 @@ export const TAGS: Record<MessageType, number> = {
 
 const BY_TAG = new Map<number, MessageType>(Object.entries(TAGS).map(([k, v]) => [v, k as MessageType]));
 
-const OPT_FLAGS = ['delete', 'dryRun', 'checksum', 'update', 'ignoreFiles'] as const;
+const OPT_FLAGS = ['delete', 'dryRun', 'checksum', 'update', 'ignoreFiles', 'compress'] as const;
 
 export function encodeMessage(m: Message): Buffer {
   const w = new Writer(m.t === 'data' ? m.data.length + 8 : 64);
@@ -128,7 +131,7 @@ export function encodeMessage(m: Message): Buffer {
       });
       w.uint(flags).uint(o.rules.length);
       for (const r of o.rules) w.u8(r.kind === 'include' ? 1 : 0).str(r.pattern);
-      w.str(o.backupDir).f64(o.modifyWindow).uint(o.timeout);
+      w.str(o.backupDir).f64(o.modifyWindow).uint(o.timeout).uint(o.compressLevel);
       break;
     }
     case 'error':
@@ -201,7 +204,7 @@ export function decodeMessage(buf: Buffer): Message {
         if (k > 1) throw new DecodeError(`bad rule kind ${k}`);
         rules.push({ kind: k === 1 ? 'include' : 'exclude', pattern: r.str(LIMITS.path) });
       }
-      const options = { rules, backupDir: r.str(LIMITS.path), modifyWindow: r.f64(), timeout: r.uint(LIMITS.timeout) } as StartOptions;
+      const options = { rules, backupDir: r.str(LIMITS.path), modifyWindow: r.f64(), timeout: r.uint(LIMITS.timeout), compressLevel: r.uint(11) } as StartOptions;
       OPT_FLAGS.forEach((k, i) => {
         options[k] = (flags & (1 << i)) !== 0;
       });
