@@ -585,7 +585,7 @@ t.test('an unreadable file and directory: exit 23, the rest transferred', async 
       }
       p = path.dirname(p);
     }
-    args = ['-e', STANDIN, '--tsync-path', `setpriv --reuid=65534 --regid=65534 --clear-groups ${TSYNC_BIN}`, remote(`${src}/`), `${sb}/dst/`];
+    args = ['-e', STANDIN, '--tsync-path', `env -u NODE_OPTIONS setpriv --reuid=65534 --regid=65534 --clear-groups ${TSYNC_BIN}`, remote(`${src}/`), `${sb}/dst/`];
   } else {
     args = [`${src}/`, `${sb}/dst/`];
   }

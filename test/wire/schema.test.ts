@@ -43,6 +43,8 @@ const baseOptions: StartOptions = {
   backupDir: '',
   modifyWindow: 0,
   timeout: 0,
+  compress: false,
+  compressLevel: 6,
 };
 
 const ENTRIES: Entry[] = [
@@ -77,10 +79,12 @@ const SAMPLES: Message[] = [
       backupDir: '/var/backups/tsync',
       modifyWindow: 2.5,
       timeout: 600,
+      compress: true,
+      compressLevel: 9,
     },
   },
   // each option flag alone, so a swapped bit is caught
-  ...(['delete', 'dryRun', 'checksum', 'update', 'ignoreFiles'] as const).map(
+  ...(['delete', 'dryRun', 'checksum', 'update', 'ignoreFiles', 'compress'] as const).map(
     (k): Message => ({ t: 'start', role: 'sender', paths: [], options: { ...baseOptions, [k]: true, timeout: LIMITS.timeout, modifyWindow: LIMITS.modifyWindow } }),
   ),
   { t: 'error', code: 'E_READ_ONLY', message: 'the server is read-only' },
@@ -197,7 +201,7 @@ t.test('exact bytes of a few messages (the wire format is fixed)', async (t) => 
   t.equal(encodeMessage({ t: 'file_begin', index: 1, size: 300, delta: true }).toString('hex'), '3001ac0201');
   t.equal(encodeMessage({ t: 'req', index: 2, flags: 1, check: Buffer.from([0xaa]), sig: Buffer.from([0xbb, 0xcc]) }).toString('hex'), '20020101aa02bbcc');
   t.equal(encodeMessage({ t: 'data', data: Buffer.from('hi') }).toString('hex'), '316869');
-  // option flags: delete=1, dryRun=2, checksum=4, update=8, ignoreFiles=16
+  // option flags: delete=1, dryRun=2, checksum=4, update=8, ignoreFiles=16, compress=32
   const start = encodeMessage({ t: 'start', role: 'receiver', paths: [], options: { ...baseOptions, checksum: true, ignoreFiles: true } });
   t.equal(start.subarray(0, 4).toString('hex'), '02' + '01' + '00' + '14');
 });
@@ -258,13 +262,13 @@ t.test('malformed fields', async (t) => {
     ['too many start paths', msg('start', (w) => w.u8(0).uint(1025)), /exceeds limit 1024/],
     ['too many rules', msg('start', (w) => w.u8(0).uint(0).uint(0).uint(LIMITS.rules + 1)), /exceeds limit/],
     ['path over the limit', msg('start', (w) => w.u8(0).uint(1).str('a'.repeat(LIMITS.path + 1))), /exceeds limit 4096/],
-    ['timeout over LIMITS.timeout', msg('start', (w) => w.u8(0).uint(0).uint(0).uint(0).str('').f64(0).uint(LIMITS.timeout + 1)), /exceeds limit/],
-    ['unknown option flag', msg('start', (w) => w.u8(0).uint(0).uint(1 << 5).uint(0).str('').f64(0).uint(0)), /unknown option flags 0x20/],
-    ['unknown high option flag', msg('start', (w) => w.u8(0).uint(0).uint(2 ** 40).uint(0).str('').f64(0).uint(0)), /unknown option flags/],
-    ['negative modify window', msg('start', (w) => w.u8(0).uint(0).uint(0).uint(0).str('').f64(-1).uint(0)), /bad modify window/],
-    ['NaN modify window', msg('start', (w) => w.u8(0).uint(0).uint(0).uint(0).str('').f64(NaN).uint(0)), /bad modify window/],
-    ['infinite modify window', msg('start', (w) => w.u8(0).uint(0).uint(0).uint(0).str('').f64(Infinity).uint(0)), /bad modify window/],
-    ['modify window over LIMITS.modifyWindow', msg('start', (w) => w.u8(0).uint(0).uint(0).uint(0).str('').f64(LIMITS.modifyWindow + 0.5).uint(0)), /bad modify window/],
+    ['timeout over LIMITS.timeout', msg('start', (w) => w.u8(0).uint(0).uint(0).uint(0).str('').f64(0).uint(LIMITS.timeout + 1).uint(0)), /exceeds limit/],
+    ['unknown option flag', msg('start', (w) => w.u8(0).uint(0).uint(1 << 6).uint(0).str('').f64(0).uint(0).uint(0)), /unknown option flags 0x40/],
+    ['unknown high option flag', msg('start', (w) => w.u8(0).uint(0).uint(2 ** 40).uint(0).str('').f64(0).uint(0).uint(0)), /unknown option flags/],
+    ['negative modify window', msg('start', (w) => w.u8(0).uint(0).uint(0).uint(0).str('').f64(-1).uint(0).uint(0)), /bad modify window/],
+    ['NaN modify window', msg('start', (w) => w.u8(0).uint(0).uint(0).uint(0).str('').f64(NaN).uint(0).uint(0)), /bad modify window/],
+    ['infinite modify window', msg('start', (w) => w.u8(0).uint(0).uint(0).uint(0).str('').f64(Infinity).uint(0).uint(0)), /bad modify window/],
+    ['modify window over LIMITS.modifyWindow', msg('start', (w) => w.u8(0).uint(0).uint(0).uint(0).str('').f64(LIMITS.modifyWindow + 0.5).uint(0).uint(0)), /bad modify window/],
     ['hello version over 0xffff', msg('hello', (w) => w.uint(0x10000)), /exceeds limit 65535/],
     ['hello software too long', msg('hello', (w) => w.uint(1).uint(1).str('x'.repeat(LIMITS.capLen + 1))), /exceeds limit/],
     ['hello too many caps', msg('hello', (w) => w.uint(1).uint(1).str('t').uint(LIMITS.caps + 1)), /exceeds limit 64/],
