@@ -141,10 +141,14 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
   const conn = new Connection(peer.input, peer.output, { timeout: options.timeout, expectJunk: remote !== null });
   const interrupt = onSignals(conn, peer);
   let receiver: Receiver | null = null;
+  // pushing: scan ahead while the peer starts
+  const sender = myRole === 'sender' ? new Sender(conn, { sources: toSources(srcs.map((s) => s.path)), options }, reporter) : null;
   try {
     let neg;
     try {
-      neg = await Promise.race([handshake(conn, 'client'), conn.failed()]);
+      const shake = Promise.race([handshake(conn, 'client'), conn.failed()]);
+      await sender?.prefetch(shake);
+      neg = await shake;
     } catch (e) {
       throw await explainEarlyExit(peer, remote ?? dest, tsyncPath, toTsyncError(e));
     }
@@ -157,9 +161,8 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
       conn.startInflate(neg.codec);
     }
     let stats: Stats;
-    if (myRole === 'sender') {
-      const sender = new Sender(conn, { sources: toSources(srcs.map((s) => s.path)), options, key: neg.key }, reporter);
-      stats = await Promise.race([sender.run(), conn.failed()]);
+    if (sender) {
+      stats = await Promise.race([sender.run(neg.key), conn.failed()]);
     } else {
       receiver = new Receiver(conn, { dest: dest.path, options, key: neg.key }, reporter);
       stats = await Promise.race([receiver.run(), conn.failed()]);

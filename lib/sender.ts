@@ -9,7 +9,7 @@ import type { Connection } from './connection.js';
 import { encodeEntries, FileStatus, LIMITS, ReqFlag, type Entry, type Message, type StartOptions } from './wire/schema.js';
 import { MacChain } from './tree/manifest.js';
 import { Filter } from './tree/filter.js';
-import { Scanner, type Source } from './tree/scan.js';
+import { Scanner, type ScannedFile, type Source } from './tree/scan.js';
 import { AsyncQueue } from './queue.js';
 import type { Events } from './report.js';
 import { describeFsError, TsyncError } from './errors.js';
@@ -21,8 +21,10 @@ import { parseStats, type Stats } from './stats.js';
 export interface SenderConfig {
   sources: Source[];
   options: StartOptions;
-  key: Buffer;
 }
+
+/** scanned ahead while the peer starts up, at most this many batches */
+const PREFETCH_BATCHES = 64;
 
 
 /** Turn user-given source paths into scan sources (rsync's trailing-slash rule). */
@@ -38,6 +40,9 @@ export function toSources(paths: readonly string[]): Source[] {
 export class Sender {
   private readonly files = new Map<number, { entry: Entry; abs: string }>();
   private readonly requests = new AsyncQueue<Message>();
+  private scanner: Scanner | null = null;
+  private batches: Iterator<ScannedFile[]> | null = null;
+  private readonly ready: ScannedFile[][] = [];
 
   constructor(
     private readonly conn: Connection,
@@ -45,9 +50,38 @@ export class Sender {
     private readonly events: Events,
   ) {}
 
+  private startScan(): { scanner: Scanner; batches: Iterator<ScannedFile[]> } {
+    if (!this.scanner || !this.batches) {
+      const { options } = this.cfg;
+      const warn = (w: { path: string; code: string; message: string }) => this.warn(w.path, w.code, w.message);
+      this.scanner = new Scanner(Filter.create(options.rules, { ignoreFiles: options.ignoreFiles }), warn);
+      this.batches = this.scanner.scan(this.cfg.sources);
+    }
+    return { scanner: this.scanner, batches: this.batches };
+  }
+
+  /**
+   * Scan ahead while `until` is pending (the peer is starting: ssh, node),
+   * a batch per event-loop turn, so the handshake is not held up.
+   */
+  async prefetch(until: Promise<unknown>): Promise<void> {
+    let settled = false;
+    until.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    const { batches } = this.startScan();
+    while (!settled && this.ready.length < PREFETCH_BATCHES) {
+      const next = batches.next();
+      if (next.done) return;
+      this.ready.push(next.value);
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
   /** Runs until the receiver says it is done; returns the receiver's stats. */
-  async run(): Promise<Stats> {
-    const { sources, options } = this.cfg;
+  async run(key: Buffer): Promise<Stats> {
+    const { sources } = this.cfg;
     const present = sources.filter((s) => fs.lstatSync(s.abs, { throwIfNoEntry: false }));
     if (present.length === 0) {
       const names = sources.map((s) => s.abs).join(', ');
@@ -66,11 +100,14 @@ export class Sender {
     this.conn.send({ t: 'flist_head', singleFile: single });
     const serving = this.serve();
     serving.catch(() => {});
-    const warn = (w: { path: string; code: string; message: string }) => this.warn(w.path, w.code, w.message);
-    const scanner = new Scanner(Filter.create(options.rules, { ignoreFiles: options.ignoreFiles }), warn);
-    const mac = new MacChain(this.cfg.key);
+    const { scanner, batches } = this.startScan();
+    const mac = new MacChain(key);
     let index = 0;
-    for (const batch of scanner.scan(sources)) {
+    const all = function* (ready: ScannedFile[][]): Generator<ScannedFile[]> {
+      yield* ready.splice(0);
+      for (let n = batches.next(); !n.done; n = batches.next()) yield n.value;
+    };
+    for (const batch of all(this.ready)) {
       const entries = batch.map((b) => b.entry);
       for (const b of batch) {
         if (b.entry.type === 'f') this.files.set(index, b);

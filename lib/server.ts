@@ -38,8 +38,8 @@ export async function runServer(): Promise<number> {
     if (paths.length === 0) throw new TsyncError('E_PROTOCOL', 'START names no path');
     const events = remoteEvents(conn);
     if (start.role === 'sender') {
-      const sender = new Sender(conn, { sources: toSources(paths), options: start.options, key: neg.key }, events);
-      await Promise.race([sender.run(), conn.failed()]);
+      const sender = new Sender(conn, { sources: toSources(paths), options: start.options }, events);
+      await Promise.race([sender.run(neg.key), conn.failed()]);
     } else {
       if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a receiver takes exactly one destination');
       receiver = new Receiver(conn, { dest: paths[0], options: start.options, key: neg.key }, events);
