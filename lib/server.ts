@@ -3,7 +3,8 @@
 
 import * as os from 'node:os';
 import { Connection } from './connection.js';
-import { handshake } from './session.js';
+import { CAPS, handshake } from './session.js';
+import { chooseCodec } from './compress.js';
 import { Sender, toSources } from './sender.js';
 import { Receiver } from './receiver.js';
 import { TsyncError, toTsyncError } from './errors.js';
@@ -27,9 +28,15 @@ export async function runServer(): Promise<number> {
   const conn = new Connection(process.stdin, process.stdout, { timeout: 0, expectJunk: false });
   let receiver: Receiver | null = null;
   try {
+    // With -z the client compresses everything after START: switch at that very
+    // frame. Armed before the handshake, as HELLO, START and compressed bytes
+    // may all arrive in one read.
+    let peerCaps: string[] = [];
+    conn.inflateAfter = (m) => {
+      if (m.t === 'hello') peerCaps = m.caps;
+      return m.t === 'start' && m.options.compress ? chooseCodec(CAPS, peerCaps) : null;
+    };
     const neg = await Promise.race([handshake(conn, 'server'), conn.failed()]);
-    // with -z the client compresses everything after START: switch at that very frame
-    conn.inflateAfter = (m) => (m.t === 'start' && m.options.compress ? neg.codec : null);
     const start = await Promise.race([conn.next(), conn.failed()]);
     if (start.t !== 'start') throw new TsyncError('E_PROTOCOL', `expected START, got ${start.t}`);
     conn.setTimeout(start.options.timeout);

@@ -16,35 +16,15 @@ import { requireOrSkip, toolAvailable } from '../helpers/sshd.js';
 import { NFC_NAME, NFD_NAME, diffSnapshots, makeRandomTree, snapshot, type Entry } from '../helpers/tree.js';
 
 // ---------------------------------------------------------------- running bin/tsync
-//
-// Under tap every child process inherits NODE_OPTIONS=--import=@tapjs/processinfo,
-// whose loader forces extensionless files to CommonJS; bin/tsync is an
-// extensionless ES module, so runTsync() dies with ERR_REQUIRE_CYCLE_MODULE.
-// The first test below asserts that runTsync works; until it does, every other
-// test runs the same command through `sh -c 'unset NODE_OPTIONS; exec ...'`.
 
-let useShell: boolean | null = null;
-
-async function decideRunner(): Promise<boolean> {
-  if (useShell === null) {
-    const probe = await runTsync(['--version'], { timeoutMs: 30_000 });
-    useShell = probe.code !== 0 && /ERR_REQUIRE_CYCLE_MODULE|ERR_REQUIRE_ESM/.test(probe.stderr);
-    if (useShell) process.stderr.write('\n*** runTsync cannot start bin/tsync under tap (ERR_REQUIRE_CYCLE_MODULE); running it through sh with NODE_OPTIONS unset ***\n\n');
-  }
-  return useShell;
-}
-
-/** Spawn bin/tsync (through the shell fallback if needed); the pid is node's own (sh execs it). */
+/** Spawn `node bin/tsync ...args` directly (for the tests that need the child itself, e.g. its pid). */
 function spawnTsync(args: string[], opts: RunOptions = {}): ChildProcess {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [k, v] of Object.entries(opts.env ?? {})) {
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  const [cmd, argv] = useShell
-    ? ['/bin/sh', ['-c', 'unset NODE_OPTIONS; exec "$0" "$@"', process.execPath, TSYNC_BIN, ...args]]
-    : [process.execPath, [TSYNC_BIN, ...args]];
-  return spawn(cmd, argv, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [TSYNC_BIN, ...args], { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 function collect(child: ChildProcess, opts: RunOptions = {}): Promise<RunResult> {
@@ -70,11 +50,6 @@ function collect(child: ChildProcess, opts: RunOptions = {}): Promise<RunResult>
     if (opts.input !== undefined) child.stdin!.end(opts.input);
     else child.stdin!.end();
   });
-}
-
-async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  if (!(await decideRunner())) return runTsync(args, opts);
-  return collect(spawnTsync(args, opts), opts);
 }
 
 // ---------------------------------------------------------------- stand-ins and small helpers
@@ -184,10 +159,16 @@ const SMALL_TREE: Record<string, string | Buffer | null> = {
 
 // ---------------------------------------------------------------- the runner itself
 
-t.test('runTsync (test/helpers/run.ts) can run bin/tsync under tap', async (t) => {
+// Regression: under tap every child inherits NODE_OPTIONS=--import=@tapjs/processinfo,
+// whose loader forced the extensionless ES module bin/tsync to CommonJS, so it
+// died with ERR_REQUIRE_CYCLE_MODULE before doing anything. bin/tsync now loads
+// its code with a dynamic import and starts under that loader.
+t.test('bin/tsync starts under tap\'s NODE_OPTIONS loader (was ERR_REQUIRE_CYCLE_MODULE)', async (t) => {
+  t.comment(`NODE_OPTIONS in the child: ${JSON.stringify(process.env.NODE_OPTIONS ?? '')}`);
   const r = await runTsync(['--version'], { timeoutMs: 30_000 });
   t.equal(r.code, 0, `tsync --version through runTsync exits 0 (${describe(r)})`);
   t.match(r.stdout, /^tsync \S+/, 'prints the version');
+  t.notMatch(r.stderr, /ERR_REQUIRE_CYCLE_MODULE|ERR_REQUIRE_ESM/, 'no module-loading error');
 });
 
 // ---------------------------------------------------------------- transfers
@@ -204,7 +185,7 @@ t.test('push, pull and local through the stand-in give identical trees', async (
     ['pull', [...viaStandin, remote(`${src}/`), `${sb}/pull/`], 'pull'],
   ];
   for (const [what, args, dir] of cases) {
-    const r = await run(args);
+    const r = await runTsync(args);
     ok(t, r, what);
     same(t, want, await snap(path.join(sb, dir)), `${what}: destination equals source`);
   }
@@ -222,19 +203,19 @@ t.test('trailing slash rule, both directions', async (t) => {
     ['pull', viaStandin, (s: string, d: string) => [remote(s), d]],
   ] as const) {
     const noSlash = path.join(sb, `${what}-noslash`);
-    let r = await run([...prefix, ...args(src, `${noSlash}/`)]);
+    let r = await runTsync([...prefix, ...args(src, `${noSlash}/`)]);
     ok(t, r, `${what}: src dst/`);
     t.same(fs.readdirSync(noSlash), ['src'], `${what}: without the slash the directory itself lands in DEST`);
     same(t, want, await snap(path.join(noSlash, 'src')), `${what}: DEST/src equals src`);
 
     const slash = path.join(sb, `${what}-slash`);
-    r = await run([...prefix, ...args(`${src}/`, slash)]);
+    r = await runTsync([...prefix, ...args(`${src}/`, slash)]);
     ok(t, r, `${what}: src/ dst`);
     same(t, want, await snap(slash), `${what}: with the slash the contents land in DEST`);
 
     // DEST without a trailing slash that does not exist yet: still a directory holding src
     const bare = path.join(sb, `${what}-bare`);
-    r = await run([...prefix, ...args(src, bare)]);
+    r = await runTsync([...prefix, ...args(src, bare)]);
     ok(t, r, `${what}: src dst (dst missing)`);
     t.same(fs.readdirSync(bare), ['src'], `${what}: DEST is created and holds src`);
   }
@@ -255,28 +236,28 @@ t.test('a single file: to a new name, into a directory', async (t) => {
     t.ok(got, `${what}: ${p} exists`);
     if (got) t.same(diffSnapshots(new Map([['f', want]]), new Map([['f', got]])), [], `${what}: same content, mode and mtime`);
   };
-  let r = await run([file, path.join(sb, 'renamed.txt')]);
+  let r = await runTsync([file, path.join(sb, 'renamed.txt')]);
   ok(t, r, 'local to a new name');
   await check(path.join(sb, 'renamed.txt'), 'local to a new name');
   t.notOk(fs.statSync(path.join(sb, 'renamed.txt')).isDirectory(), 'a file, not a directory');
 
-  r = await run([file, `${path.join(sb, 'into')}/`]);
+  r = await runTsync([file, `${path.join(sb, 'into')}/`]);
   ok(t, r, 'local into dir/');
   await check(path.join(sb, 'into', 'file.txt'), 'local into dir/');
 
-  r = await run([file, path.join(sb, 'into-noslash')]);
+  r = await runTsync([file, path.join(sb, 'into-noslash')]);
   ok(t, r, 'local into an existing dir named without a slash');
   await check(path.join(sb, 'into-noslash', 'file.txt'), 'into existing dir');
 
-  r = await run([...viaStandin, file, remote(path.join(sb, 'pushed.txt'))]);
+  r = await runTsync([...viaStandin, file, remote(path.join(sb, 'pushed.txt'))]);
   ok(t, r, 'push to a new name');
   await check(path.join(sb, 'pushed.txt'), 'push to a new name');
 
-  r = await run([...viaStandin, remote(file), path.join(sb, 'pulled.txt')]);
+  r = await runTsync([...viaStandin, remote(file), path.join(sb, 'pulled.txt')]);
   ok(t, r, 'pull to a new name');
   await check(path.join(sb, 'pulled.txt'), 'pull to a new name');
 
-  r = await run([...viaStandin, remote(file), `${path.join(sb, 'into')}/`]);
+  r = await runTsync([...viaStandin, remote(file), `${path.join(sb, 'into')}/`]);
   ok(t, r, 'pull into dir/ (already there: nothing to do)');
   await check(path.join(sb, 'into', 'file.txt'), 'pull into dir/');
 });
@@ -293,7 +274,7 @@ t.test('--dry-run changes nothing on either side, yet -i lists the changes', asy
     ['pull', [...viaStandin, remote(`${src}/`), `${dst}/`]],
   ] as const) {
     const before = [await snap(src), await snap(dst)];
-    const r = await run(['-n', '-i', '--delete', ...args]);
+    const r = await runTsync(['-n', '-i', '--delete', ...args]);
     ok(t, r, `${what} dry run`);
     same(t, before[0], await snap(src), `${what}: source unchanged`, ['before', 'after']);
     same(t, before[1], await snap(dst), `${what}: destination unchanged`, ['before', 'after']);
@@ -305,7 +286,7 @@ t.test('--dry-run changes nothing on either side, yet -i lists the changes', asy
     t.notMatch(r.stdout, /same\.txt/, `${what}: does not list the unchanged file`);
   }
   // into a destination that does not exist: not even the directory is made
-  const r = await run(['-n', '-i', `${src}/`, path.join(sb, 'not-yet')]);
+  const r = await runTsync(['-n', '-i', `${src}/`, path.join(sb, 'not-yet')]);
   ok(t, r, 'dry run to a new destination');
   t.notOk(fs.existsSync(path.join(sb, 'not-yet')), 'the destination was not created');
   t.match(r.stdout, /new\.txt/, 'still lists what it would do');
@@ -317,17 +298,17 @@ t.test('--delete removes extraneous files, but never excluded ones', async (t) =
   const dst = path.join(sb, 'dst');
   await writeTree(src, { 'a.txt': 'a\n', 'sub/b.txt': 'b\n' });
   await writeTree(dst, { 'extra.txt': 'x\n', 'sub/extra2.txt': 'x\n', 'gone-dir/deep/f': 'x\n', 'keep.log': 'protected\n', 'sub/keep.log': 'protected\n' });
-  let r = await run([`${src}/`, `${dst}/`]);
+  let r = await runTsync([`${src}/`, `${dst}/`]);
   ok(t, r, 'without --delete');
   t.ok(fs.existsSync(path.join(dst, 'extra.txt')), 'without --delete nothing is removed');
 
-  r = await run([...viaStandin, '--delete', '--exclude', '*.log', `${src}/`, remote(`${dst}/`)]);
+  r = await runTsync([...viaStandin, '--delete', '--exclude', '*.log', `${src}/`, remote(`${dst}/`)]);
   ok(t, r, 'push --delete --exclude *.log');
   for (const p of ['extra.txt', 'sub/extra2.txt', 'gone-dir']) t.notOk(fs.existsSync(path.join(dst, p)), `${p} deleted`);
   for (const p of ['keep.log', 'sub/keep.log']) t.equal(read(path.join(dst, p)), 'protected\n', `excluded ${p} survives --delete`);
   for (const p of ['a.txt', 'sub/b.txt']) t.ok(fs.existsSync(path.join(dst, p)), `${p} present`);
 
-  r = await run(['--delete', `${src}/`, `${dst}/`]);
+  r = await runTsync(['--delete', `${src}/`, `${dst}/`]);
   ok(t, r, 'local --delete without the exclude');
   t.notOk(fs.existsSync(path.join(dst, 'keep.log')), 'no longer excluded: deleted');
   same(t, await snap(src), await snap(dst), 'destination equals source');
@@ -352,25 +333,25 @@ t.test('--exclude, --include, --exclude-from, .tsyncignore, --no-tsyncignore', a
       .filter((p) => !path.basename(p).startsWith('.tsyncignore') && fs.statSync(path.join(dir, p)).isFile())
       .sort();
 
-  let r = await run(['--exclude', '*.log', `${src}/`, `${sb}/ex/`]);
+  let r = await runTsync(['--exclude', '*.log', `${src}/`, `${sb}/ex/`]);
   ok(t, r, '--exclude');
   t.same(list(`${sb}/ex`), ['a.txt'], '--exclude *.log, plus .tsyncignore (*.tmp, cache/, sub/e.txt)');
 
-  r = await run([...viaStandin, '--include', 'keep.log', '--exclude', '*.log', `${src}/`, remote(`${sb}/inc/`)]);
+  r = await runTsync([...viaStandin, '--include', 'keep.log', '--exclude', '*.log', `${src}/`, remote(`${sb}/inc/`)]);
   ok(t, r, '--include before --exclude');
   t.same(list(`${sb}/inc`), ['a.txt', 'keep.log'], 'the first matching rule wins: keep.log included');
 
   const rules = path.join(sb, 'rules.txt');
   await fsp.writeFile(rules, '# comment\n\n*.log\na.txt\n');
-  r = await run([...viaStandin, '--exclude-from', rules, remote(`${src}/`), `${sb}/from/`]);
+  r = await runTsync([...viaStandin, '--exclude-from', rules, remote(`${src}/`), `${sb}/from/`]);
   ok(t, r, '--exclude-from (pull)');
   t.same(list(`${sb}/from`), [], '--exclude-from: *.log and a.txt excluded, comments ignored');
 
-  r = await run(['--no-tsyncignore', `${src}/`, `${sb}/noig/`]);
+  r = await runTsync(['--no-tsyncignore', `${src}/`, `${sb}/noig/`]);
   ok(t, r, '--no-tsyncignore');
   t.same(list(`${sb}/noig`), ['a.txt', 'b.log', 'cache/x.bin', 'keep.log', 'sub/c.log', 'sub/d.tmp', 'sub/e.txt'], 'every file, .tsyncignore not honoured');
 
-  r = await run([`${src}/`, `${sb}/plain/`]);
+  r = await runTsync([`${src}/`, `${sb}/plain/`]);
   ok(t, r, 'defaults');
   t.same(list(`${sb}/plain`), ['a.txt', 'b.log', 'keep.log', 'sub/c.log'], '.tsyncignore honoured by default (root and nested)');
 });
@@ -381,7 +362,7 @@ t.test('--backup-dir keeps overwritten and deleted files', async (t) => {
   const dst = path.join(sb, 'dst');
   await writeTree(src, { 'f.txt': 'new version\n', 'sub/g.txt': 'new g\n' });
   await writeTree(dst, { 'f.txt': 'old version\n', 'sub/g.txt': 'old g, longer\n', 'extra.txt': 'deleted but kept\n' }, 1_500_000_000);
-  let r = await run(['--delete', '--backup-dir', 'bk', `${src}/`, `${dst}/`]);
+  let r = await runTsync(['--delete', '--backup-dir', 'bk', `${src}/`, `${dst}/`]);
   ok(t, r, 'local --delete --backup-dir bk');
   t.equal(read(path.join(dst, 'f.txt')), 'new version\n', 'f.txt updated');
   t.equal(read(path.join(dst, 'bk/f.txt')), 'old version\n', 'old f.txt kept in DEST/bk');
@@ -391,7 +372,7 @@ t.test('--backup-dir keeps overwritten and deleted files', async (t) => {
 
   // again over the stand-in with an absolute backup dir; the relative one survives --delete
   await fsp.writeFile(path.join(src, 'f.txt'), 'third version, longer\n');
-  r = await run([...viaStandin, '--delete', '--backup-dir', path.join(sb, 'abs-bk'), `${src}/`, remote(`${dst}/`)]);
+  r = await runTsync([...viaStandin, '--delete', '--backup-dir', path.join(sb, 'abs-bk'), `${src}/`, remote(`${dst}/`)]);
   ok(t, r, 'push --backup-dir /abs');
   t.equal(read(path.join(sb, 'abs-bk/f.txt')), 'new version\n', 'previous f.txt kept in the absolute backup dir');
   t.equal(read(path.join(dst, 'f.txt')), 'third version, longer\n', 'f.txt updated');
@@ -404,11 +385,11 @@ t.test('-u keeps a newer receiver file', async (t) => {
   await writeTree(src, { 'f.txt': 'sender, older\n', 'g.txt': 'sender, newer\n' }, 1_500_000_000);
   await writeTree(dst, { 'f.txt': 'receiver, newer\n', 'g.txt': 'receiver, older\n' }, 1_600_000_000);
   await fsp.utimes(path.join(src, 'g.txt'), 1_700_000_000, 1_700_000_000);
-  let r = await run([...viaStandin, '-u', `${src}/`, remote(`${dst}/`)]);
+  let r = await runTsync([...viaStandin, '-u', `${src}/`, remote(`${dst}/`)]);
   ok(t, r, '-u');
   t.equal(read(path.join(dst, 'f.txt')), 'receiver, newer\n', 'the newer receiver file is kept');
   t.equal(read(path.join(dst, 'g.txt')), 'sender, newer\n', 'an older receiver file is still updated');
-  r = await run([`${src}/`, `${dst}/`]);
+  r = await runTsync([`${src}/`, `${dst}/`]);
   ok(t, r, 'without -u');
   t.equal(read(path.join(dst, 'f.txt')), 'sender, older\n', 'without -u the sender wins');
 });
@@ -420,7 +401,7 @@ t.test('--json, --stats, -q, -v', async (t) => {
   const files = Object.entries(SMALL_TREE).filter(([, c]) => c !== null);
   const bytes = files.reduce((n, [, c]) => n + Buffer.byteLength(c as string | Buffer), 0);
 
-  let r = await run(['--json', `${src}/`, `${sb}/json/`]);
+  let r = await runTsync(['--json', `${src}/`, `${sb}/json/`]);
   ok(t, r, '--json');
   const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
   t.equal(lines.length, 1, 'exactly one line on stdout');
@@ -445,7 +426,7 @@ t.test('--json, --stats, -q, -v', async (t) => {
   }
   t.equal(r.stderr, '', 'nothing on stderr');
 
-  r = await run([...viaStandin, '--json', `${src}/`, remote(`${sb}/json/`)]);
+  r = await runTsync([...viaStandin, '--json', `${src}/`, remote(`${sb}/json/`)]);
   ok(t, r, '--json, nothing to do');
   try {
     const j2 = JSON.parse(r.stdout);
@@ -456,22 +437,22 @@ t.test('--json, --stats, -q, -v', async (t) => {
     t.fail(`second --json output: ${(e as Error).message}: ${r.stdout}`);
   }
 
-  r = await run(['--stats', `${src}/`, `${sb}/stats/`]);
+  r = await runTsync(['--stats', `${src}/`, `${sb}/stats/`]);
   ok(t, r, '--stats');
   for (const re of [/files/i, /literal/i, /matched/i, /sent/i, /received/i, /(time|elapsed)/i]) t.match(r.stdout, re, `--stats mentions ${re}`);
   t.match(r.stdout, new RegExp(`${bytes}`), '--stats shows the total size');
 
-  r = await run(['-q', `${src}/`, `${sb}/quiet/`]);
+  r = await runTsync(['-q', `${src}/`, `${sb}/quiet/`]);
   ok(t, r, '-q');
   t.equal(r.stdout, '', '-q: nothing on stdout');
   t.equal(r.stderr, '', '-q: nothing on stderr');
   t.ok(fs.existsSync(path.join(sb, 'quiet/sub/deeper/d.txt')), '-q still transfers');
 
-  r = await run([...viaStandin, '-v', remote(`${src}/`), `${sb}/verbose/`]);
+  r = await runTsync([...viaStandin, '-v', remote(`${src}/`), `${sb}/verbose/`]);
   ok(t, r, '-v');
   for (const name of ['a.txt', 'b.bin', 'sub/c.txt', 'sub/deeper/d.txt']) t.match(r.stdout, name, `-v names ${name}`);
 
-  r = await run([`${src}/`, `${sb}/default/`]);
+  r = await runTsync([`${src}/`, `${sb}/default/`]);
   ok(t, r, 'no output options');
   t.equal(r.stdout, '', 'silent by default on success (like rsync)');
   t.equal(r.stderr, '', 'nothing on stderr');
@@ -488,13 +469,13 @@ t.test('a file whose mtime changed but content did not is not re-sent', async (t
     ['pull', [...viaStandin, remote(`${src}/`), `${dst}/`]],
   ] as const) {
     await fsp.rm(dst, { recursive: true, force: true });
-    let r = await run([...args]);
+    let r = await runTsync([...args]);
     ok(t, r, `${what}: first copy`);
     const m = 1_650_000_000 + Math.random() * 1e6;
     const when = Math.floor(m) + 256 / 512;
     await fsp.utimes(path.join(src, 'big.bin'), when, when);
     await fsp.utimes(path.join(src, 'small.txt'), when, when);
-    r = await run(['--json', ...args]);
+    r = await runTsync(['--json', ...args]);
     ok(t, r, `${what}: touched re-run`);
     let j: any = {};
     try {
@@ -531,13 +512,13 @@ t.test('odd names: spaces, newlines, leading dashes, non-ASCII, NFC and NFD', as
   t.equal(fs.readdirSync(src).filter((n) => n === NFC_NAME || n === NFD_NAME).length, 2, 'NFC and NFD are two files in the source');
   const want = await snap(src);
   // the source named relative to the cwd, after `--`, so its leading dash is no option
-  let r = await run(['--', '-src/', 'local/'], { cwd: sb });
+  let r = await runTsync(['--', '-src/', 'local/'], { cwd: sb });
   ok(t, r, 'local');
   same(t, want, await snap(path.join(sb, 'local')), 'local: every odd name arrives intact');
-  r = await run([...viaStandin, `${src}/`, remote(`${sb}/pushed/`)]);
+  r = await runTsync([...viaStandin, `${src}/`, remote(`${sb}/pushed/`)]);
   ok(t, r, 'push');
   same(t, want, await snap(path.join(sb, 'pushed')), 'push: every odd name arrives intact');
-  r = await run([...viaStandin, '-i', remote(`${src}/`), `${sb}/pulled/`]);
+  r = await runTsync([...viaStandin, '-i', remote(`${src}/`), `${sb}/pulled/`]);
   ok(t, r, 'pull');
   same(t, want, await snap(path.join(sb, 'pulled')), 'pull: every odd name arrives intact');
   t.equal(fs.readFileSync(path.join(sb, 'pulled', NFC_NAME), 'utf8'), 'nfc', 'NFC name has its own content');
@@ -556,7 +537,7 @@ t.test('an invalid UTF-8 name is skipped with a warning, exit 23, the rest trans
     ['push', [...viaStandin, `${src}/`, remote(`${sb}/push/`)], 'push'],
     ['pull', [...viaStandin, remote(`${src}/`), `${sb}/pull/`], 'pull'],
   ] as const) {
-    const r = await run([...args]);
+    const r = await runTsync([...args]);
     partial(t, r, /UTF-8/i);
     t.match(r.stderr, /bad-/, `${what}: the warning names the file`);
     t.equal(read(path.join(sb, dst, 'good.txt')), 'good\n', `${what}: good.txt transferred`);
@@ -589,7 +570,7 @@ t.test('an unreadable file and directory: exit 23, the rest transferred', async 
   } else {
     args = [`${src}/`, `${sb}/dst/`];
   }
-  const r = await run(args);
+  const r = await runTsync(args);
   partial(t, r, /secret\.txt/);
   t.match(r.stderr, /locked/, 'the unreadable directory is reported');
   t.match(r.stderr, /permission denied|EACCES/i, 'with the reason');
@@ -611,7 +592,7 @@ t.test('missing source: exit 3, one line', async (t) => {
     ['push', [...viaStandin, `${sb}/nope/`, remote(`${sb}/dst/`)]],
     ['pull', [...viaStandin, remote(`${sb}/nope/`), `${sb}/dst/`]],
   ] as const) {
-    const r = await run([...args]);
+    const r = await runTsync([...args]);
     t.test(what, async (t) => fatal(t, r, 3, /nope/));
   }
   same(t, before, await outside(sb, 'dst'), 'nothing written outside the destination', ['before', 'after']);
@@ -628,7 +609,7 @@ t.test('missing destination parent: exit 3, one line', async (t) => {
     ['push', [...viaStandin, `${src}/`, remote(`${sb}/no/such/dst/`)]],
     ['pull', [...viaStandin, remote(`${src}/`), `${sb}/no/such/dst/`]],
   ] as const) {
-    const r = await run([...args]);
+    const r = await runTsync([...args]);
     t.test(what, async (t) => fatal(t, r, 3, /no\/such/));
   }
   same(t, before, await outside(sb, 'no'), 'nothing written anywhere', ['before', 'after']);
@@ -638,10 +619,10 @@ t.test('missing destination parent: exit 3, one line', async (t) => {
 t.test('unknown option: exit 1, one line', async (t) => {
   const sb = t.testdir();
   await writeTree(path.join(sb, 'src'), { 'x.txt': 'x' });
-  const r = await run(['--frobnicate', `${sb}/src/`, `${sb}/dst/`]);
+  const r = await runTsync(['--frobnicate', `${sb}/src/`, `${sb}/dst/`]);
   fatal(t, r, 1, /frobnicate/);
   t.notOk(fs.existsSync(path.join(sb, 'dst')), 'nothing written');
-  const r2 = await run(['-Z', `${sb}/src/`, `${sb}/dst/`]);
+  const r2 = await runTsync(['-Z', `${sb}/src/`, `${sb}/dst/`]);
   t.test('unknown short option', async (t) => fatal(t, r2, 1, /Z/));
 });
 
@@ -650,45 +631,45 @@ t.test('errors reaching the peer', async (t) => {
   const src = path.join(sb, 'src');
   await writeTree(src, { 'x.txt': 'x' });
   const before = await outside(sb, 'dst');
-  const version = (await run(['--version'])).stdout;
+  const version = (await runTsync(['--version'])).stdout;
   const ours = /protocol (\d+-\d+)/.exec(version)?.[1] ?? 'unknown';
 
   await t.test('a remote without tsync: exit 5, mentions --tsync-path', async (t) => {
-    const r = await run(['-e', STANDIN, '--tsync-path', '/nonexistent/tsync', `${src}/`, remote(`${sb}/dst/`)]);
+    const r = await runTsync(['-e', STANDIN, '--tsync-path', '/nonexistent/tsync', `${src}/`, remote(`${sb}/dst/`)]);
     fatal(t, r, 5, /--tsync-path/);
   });
 
   await t.test('an rsh that cannot connect: exit 10 with ssh\'s message', async (t) => {
     if (!requireOrSkip(t, toolAvailable('ssh', 'openssh-client'))) return;
     const started = Date.now();
-    const r = await run(['-e', 'ssh -p 1 -o BatchMode=yes -o ConnectTimeout=2', '--tsync-path', TSYNC_BIN, `${src}/`, `127.0.0.1:${sb}/dst/`], { timeoutMs: 30_000 });
+    const r = await runTsync(['-e', 'ssh -p 1 -o BatchMode=yes -o ConnectTimeout=2', '--tsync-path', TSYNC_BIN, `${src}/`, `127.0.0.1:${sb}/dst/`], { timeoutMs: 30_000 });
     fatal(t, r, 10, /connect to host 127\.0\.0\.1 port 1|Connection refused/i);
     t.ok(Date.now() - started < 15_000, 'fails promptly');
   });
 
   await t.test('a remote shell that prints junk first: exit 5, naming the junk', async (t) => {
-    const r = await run(['-e', JUNK, '--tsync-path', TSYNC_BIN, `${src}/`, remote(`${sb}/dst/`)]);
+    const r = await runTsync(['-e', JUNK, '--tsync-path', TSYNC_BIN, `${src}/`, remote(`${sb}/dst/`)]);
     fatal(t, r, 5, /Welcome!/);
     t.notMatch(r.stderr, /TSYNC|\uFFFD/, "names only the junk, not tsync's own binary greeting");
   });
 
   await t.test('junk that arrives in the same read as the greeting: exit 5, naming only the junk', async (t) => {
-    const r = await run(['-e', JUNK_GLUED, '--tsync-path', TSYNC_BIN, `${src}/`, remote(`${sb}/dst/`)]);
+    const r = await runTsync(['-e', JUNK_GLUED, '--tsync-path', TSYNC_BIN, `${src}/`, remote(`${sb}/dst/`)]);
     fatal(t, r, 5, /Welcome!/);
     t.notMatch(r.stderr, /TSYNC|\uFFFD|\\x00/, "names only the junk, not tsync's own binary greeting");
   });
 
   await t.test('a peer of another protocol version: exit 2, naming both', async (t) => {
-    const r = await run(['-e', STANDIN, '--tsync-path', `env TSYNC_TEST_PROTOCOL=5-7 ${TSYNC_BIN}`, `${src}/`, remote(`${sb}/dst/`)]);
+    const r = await runTsync(['-e', STANDIN, '--tsync-path', `env TSYNC_TEST_PROTOCOL=5-7 ${TSYNC_BIN}`, `${src}/`, remote(`${sb}/dst/`)]);
     fatal(t, r, 2, /5-7/);
     t.match(r.stderr, ours, `names our protocol range ${ours} too`);
-    const r2 = await run(['-e', STANDIN, '--tsync-path', `env TSYNC_TEST_PROTOCOL=5-7 ${TSYNC_BIN}`, remote(`${src}/`), `${sb}/dst/`]);
+    const r2 = await runTsync(['-e', STANDIN, '--tsync-path', `env TSYNC_TEST_PROTOCOL=5-7 ${TSYNC_BIN}`, remote(`${src}/`), `${sb}/dst/`]);
     t.test('pull too', async (t) => fatal(t, r2, 2, /5-7/));
   });
 
   await t.test('--timeout 2 against a peer that never answers: exit 30 within ~5 s', async (t) => {
     const started = Date.now();
-    const r = await run(['-e', SILENT, '--tsync-path', TSYNC_BIN, '--timeout', '2', `${src}/`, remote(`${sb}/dst/`)], { timeoutMs: 30_000 });
+    const r = await runTsync(['-e', SILENT, '--tsync-path', TSYNC_BIN, '--timeout', '2', `${src}/`, remote(`${sb}/dst/`)], { timeoutMs: 30_000 });
     const took = Date.now() - started;
     fatal(t, r, 30, /timed out|no data/i);
     t.ok(took < 5500, `gave up after ${took} ms (want ~2-5 s)`);
@@ -703,7 +684,6 @@ t.test('errors reaching the peer', async (t) => {
 
 async function interrupted(t: Test, mode: 'pull' | 'push'): Promise<void> {
   if (!requireOrSkip(t, toolAvailable('perl'))) return;
-  await decideRunner();
   const sb = t.testdir();
   const src = path.join(sb, 'src');
   const dst = path.join(sb, 'dst');
@@ -758,7 +738,7 @@ async function interrupted(t: Test, mode: 'pull' | 'push'): Promise<void> {
   t.comment(`temporary files after the kill: ${JSON.stringify(temps)}`);
 
   // the next run converges and leaves no temporary file behind
-  const r2 = await run([...viaStandin, ...(mode === 'pull' ? [remote(`${src}/`), `${dst}/`] : [`${src}/`, remote(`${dst}/`)])]);
+  const r2 = await runTsync([...viaStandin, ...(mode === 'pull' ? [remote(`${src}/`), `${dst}/`] : [`${src}/`, remote(`${dst}/`)])]);
   ok(t, r2, 'the next run');
   t.same(tempsUnder(dst), [], 'no .tsync-tmp-* files remain');
   same(t, await snap(src), await snap(dst), 'converged: destination equals source');

@@ -7,72 +7,17 @@
 // stdio stand-in rsh (`-e STANDIN host:out/`), pull through the stand-in
 // (`-e STANDIN host:src/ out/`).
 
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
-import { TSYNC_BIN, runTsync, type RunOptions, type RunResult } from '../helpers/run.js';
+import { TSYNC_BIN, runTsync, type RunResult } from '../helpers/run.js';
 import { requireOrSkip, toolAvailable } from '../helpers/sshd.js';
 import { diffSnapshots, makeRandomTree, mutateTree, snapshot, type Entry } from '../helpers/tree.js';
 
 const execFileP = promisify(execFile);
-
-// ---------------------------------------------------------------- running bin/tsync
-//
-// Under tap, every child process inherits NODE_OPTIONS=--import=@tapjs/processinfo,
-// whose loader forces extensionless files to CommonJS; bin/tsync is an
-// extensionless ES module, so runTsync() dies with ERR_REQUIRE_CYCLE_MODULE.
-// Until bin/tsync copes with that (see cli.test.ts, 'runTsync can run bin/tsync
-// under tap'), fall back to the same command through `sh -c 'unset NODE_OPTIONS; ...'`.
-
-let useShell: boolean | null = null;
-
-function runViaShell(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const [k, v] of Object.entries(opts.env ?? {})) {
-    if (v === undefined) delete env[k];
-    else env[k] = v;
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', 'unset NODE_OPTIONS; exec "$0" "$@"', process.execPath, TSYNC_BIN, ...args], {
-      cwd: opts.cwd,
-      env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, opts.timeoutMs ?? 120_000);
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.stdin.on('error', () => {});
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), timedOut });
-    });
-    if (opts.input !== undefined) child.stdin.end(opts.input);
-    else child.stdin.end();
-  });
-}
-
-/** runTsync(), or the same through a shell that drops tap's NODE_OPTIONS when runTsync cannot start bin/tsync. */
-async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  if (useShell === null) {
-    const probe = await runTsync(['--version'], { timeoutMs: 30_000 });
-    useShell = probe.code !== 0 && /ERR_REQUIRE_CYCLE_MODULE|ERR_REQUIRE_ESM/.test(probe.stderr);
-    if (useShell) process.stderr.write('\n*** runTsync cannot start bin/tsync under tap (ERR_REQUIRE_CYCLE_MODULE); running it through sh with NODE_OPTIONS unset ***\n\n');
-  }
-  return useShell ? runViaShell(args, opts) : runTsync(args, opts);
-}
 
 const SEEDS = Array.from({ length: 20 }, (_, i) => 101 + i);
 const NO_SLASH_SEEDS = [901, 902, 903];
@@ -105,11 +50,11 @@ async function rsync(args: string[]): Promise<void> {
 function tsync(mode: Mode, standin: string, flags: string[], src: string, dest: string): Promise<RunResult> {
   switch (mode) {
     case 'local':
-      return run([...flags, src, dest]);
+      return runTsync([...flags, src, dest]);
     case 'push':
-      return run([...flags, '-e', standin, '--tsync-path', TSYNC_BIN, src, `localhost:${dest}`]);
+      return runTsync([...flags, '-e', standin, '--tsync-path', TSYNC_BIN, src, `localhost:${dest}`]);
     case 'pull':
-      return run([...flags, '-e', standin, '--tsync-path', TSYNC_BIN, `localhost:${src}`, dest]);
+      return runTsync([...flags, '-e', standin, '--tsync-path', TSYNC_BIN, `localhost:${src}`, dest]);
   }
 }
 

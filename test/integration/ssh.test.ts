@@ -3,66 +3,17 @@
 // ssh://user@host:port/path form, and failures that only a real ssh produces.
 // Without sshd the test skips loudly; under CI=true it fails.
 
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
-import { TSYNC_BIN, runTsync, type RunOptions, type RunResult } from '../helpers/run.js';
+import { TSYNC_BIN, runTsync, type RunResult } from '../helpers/run.js';
 import { requireOrSkip, sshdAvailable, startSshd, toolAvailable, type Sshd } from '../helpers/sshd.js';
 import { diffSnapshots, makeRandomTree, mutateTree, snapshot, type Entry } from '../helpers/tree.js';
 
 const execFileP = promisify(execFile);
-
-// ---------------------------------------------------------------- running bin/tsync
-//
-// Under tap every child inherits NODE_OPTIONS=--import=@tapjs/processinfo, whose
-// loader forces extensionless files to CommonJS, and bin/tsync (an extensionless
-// ES module) dies with ERR_REQUIRE_CYCLE_MODULE (see cli.test.ts). Until that is
-// fixed, run the same command through `sh -c 'unset NODE_OPTIONS; exec ...'`.
-
-let useShell: boolean | null = null;
-
-function runViaShell(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const [k, v] of Object.entries(opts.env ?? {})) {
-    if (v === undefined) delete env[k];
-    else env[k] = v;
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', 'unset NODE_OPTIONS; exec "$0" "$@"', process.execPath, TSYNC_BIN, ...args], { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, opts.timeoutMs ?? 120_000);
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.stdin.on('error', () => {});
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), timedOut });
-    });
-    if (opts.input !== undefined) child.stdin.end(opts.input);
-    else child.stdin.end();
-  });
-}
-
-async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  if (useShell === null) {
-    const probe = await runTsync(['--version'], { timeoutMs: 30_000 });
-    useShell = probe.code !== 0 && /ERR_REQUIRE_CYCLE_MODULE|ERR_REQUIRE_ESM/.test(probe.stderr);
-    if (useShell) process.stderr.write('\n*** runTsync cannot start bin/tsync under tap (ERR_REQUIRE_CYCLE_MODULE); running it through sh with NODE_OPTIONS unset ***\n\n');
-  }
-  return useShell ? runViaShell(args, opts) : runTsync(args, opts);
-}
 
 // ---------------------------------------------------------------- helpers
 
@@ -112,12 +63,12 @@ t.test('over a real sshd', async (t) => {
     await fsp.utimes(src, ROOT_MTIME_1, ROOT_MTIME_1);
 
     await rsyncOver([`${src}/`, `${host}:${sb}/rsync-push/`]);
-    let r = await run([...tsyncOver(sshd.rsh), `${src}/`, `${host}:${sb}/push/`]);
+    let r = await runTsync([...tsyncOver(sshd.rsh), `${src}/`, `${host}:${sb}/push/`]);
     t.equal(r.code, 0, `push: ${describe(r)}`);
     same(t, await snap(path.join(sb, 'rsync-push')), await snap(path.join(sb, 'push')), 'push: tsync equals rsync');
 
     await rsyncOver([`${host}:${src}/`, `${sb}/rsync-pull/`]);
-    r = await run([...tsyncOver(sshd.rsh), `${host}:${src}/`, `${sb}/pull/`]);
+    r = await runTsync([...tsyncOver(sshd.rsh), `${host}:${src}/`, `${sb}/pull/`]);
     t.equal(r.code, 0, `pull: ${describe(r)}`);
     same(t, await snap(path.join(sb, 'rsync-pull')), await snap(path.join(sb, 'pull')), 'pull: tsync equals rsync');
 
@@ -125,12 +76,12 @@ t.test('over a real sshd', async (t) => {
     await fsp.utimes(src, ROOT_MTIME_2, ROOT_MTIME_2);
     t.comment(`mutations: ${log.join('; ')}`);
     await rsyncOver(['--delete', `${src}/`, `${host}:${sb}/rsync-push/`]);
-    r = await run([...tsyncOver(sshd.rsh), '--delete', `${src}/`, `${host}:${sb}/push/`]);
+    r = await runTsync([...tsyncOver(sshd.rsh), '--delete', `${src}/`, `${host}:${sb}/push/`]);
     t.equal(r.code, 0, `push --delete: ${describe(r)}`);
     same(t, await snap(path.join(sb, 'rsync-push')), await snap(path.join(sb, 'push')), 'push after mutate + --delete: tsync equals rsync');
 
     await rsyncOver(['--delete', `${host}:${src}/`, `${sb}/rsync-pull/`]);
-    r = await run([...tsyncOver(sshd.rsh), '--delete', '--json', `${host}:${src}/`, `${sb}/pull/`]);
+    r = await runTsync([...tsyncOver(sshd.rsh), '--delete', '--json', `${host}:${src}/`, `${sb}/pull/`]);
     t.equal(r.code, 0, `pull --delete: ${describe(r)}`);
     same(t, await snap(path.join(sb, 'rsync-pull')), await snap(path.join(sb, 'pull')), 'pull after mutate + --delete: tsync equals rsync');
     try {
@@ -150,10 +101,10 @@ t.test('over a real sshd', async (t) => {
     // no -p: the port comes from the URL
     const rsh = ['ssh', '-i', shQuote(sshd.clientKey), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR'].join(' ');
     const url = (p: string) => `ssh://${sshd.user}@${host}:${sshd.port}${p}`;
-    let r = await run([...tsyncOver(rsh), `${src}/`, url(`${sb}/push/`)]);
+    let r = await runTsync([...tsyncOver(rsh), `${src}/`, url(`${sb}/push/`)]);
     t.equal(r.code, 0, `push to ${url(`${sb}/push/`)}: ${describe(r)}`);
     same(t, await snap(path.join(sb, 'ref')), await snap(path.join(sb, 'push')), 'push via ssh:// URL');
-    r = await run([...tsyncOver(rsh), url(`${src}/`), `${sb}/pull/`]);
+    r = await runTsync([...tsyncOver(rsh), url(`${src}/`), `${sb}/pull/`]);
     t.equal(r.code, 0, `pull from ${url(`${src}/`)}: ${describe(r)}`);
     same(t, await snap(path.join(sb, 'ref')), await snap(path.join(sb, 'pull')), 'pull via ssh:// URL');
   });
@@ -167,21 +118,21 @@ t.test('over a real sshd', async (t) => {
     await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'not-authorized', '-f', wrongKey]);
     const rsh = ['ssh', '-i', shQuote(wrongKey), '-p', String(sshd.port), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR'].join(' ');
     const before = await snapshot(sb);
-    const r = await run([...tsyncOver(rsh), `${src}/`, `${host}:${sb}/dst/`], { timeoutMs: 30_000 });
+    const r = await runTsync([...tsyncOver(rsh), `${src}/`, `${host}:${sb}/dst/`], { timeoutMs: 30_000 });
     fatal(t, r, 10, /Permission denied/);
     t.same(diffSnapshots(before, await snapshot(sb)), [], 'nothing written');
-    const r2 = await run([...tsyncOver(rsh), `${host}:${src}/`, `${sb}/dst/`], { timeoutMs: 30_000 });
+    const r2 = await runTsync([...tsyncOver(rsh), `${host}:${src}/`, `${sb}/dst/`], { timeoutMs: 30_000 });
     t.test('pull too', async (t) => fatal(t, r2, 10, /Permission denied/));
     t.notOk(fs.existsSync(path.join(sb, 'dst')), 'no destination was made');
   });
 
   await t.test('errors from the remote side arrive with the remote\'s message', async (t) => {
     const sb = t.testdir();
-    const r = await run([...tsyncOver(sshd.rsh), `${host}:${sb}/no-such-source/`, `${sb}/dst/`]);
+    const r = await runTsync([...tsyncOver(sshd.rsh), `${host}:${sb}/no-such-source/`, `${sb}/dst/`]);
     fatal(t, r, 3, /no-such-source/);
     t.notOk(fs.existsSync(path.join(sb, 'dst')), 'no destination was made');
     await fsp.mkdir(path.join(sb, 'src'));
-    const r2 = await run([...tsyncOver(sshd.rsh), `${sb}/src/`, `${host}:${sb}/no/such/parent/dst/`]);
+    const r2 = await runTsync([...tsyncOver(sshd.rsh), `${sb}/src/`, `${host}:${sb}/no/such/parent/dst/`]);
     t.test('missing remote destination parent', async (t) => fatal(t, r2, 3, /no\/such/));
   });
 });
