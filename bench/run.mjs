@@ -5,7 +5,7 @@
 // tools and the median of each is reported, as a ratio tsync / rsync.
 //
 // usage: node bench/run.mjs [--runs N] [--only NAME,...] [--data DIR] [--json FILE]
-// workloads: initial, noop, touched (more are added by later issues)
+// workloads: initial, noop, touched (the 20,000-file tree), big-initial, big-edits (1 GiB)
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -111,7 +111,41 @@ const workloads = [
     src: () => path.join(DATA, 'small-v2') + '/',
     prepare: (dest) => copyTree(path.join(DATA, 'small'), dest),
   },
+  {
+    name: 'big-initial',
+    what: 'initial copy of a 1 GiB file',
+    data: 'big',
+    target: 1.0,
+    flags: [],
+    src: () => bigDir('big', 'big.bin'),
+    prepare: (dest) => rm(dest),
+  },
+  {
+    name: 'big-edits',
+    what: '1 GiB file with 100 scattered edits against the old copy (bytes target 0.25)',
+    data: 'big',
+    target: 1.0,
+    bytesTarget: 0.25,
+    flags: [],
+    src: () => bigDir('big-v2', 'big-v2.bin'),
+    prepare: (dest) => {
+      rm(dest);
+      fs.mkdirSync(dest);
+      fs.copyFileSync(path.join(DATA, 'big.bin'), path.join(dest, 'big.bin'));
+      fs.utimesSync(path.join(dest, 'big.bin'), 1e9, 1e9);
+    },
+  },
 ];
+
+/** a directory holding one of the big files under the name big.bin (a hard link, made once) */
+function bigDir(name, file) {
+  const dir = path.join(DATA, `dir-${name}`);
+  if (!fs.existsSync(path.join(dir, 'big.bin'))) {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.linkSync(path.join(DATA, file), path.join(dir, 'big.bin'));
+  }
+  return dir + '/';
+}
 
 fs.mkdirSync(WORK, { recursive: true });
 const results = [];
@@ -134,8 +168,10 @@ for (const w of workloads) {
   }
   const rs = median(samples.rsync);
   const ts = median(samples.tsync);
+  const byteRatio = bytes.tsync / bytes.rsync;
   const row = { workload: w.name, what: w.what, runs: RUNS, rsyncMs: Math.round(rs), tsyncMs: Math.round(ts), ratio: +(ts / rs).toFixed(3), target: w.target, met: ts / rs <= w.target, rsyncBytes: bytes.rsync, tsyncBytes: bytes.tsync, byteRatio: +(bytes.tsync / bytes.rsync).toFixed(3) };
   results.push(row);
-  console.log(`${w.name.padEnd(9)} rsync ${String(row.rsyncMs).padStart(6)} ms  tsync ${String(row.tsyncMs).padStart(6)} ms  time x${row.ratio.toFixed(2)} (target <= ${w.target})${row.met ? '' : ' NOT MET'}  wire bytes rsync ${row.rsyncBytes} tsync ${row.tsyncBytes} (x${row.byteRatio})`);
+  if (w.bytesTarget) Object.assign(row, { bytesTarget: w.bytesTarget, bytesMet: byteRatio <= w.bytesTarget });
+  console.log(`${w.name.padEnd(11)} rsync ${String(row.rsyncMs).padStart(6)} ms  tsync ${String(row.tsyncMs).padStart(6)} ms  time x${row.ratio.toFixed(2)} (target <= ${w.target})${row.met ? '' : ' NOT MET'}  wire bytes rsync ${row.rsyncBytes} tsync ${row.tsyncBytes} (x${row.byteRatio}${w.bytesTarget ? `, target <= ${w.bytesTarget}${row.bytesMet ? '' : ' NOT MET'}` : ''})`);
 }
 if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ date: new Date().toISOString(), runs: RUNS, results }, null, 2) + '\n');
