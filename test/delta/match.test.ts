@@ -6,18 +6,8 @@ import { applyDelta } from '../../lib/delta/patch.js';
 import { encodeOps, decodeOps } from '../../lib/delta/wire.js';
 import { weakSum } from '../../lib/delta/rolling.js';
 import { MAX_LITERAL, type DeltaOp, type Signature } from '../../lib/delta/types.js';
+import { mulberry32 } from '../helpers/prng.js';
 
-// mulberry32: a small seeded PRNG so every case is reproducible from its seed
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-  };
-}
 type Rng = () => number;
 const int = (r: Rng, n: number) => Math.floor(r() * n);
 const pick = <T>(r: Rng, xs: readonly T[]): T => xs[int(r, xs.length)];

@@ -7,17 +7,8 @@ import { DeltaGenerator } from '../../lib/delta/match.js';
 import { encodeOps, OpsDecoder } from '../../lib/delta/wire.js';
 import { Patcher } from '../../lib/delta/patch.js';
 import type { DeltaOp } from '../../lib/delta/types.js';
+import { mulberry32 } from '../helpers/prng.js';
 
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function* chunks(data: Buffer, r: () => number): Generator<Buffer> {
   for (let o = 0; o < data.length;) {

@@ -5,17 +5,8 @@ import {
   SIGNATURE_HEADER_LEN, TARGET_MAX_BLOCKS, MAX_BLOCK_SIZE,
 } from '../../lib/delta/signature.js';
 import { TsyncError } from '../../lib/errors.js';
+import { mulberry32 } from '../helpers/prng.js';
 
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

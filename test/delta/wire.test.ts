@@ -2,17 +2,8 @@ import t, { type Test } from 'tap';
 import { encodeOps, decodeOps, OpsDecoder, OP_COPY, OP_LITERAL } from '../../lib/delta/wire.js';
 import { MAX_LITERAL, type DeltaOp } from '../../lib/delta/types.js';
 import { TsyncError } from '../../lib/errors.js';
+import { mulberry32 } from '../helpers/prng.js';
 
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const isProto = (e: unknown) => e instanceof TsyncError && e.code === 'E_PROTOCOL';
 function throwsProto(t: Test, fn: () => unknown, msg: string): void {
   try {

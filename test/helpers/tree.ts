@@ -21,17 +21,8 @@ import * as path from 'node:path';
 
 // ---------------------------------------------------------------- PRNG
 
-/** mulberry32: a tiny, fast, seeded 32-bit PRNG. Returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from './prng.js';
+export { mulberry32 };
 
 /** A seeded random source with the helpers the tree code needs. */
 export class Rng {

@@ -1,18 +1,9 @@
 import t from 'tap';
 import { DecodeError } from '../../lib/wire/codec.js';
 import { encodeFrame, FrameDecoder, FRAME_HEADER } from '../../lib/wire/frames.js';
+import { mulberry32 as prng } from '../helpers/prng.js';
 
 /** mulberry32: a small seeded PRNG so failures replay */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function payloads(seed: number, n: number, { empty = false, big = 5000 } = {}): Buffer[] {
   const rnd = prng(seed);

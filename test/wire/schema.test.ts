@@ -17,18 +17,9 @@ import {
   type MessageType,
   type StartOptions,
 } from '../../lib/wire/schema.js';
+import { mulberry32 as prng } from '../helpers/prng.js';
 
 /** mulberry32: a small seeded PRNG so failures replay */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const seq = (n: number, f: (i: number) => number = (i) => i) => Buffer.from(Array.from({ length: n }, (_, i) => f(i) & 0xff));
 const mac32 = seq(32, (i) => i * 7 + 1);
