@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import type { Entry } from './wire/schema.js';
 import type { Local } from './plan/oneway.js';
 
-export const TMP_PREFIX = '.tsync-tmp-';
+import { TMP_PREFIX } from './tree/filter.js';
 const SMALL = 1 << 20;
 const readAt = promisify(fs.read);
 

@@ -121,6 +121,7 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
     modifyWindow: num(values, 'modify-window', 0, { max: LIMITS.modifyWindow }),
     timeout: num(values, 'timeout', 0, { integer: true, max: LIMITS.timeout }),
     compress: Boolean(values.compress),
+    partial: Boolean(values.partial),
     compressLevel: num(values, 'compress-level', DEFAULT_LEVEL, { integer: true, max: 9 }),
   };
   const rsh = (values.rsh as string) ?? process.env.TSYNC_RSH ?? 'ssh';

@@ -11,7 +11,7 @@ import { decodeEntries, FileStatus, ReqFlag, type Entry, type Message, type Star
 import { DecodeError } from './wire/codec.js';
 import { MacChain, macEqual } from './tree/manifest.js';
 import { checkRelPath, parentOf, baseOf, under } from './tree/paths.js';
-import { Filter, IGNORE_FILE, isReserved } from './tree/filter.js';
+import { Filter, IGNORE_FILE, isReserved, PARTIAL_PREFIX } from './tree/filter.js';
 import { decide, itemize, sameTime, type Action, type Local, type PlanOptions } from './plan/oneway.js';
 import { cleanStaleTemps, hashFile, keepCopy, moveAside, openTemp, placeSymlink, readLocal, setFileMeta, setPathMeta } from './apply.js';
 import { AsyncQueue } from './queue.js';
@@ -44,6 +44,7 @@ interface Incoming {
 
 /** the basis a signature was made from, as it was signed */
 interface Basis {
+  path: string;
   size: number;
   blockSize: number;
 }
@@ -320,16 +321,17 @@ export class Receiver {
       return;
     }
     this.pending.set(index, p);
-    if (local && local.type === 'f' && local.size >= DELTA_MIN) return this.askDelta(p);
+    const partial = this.cfg.options.partial ? partialOf(abs) : null;
+    if (partial && (fs.lstatSync(partial, { throwIfNoEntry: false })?.size ?? 0) >= DELTA_MIN) return this.askDelta(p, partial);
+    if (local && local.type === 'f' && local.size >= DELTA_MIN) return this.askDelta(p, abs);
     this.conn.send({ t: 'req', index, flags: 0, check: Buffer.alloc(0), sig: Buffer.alloc(0) });
   }
 
-  /** Ask for a delta against our copy: sign it (asynchronously for big files), then request. */
-  private askDelta(p: Pending): Promise<void> {
-    const size = p.local!.size;
-    return signFile(p.abs).then(
-      (sig) => {
-        p.basis = { size, blockSize: basisBlockSize(size).blockSize };
+  /** Ask for a delta against a basis (our copy, or --partial's leftover): sign it, then request. */
+  private askDelta(p: Pending, basisPath: string): Promise<void> {
+    return signFile(basisPath).then(
+      ({ sig, size }) => {
+        p.basis = { path: basisPath, size, blockSize: basisBlockSize(size).blockSize };
         this.conn.send({ t: 'req', index: p.index, flags: 0, check: Buffer.alloc(0), sig });
       },
       (err) => {
@@ -380,7 +382,7 @@ export class Receiver {
     if (isDelta) {
       const { size: basisSize, blockSize } = p.basis!;
       // the basis is read through a descriptor opened without following links
-      const basisFd = fs.openSync(p.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      const basisFd = fs.openSync(p.basis!.path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       delta = { basisFd, decoder: new OpsDecoder({ blockCount: Math.ceil(basisSize / blockSize) }), patcher: new Patcher({ blockSize, basisSize, maxRange: COPY_CHUNK }) };
     }
     const { fd, path: tmp } = openTemp(dir, baseOf(p.abs), p.entry.mode);
@@ -459,7 +461,7 @@ export class Receiver {
           break;
         case FileStatus.NeedSig:
           if (inc || p.basis || !p.local || p.local.type !== 'f') throw new TsyncError('E_PROTOCOL', `a signature asked for file ${index} where none fits`);
-          void this.askDelta(p);
+          void this.askDelta(p, p.abs);
           return;
         case FileStatus.Sent: {
           if (!inc) {
@@ -533,6 +535,7 @@ export class Receiver {
   }
 
   private installed(p: Pending, rel: string): void {
+    if (this.cfg.options.partial) fs.rmSync(partialOf(p.abs), { force: true });
     this.touch(rel);
     if (p.local && p.local.type === 'f') this.stats.updated++;
     else this.stats.created++;
@@ -553,8 +556,18 @@ export class Receiver {
     fs.rmSync(inc.tmp, { force: true });
   }
 
-  /** Called on a fatal error: leave no temporary file behind. */
+  /**
+   * Called on a fatal error: leave no temporary file behind. With --partial
+   * what arrived of the current file is kept aside as its partial file.
+   */
   abandon(): void {
+    const inc = this.incoming;
+    if (inc && this.cfg.options.partial && inc.written > 0) {
+      this.incoming = null;
+      for (const fd of [inc.fd, inc.delta?.basisFd]) if (fd !== undefined) fs.closeSync(fd);
+      fs.renameSync(inc.tmp, partialOf(inc.p.abs));
+      return;
+    }
     this.discard();
   }
 
@@ -659,6 +672,12 @@ export class Receiver {
 
 /** basis bytes are copied in pieces of at most this size */
 const COPY_CHUNK = 1 << 20;
+
+/** where --partial keeps what arrived of a file (a reserved name: never synced) */
+function partialOf(abs: string): string {
+  const i = abs.lastIndexOf('/');
+  return `${abs.slice(0, i + 1)}${PARTIAL_PREFIX}${abs.slice(i + 1, i + 1 + 200)}`;
+}
 
 function parentAbs(abs: string): string {
   return abs.slice(0, abs.lastIndexOf('/')) || '/';

@@ -75,8 +75,8 @@ export function basisBlockSize(size: number): { blockSize: number; strongLen: nu
   return { blockSize, strongLen };
 }
 
-/** The encoded delta signature of a receiver's basis file. */
-export async function signFile(abs: string): Promise<Buffer> {
+/** The encoded delta signature of a receiver's basis file, and the size it covers. */
+export async function signFile(abs: string): Promise<{ sig: Buffer; size: number }> {
   const fd = fs.openSync(abs, NOFOLLOW);
   try {
     const size = fs.fstatSync(fd).size;
@@ -90,7 +90,7 @@ export async function signFile(abs: string): Promise<Buffer> {
       b.update(buf.subarray(0, bytesRead));
       off += bytesRead;
     }
-    return encodeSignature(b.finish());
+    return { sig: encodeSignature(b.finish()), size: off };
   } finally {
     fs.closeSync(fd);
   }

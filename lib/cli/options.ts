@@ -33,6 +33,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'exclude-from', kind: 'list', arg: 'FILE', help: 'read exclude patterns from FILE, one per line' },
   { long: 'no-tsyncignore', kind: 'flag', help: 'do not honour .tsyncignore files' },
   { long: 'backup-dir', kind: 'value', arg: 'DIR', help: 'keep every overwritten or deleted receiver file under DIR (relative to the destination unless absolute)' },
+  { long: 'partial', kind: 'flag', help: 'keep a partly received file aside (.tsync-partial-NAME) and resume from it next run' },
   { long: 'timeout', kind: 'value', arg: 'SECONDS', help: 'give up when no data moves for SECONDS (default: 0, never)' },
   { long: 'modify-window', kind: 'value', arg: 'SECONDS', help: 'treat mtimes this close as equal (default: 0)' },
   { long: 'compress', short: 'z', kind: 'flag', help: 'compress what crosses the wire (brotli when both sides have it, else deflate)' },

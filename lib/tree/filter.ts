@@ -61,7 +61,10 @@ export const IGNORE_FILE = '.tsyncignore';
 /** tsync's state directory at the root of a tree. */
 export const STATE_DIR = '.tsync';
 /** Basename prefixes of tsync's temporary files. */
-export const TEMP_PREFIXES: readonly string[] = Object.freeze(['.tsync-tmp-', '.tsync-partial-']);
+/** a file being received, and (--partial) what arrived of an interrupted one */
+export const TMP_PREFIX = '.tsync-tmp-';
+export const PARTIAL_PREFIX = '.tsync-partial-';
+export const TEMP_PREFIXES: readonly string[] = Object.freeze([TMP_PREFIX, PARTIAL_PREFIX]);
 
 /** One command-line rule; 'clear' drops every rule before it (rsync's '!'). */
 export interface CliRule {

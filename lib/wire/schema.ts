@@ -60,6 +60,8 @@ export interface StartOptions {
   /** -z: compress both directions after START, with the codec both HELLOs allow */
   compress: boolean;
   compressLevel: number;
+  /** keep an interrupted file aside and use it as the delta basis next time */
+  partial: boolean;
 }
 
 export type Message =
@@ -110,7 +112,7 @@ export const TAGS: Record<MessageType, number> = {
 
 const BY_TAG = new Map<number, MessageType>(Object.entries(TAGS).map(([k, v]) => [v, k as MessageType]));
 
-const OPT_FLAGS = ['delete', 'dryRun', 'checksum', 'update', 'ignoreFiles', 'compress'] as const;
+const OPT_FLAGS = ['delete', 'dryRun', 'checksum', 'update', 'ignoreFiles', 'compress', 'partial'] as const;
 
 export function encodeMessage(m: Message): Buffer {
   const w = new Writer(m.t === 'data' ? m.data.length + 8 : 64);

@@ -253,3 +253,60 @@ t.test('delta: a file that shrank on the receiver between runs still ends identi
     });
   }
 });
+
+// --partial: a pipe cut in the middle of a big file keeps what arrived aside,
+// and the next run sends only the rest (rsync's --partial, used as the basis).
+const CUT_RELAY = path.join(TOOLS, 'cut-relay.mjs');
+fs.writeFileSync(
+  CUT_RELAY,
+  `#!${process.execPath}
+// stand-in rsh: runs the command; cuts the link after CUT_DOWN bytes from the server or CUT_UP bytes to it
+import { spawn } from 'node:child_process';
+const child = spawn('/bin/sh', ['-c', process.argv.slice(3).join(' ')], { stdio: ['pipe', 'pipe', 'inherit'] });
+let down = Number(process.env.CUT_DOWN || Infinity);
+let up = Number(process.env.CUT_UP || Infinity);
+const cut = () => { child.stdin.destroy(); child.stdout.destroy(); process.stdout.end(() => process.exit(255)); };
+process.stdin.on('data', (b) => {
+  if (b.length >= up) { child.stdin.write(b.subarray(0, up), () => setTimeout(cut, 300)); up = 0; process.stdin.pause(); return; }
+  up -= b.length; child.stdin.write(b);
+});
+child.stdin.on('error', () => {});
+child.stdout.on('data', (b) => {
+  if (b.length >= down) { process.stdout.write(b.subarray(0, down)); cut(); return; }
+  down -= b.length; process.stdout.write(b);
+});
+child.on('exit', () => process.exit(255));
+`,
+  { mode: 0o755 },
+);
+
+for (const mode of ['pull', 'push'] as const) {
+  t.test(`--partial: a pipe cut at 75% of a 16 MiB file costs about 25% next time (${mode})`, async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsync-partial-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const src = path.join(dir, 'src');
+    const dst = path.join(dir, 'dst');
+    fs.mkdirSync(src);
+    const data = randomBytes(16 * MiB);
+    fs.writeFileSync(path.join(src, 'big.bin'), data);
+    const [s, d] = mode === 'pull' ? [`h:${src}/`, `${dst}/`] : [`${src}/`, `h:${dst}/`];
+    // cut the direction that carries the data
+    const env = mode === 'pull' ? { CUT_DOWN: String(12 * MiB) } : { CUT_UP: String(12 * MiB) };
+    const cut = await runTsync(['--partial', '-e', CUT_RELAY, '--tsync-path', TSYNC_BIN, s, d], { env });
+    t.not(cut.code, 0, `the cut run fails (${describe(cut)})`);
+    t.notMatch(cut.stderr, /^\s+at /m, 'no stack trace');
+    t.notOk(fs.existsSync(path.join(dst, 'big.bin')), 'nothing half-written under the final name');
+    // the server side may still be finishing its exit
+    for (let i = 0; i < 50 && !fs.existsSync(path.join(dst, '.tsync-partial-big.bin')); i++) await new Promise((r) => setTimeout(r, 100));
+    t.same(fs.readdirSync(dst).filter((n) => n.startsWith('.tsync-tmp-')), [], 'no temporary left');
+    const kept = fs.statSync(path.join(dst, '.tsync-partial-big.bin')).size;
+    t.ok(kept > 8 * MiB && kept < 16 * MiB, `the partial file keeps what arrived (${kept} bytes)`);
+    const again = await runTsync(['--partial', '--json', '-e', STANDIN, '--tsync-path', TSYNC_BIN, s, d]);
+    t.equal(again.code, 0, `the next run succeeds (${describe(again)})`);
+    const sum = summary(t, again);
+    t.ok(sum.bytes.matched >= kept - 64 * KiB, `matched ${sum.bytes.matched} of ${kept} kept bytes`);
+    t.ok(sum.bytes.literal <= 16 * MiB - kept + 64 * KiB, `only the rest is sent (${sum.bytes.literal} literal bytes)`);
+    t.same(fs.readdirSync(dst), ['big.bin'], 'the partial file is gone once the file is complete');
+    t.ok(createHash('sha256').update(fs.readFileSync(path.join(dst, 'big.bin'))).digest().equals(createHash('sha256').update(data).digest()), 'identical after the second run');
+  });
+}

@@ -36,6 +36,7 @@ const baseOptions: StartOptions = {
   timeout: 0,
   compress: false,
   compressLevel: 6,
+  partial: false,
 };
 
 const ENTRIES: Entry[] = [
@@ -72,10 +73,11 @@ const SAMPLES: Message[] = [
       timeout: 600,
       compress: true,
       compressLevel: 9,
+      partial: true,
     },
   },
   // each option flag alone, so a swapped bit is caught
-  ...(['delete', 'dryRun', 'checksum', 'update', 'ignoreFiles', 'compress'] as const).map(
+  ...(['delete', 'dryRun', 'checksum', 'update', 'ignoreFiles', 'compress', 'partial'] as const).map(
     (k): Message => ({ t: 'start', role: 'sender', paths: [], options: { ...baseOptions, [k]: true, timeout: LIMITS.timeout, modifyWindow: LIMITS.modifyWindow } }),
   ),
   { t: 'error', code: 'E_READ_ONLY', message: 'the server is read-only' },
@@ -192,7 +194,7 @@ t.test('exact bytes of a few messages (the wire format is fixed)', async (t) => 
   t.equal(encodeMessage({ t: 'file_begin', index: 1, size: 300, delta: true }).toString('hex'), '3001ac0201');
   t.equal(encodeMessage({ t: 'req', index: 2, flags: 1, check: Buffer.from([0xaa]), sig: Buffer.from([0xbb, 0xcc]) }).toString('hex'), '20020101aa02bbcc');
   t.equal(encodeMessage({ t: 'data', data: Buffer.from('hi') }).toString('hex'), '316869');
-  // option flags: delete=1, dryRun=2, checksum=4, update=8, ignoreFiles=16, compress=32
+  // option flags: delete=1, dryRun=2, checksum=4, update=8, ignoreFiles=16, compress=32, partial=64
   const start = encodeMessage({ t: 'start', role: 'receiver', paths: [], options: { ...baseOptions, checksum: true, ignoreFiles: true } });
   t.equal(start.subarray(0, 4).toString('hex'), '02' + '01' + '00' + '14');
 });
@@ -254,7 +256,7 @@ t.test('malformed fields', async (t) => {
     ['too many rules', msg('start', (w) => w.u8(0).uint(0).uint(0).uint(LIMITS.rules + 1)), /exceeds limit/],
     ['path over the limit', msg('start', (w) => w.u8(0).uint(1).str('a'.repeat(LIMITS.path + 1))), /exceeds limit 4096/],
     ['timeout over LIMITS.timeout', msg('start', (w) => w.u8(0).uint(0).uint(0).uint(0).str('').f64(0).uint(LIMITS.timeout + 1).uint(0)), /exceeds limit/],
-    ['unknown option flag', msg('start', (w) => w.u8(0).uint(0).uint(1 << 6).uint(0).str('').f64(0).uint(0).uint(0)), /unknown option flags 0x40/],
+    ['unknown option flag', msg('start', (w) => w.u8(0).uint(0).uint(1 << 7).uint(0).str('').f64(0).uint(0).uint(0)), /unknown option flags 0x80/],
     ['unknown high option flag', msg('start', (w) => w.u8(0).uint(0).uint(2 ** 40).uint(0).str('').f64(0).uint(0).uint(0)), /unknown option flags/],
     ['negative modify window', msg('start', (w) => w.u8(0).uint(0).uint(0).uint(0).str('').f64(-1).uint(0).uint(0)), /bad modify window/],
     ['NaN modify window', msg('start', (w) => w.u8(0).uint(0).uint(0).uint(0).str('').f64(NaN).uint(0).uint(0)), /bad modify window/],
