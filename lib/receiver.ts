@@ -11,7 +11,8 @@ import { decodeEntries, FileStatus, ReqFlag, type Entry, type Message, type Star
 import { DecodeError } from './wire/codec.js';
 import { MacChain, macEqual } from './tree/manifest.js';
 import { checkRelPath, parentOf, baseOf, under } from './tree/paths.js';
-import { Filter, IGNORE_FILE, isReserved, PARTIAL_PREFIX } from './tree/filter.js';
+import { Filter, isReserved, PARTIAL_PREFIX } from './tree/filter.js';
+import { findExtraneous } from './prune.js';
 import { decide, itemize, sameTime, type Action, type Local, type PlanOptions } from './plan/oneway.js';
 import { cleanStaleTemps, hashFile, keepCopy, moveAside, openTemp, placeSymlink, readLocal, setFileMeta, setPathMeta } from './apply.js';
 import { AsyncQueue } from './queue.js';
@@ -590,41 +591,16 @@ export class Receiver {
 
   private deleteExtraneous(): void {
     if (this.rename !== null) return;
-    const filter = Filter.create(this.cfg.options.rules, { ignoreFiles: this.cfg.options.ignoreFiles });
-    const backupRel = this.backupAbs && this.backupAbs.startsWith(`${this.root}/`) ? this.backupAbs.slice(this.root.length + 1) : null;
-    const walk = (dirRel: string, parentFilter: Filter) => {
-      const dirAbs = under(this.root, dirRel);
-      let names: string[];
-      try {
-        names = fs.readdirSync(dirAbs);
-      } catch (err) {
-        if (this.cfg.options.dryRun && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
-        return this.problem(dirRel, 'E_PARTIAL', describeFsError(err));
-      }
-      names.sort();
-      let f = parentFilter;
-      if (f.usesIgnoreFiles && names.includes(IGNORE_FILE)) {
-        try {
-          f = f.withIgnoreFile(dirRel === '.' ? '' : dirRel, fs.readFileSync(`${dirAbs}/${IGNORE_FILE}`, 'utf8'));
-        } catch {
-          /* unreadable ignore file: protect nothing extra */
-        }
-      }
-      for (const name of names) {
-        const rel = dirRel === '.' ? name : `${dirRel}/${name}`;
-        if (isReserved(rel) || rel === backupRel) continue;
-        const abs = `${dirAbs}/${name}`;
-        const st = fs.lstatSync(abs, { throwIfNoEntry: false });
-        if (!st) continue;
-        if (f.excluded(rel, st.isDirectory())) continue;
-        if (this.seen.has(rel)) {
-          if (st.isDirectory()) walk(rel, f);
-          continue;
-        }
-        this.deleteTree(rel, abs, st.isDirectory());
-      }
-    };
-    walk('.', filter);
+    const backup = this.backupAbs;
+    findExtraneous({
+      root: this.root,
+      filter: Filter.create(this.cfg.options.rules, { ignoreFiles: this.cfg.options.ignoreFiles }),
+      listed: (rel) => this.seen.has(rel),
+      protect: backup && backup.startsWith(`${this.root}/`) ? backup.slice(this.root.length + 1) : null,
+      dryRun: this.cfg.options.dryRun,
+      extraneous: (rel, abs, isDir) => this.deleteTree(rel, abs, isDir),
+      problem: (rel, message) => this.problem(rel, 'E_PARTIAL', message),
+    });
   }
 
   private deleteTree(rel: string, abs: string, isDir: boolean): void {

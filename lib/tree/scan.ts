@@ -27,6 +27,17 @@ export interface ScannedFile {
   abs: string;
 }
 
+/** The filter for a directory whose names are known: its .tsyncignore (if any and if honoured) applied. */
+export function dirFilter(parent: Filter, dirAbs: string, dirRel: string, names: readonly string[], onError: (e: unknown) => void): Filter {
+  if (!parent.usesIgnoreFiles || !names.includes(IGNORE_FILE)) return parent;
+  try {
+    return parent.withIgnoreFile(dirRel, fs.readFileSync(`${dirAbs}/${IGNORE_FILE}`, 'utf8'));
+  } catch (e) {
+    onError(e);
+    return parent;
+  }
+}
+
 export function statToEntry(path: string, st: fs.Stats, target?: string): Entry | null {
   const mtime = mtimeUs(st);
   if (st.isFile()) return { path, type: 'f', mode: st.mode & 0o7777, size: st.size, mtime };
@@ -110,14 +121,7 @@ export class Scanner {
     // then look at the raw bytes to tell a real U+FFFD from a broken name.
     if (valid.some((n) => n.includes('\uFFFD'))) valid = this.validNames(dirAbs, dirRel);
     valid.sort();
-    let filter = parentFilter;
-    if (filter.usesIgnoreFiles && valid.includes(IGNORE_FILE)) {
-      try {
-        filter = filter.withIgnoreFile(dirRel, fs.readFileSync(`${dirAbs}/${IGNORE_FILE}`, 'utf8'));
-      } catch (e) {
-        this.problem(`${dirAbs}/${IGNORE_FILE}`, e);
-      }
-    }
+    const filter = dirFilter(parentFilter, dirAbs, dirRel, valid, (e) => this.problem(`${dirAbs}/${IGNORE_FILE}`, e));
     const subdirs: Array<[string, string]> = [];
     for (const name of valid) {
       const rel = dirRel ? `${dirRel}/${name}` : name;
