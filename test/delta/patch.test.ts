@@ -1,17 +1,9 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { Patcher, applyDelta } from '../../lib/delta/patch.js';
-import { TsyncError } from '../../lib/errors.js';
 import type { DeltaOp } from '../../lib/delta/types.js';
+import { throwsProto } from '../helpers/assert.js';
 
 const GiB = 2 ** 30;
-function throwsProto(t: Test, fn: () => unknown, msg: string): void {
-  try {
-    fn();
-    t.fail(`${msg}: did not throw`);
-  } catch (e) {
-    t.ok(e instanceof TsyncError && e.code === 'E_PROTOCOL', `${msg}: ${(e as Error).message}`);
-  }
-}
 
 t.test('plans basis ranges and literals', async (t) => {
   const p = new Patcher({ blockSize: 10, basisSize: 95 });

@@ -1,11 +1,11 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import {
   chooseBlockSize, chooseStrongLen, SignatureBuilder, signatureOf, encodeSignature, decodeSignature,
   SIGNATURE_HEADER_LEN, TARGET_MAX_BLOCKS, MAX_BLOCK_SIZE,
 } from '../../lib/delta/signature.js';
-import { TsyncError } from '../../lib/errors.js';
 import { mulberry32 } from '../helpers/prng.js';
+import { isProto, throwsProto } from '../helpers/assert.js';
 
 
 const KiB = 1024;
@@ -82,15 +82,6 @@ t.test('encode/decode round trip', async (t) => {
   t.equal(dec.blockCount, 321);
 });
 
-const isProto = (e: unknown) => e instanceof TsyncError && e.code === 'E_PROTOCOL';
-function throwsProto(t: Test, fn: () => unknown, msg: string): void {
-  try {
-    fn();
-    t.fail(`${msg}: did not throw`);
-  } catch (e) {
-    t.ok(e instanceof TsyncError && e.code === 'E_PROTOCOL', `${msg}: ${(e as Error).message}`);
-  }
-}
 
 t.test('decoder rejects truncated, corrupted and oversized input', async (t) => {
   const sig = signatureOf(randomBytes(1000), 100, 8);

@@ -1,18 +1,9 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { encodeOps, decodeOps, OpsDecoder, OP_COPY, OP_LITERAL } from '../../lib/delta/wire.js';
 import { MAX_LITERAL, type DeltaOp } from '../../lib/delta/types.js';
-import { TsyncError } from '../../lib/errors.js';
 import { mulberry32 } from '../helpers/prng.js';
+import { isProto, throwsProto } from '../helpers/assert.js';
 
-const isProto = (e: unknown) => e instanceof TsyncError && e.code === 'E_PROTOCOL';
-function throwsProto(t: Test, fn: () => unknown, msg: string): void {
-  try {
-    fn();
-    t.fail(`${msg}: did not throw`);
-  } catch (e) {
-    t.ok(e instanceof TsyncError && e.code === 'E_PROTOCOL', `${msg}: ${(e as Error).message}`);
-  }
-}
 const lit = (s: string): DeltaOp => ({ op: 'literal', data: Buffer.from(s) });
 
 const sample: DeltaOp[] = [

@@ -1,6 +1,6 @@
 // Run the real tsync binary (bin/tsync of this checkout) as a child process.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** Absolute path of this checkout's bin/tsync (for --tsync-path on the remote side, too). */
@@ -26,19 +26,19 @@ export interface RunResult {
   timedOut: boolean;
 }
 
-/** Spawn `node bin/tsync ...args` (the same node that runs the tests) and collect its output. */
-export function runTsync(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+/** Spawn `node bin/tsync ...args` (the same node that runs the tests); for tests that need the child itself (its pid). */
+export function spawnTsync(args: string[], opts: RunOptions = {}): ChildProcessWithoutNullStreams {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [k, v] of Object.entries(opts.env ?? {})) {
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
+  return spawn(process.execPath, [TSYNC_BIN, ...args], { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** Feed a spawned tsync its input and collect its output until it exits (SIGKILL after timeoutMs). */
+export function collect(child: ChildProcessWithoutNullStreams, opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TSYNC_BIN, ...args], {
-      cwd: opts.cwd,
-      env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
@@ -55,15 +55,14 @@ export function runTsync(args: string[], opts: RunOptions = {}): Promise<RunResu
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({
-        code,
-        signal,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        timedOut,
-      });
+      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), timedOut });
     });
     if (opts.input !== undefined) child.stdin.end(opts.input);
     else child.stdin.end();
   });
+}
+
+/** Spawn `node bin/tsync ...args` and collect its output. */
+export function runTsync(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return collect(spawnTsync(args, opts), opts);
 }

@@ -4,53 +4,17 @@
 // exit code, one `tsync:` line on stderr, no stack trace, nothing written
 // outside the destination.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t, { type Test } from 'tap';
-import { TSYNC_BIN, runTsync, type RunOptions, type RunResult } from '../helpers/run.js';
+import { TSYNC_BIN, collect, runTsync, spawnTsync, type RunResult } from '../helpers/run.js';
 import { requireOrSkip, toolAvailable } from '../helpers/sshd.js';
 import { NFC_NAME, NFD_NAME, diffSnapshots, makeRandomTree, snapshot, type Entry } from '../helpers/tree.js';
 
 // ---------------------------------------------------------------- running bin/tsync
-
-/** Spawn `node bin/tsync ...args` directly (for the tests that need the child itself, e.g. its pid). */
-function spawnTsync(args: string[], opts: RunOptions = {}): ChildProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const [k, v] of Object.entries(opts.env ?? {})) {
-    if (v === undefined) delete env[k];
-    else env[k] = v;
-  }
-  return spawn(process.execPath, [TSYNC_BIN, ...args], { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
-}
-
-function collect(child: ChildProcess, opts: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, opts.timeoutMs ?? 120_000);
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
-    child.stderr!.on('data', (b: Buffer) => err.push(b));
-    child.stdin!.on('error', () => {});
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), timedOut });
-    });
-    if (opts.input !== undefined) child.stdin!.end(opts.input);
-    else child.stdin!.end();
-  });
-}
 
 // ---------------------------------------------------------------- stand-ins and small helpers
 
