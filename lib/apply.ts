@@ -6,13 +6,11 @@
 import { mtimeUs } from './time.js';
 import * as fs from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
 import type { Entry } from './wire/schema.js';
 import type { Local } from './plan/oneway.js';
 
 import { TMP_PREFIX } from './tree/filter.js';
-const SMALL = 1 << 20;
-const readAt = promisify(fs.read);
+import { readAt, readFull, SMALL } from './source.js';
 
 export function readLocal(abs: string): Local | null {
   const st = fs.lstatSync(abs, { throwIfNoEntry: false });
@@ -35,14 +33,9 @@ const scratch = Buffer.alloc(SMALL + 1);
  */
 export function hashFile(abs: string): Buffer | Promise<Buffer> {
   const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  let n = 0;
+  let n: number;
   try {
-    for (;;) {
-      const k = fs.readSync(fd, scratch, n, scratch.length - n, n);
-      if (k === 0) break;
-      n += k;
-      if (n === scratch.length) break;
-    }
+    n = readFull(fd, scratch, 0);
   } catch (e) {
     fs.closeSync(fd);
     throw e;

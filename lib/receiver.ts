@@ -17,7 +17,7 @@ import { decide, itemize, sameTime, type Action, type Local, type PlanOptions } 
 import { cleanStaleTemps, hashFile, keepCopy, moveAside, openTemp, placeSymlink, readLocal, setFileMeta, setPathMeta } from './apply.js';
 import { AsyncQueue } from './queue.js';
 import { OpsDecoder, Patcher } from './delta/index.js';
-import { basisBlockSize, DELTA_MIN, signFile } from './source.js';
+import { basisBlockSize, DELTA_MIN, readFull, signFile } from './source.js';
 import { DELETE_CODE, type Events } from './report.js';
 import { emptyStats, type Stats } from './stats.js';
 import { describeFsError, TsyncError } from './errors.js';
@@ -413,12 +413,7 @@ export class Receiver {
           continue;
         }
         const buf = this.copyBuf.subarray(0, step.length);
-        let n = 0;
-        while (n < step.length) {
-          const k = fs.readSync(d.basisFd, buf, n, step.length - n, step.offset + n);
-          if (k === 0) break;
-          n += k;
-        }
+        const n = readFull(d.basisFd, buf, step.offset);
         // a basis that shrank since it was signed: the hash check catches the rest
         this.put(inc, buf.subarray(0, n));
         this.stats.bytesMatched += n;

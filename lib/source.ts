@@ -13,10 +13,21 @@ export const SMALL = 1 << 20;
 /** below this size a changed file is sent whole: a signature round trip would cost more than it saves */
 export const DELTA_MIN = 16 << 10;
 const CHUNK = 1 << 20;
-const readAt = promisify(fs.read);
+export const readAt = promisify(fs.read);
 const NOFOLLOW = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW;
 
 export class ChangedError extends Error {}
+
+/** Fill buf from fd at position, stopping early only at end of file; the bytes read. */
+export function readFull(fd: number, buf: Buffer, position: number): number {
+  let n = 0;
+  while (n < buf.length) {
+    const k = fs.readSync(fd, buf, n, buf.length - n, position + n);
+    if (k === 0) break;
+    n += k;
+  }
+  return n;
+}
 
 /** What the sender listed: a file is sent only if it still matches. */
 export interface Listed {
@@ -39,11 +50,7 @@ export async function* readListed(abs: string, listed: Listed): AsyncGenerator<B
     if (!matches(fs.fstatSync(fd), listed)) throw new ChangedError('file changed since it was listed');
     if (listed.size <= SMALL) {
       const buf = Buffer.alloc(listed.size + 1);
-      let n = 0;
-      for (;;) {
-        const k = fs.readSync(fd, buf, n, buf.length - n, n);
-        if (k === 0 || (n += k) === buf.length) break;
-      }
+      const n = readFull(fd, buf, 0);
       if (n !== listed.size || !matches(fs.fstatSync(fd), listed)) throw new ChangedError('file changed while it was being read');
       yield buf.subarray(0, n);
       return;
