@@ -44,6 +44,8 @@ export class Connection {
   private blocked = false;
   bytesIn = 0;
   bytesOut = 0;
+  /** whether DONE is the peer's last word (a two-way run has several phases, each ended by DONE) */
+  doneEnds = true;
 
   constructor(
     private readonly input: Readable,
@@ -91,6 +93,11 @@ export class Connection {
     const queued = this.backlog;
     this.backlog = [];
     for (const m of queued) if (!this.failure) this.dispatch(m);
+  }
+
+  /** Stop delivering: what arrives waits for the next onMessage (one phase of a two-way run has ended). */
+  release(): void {
+    this.handler = null;
   }
 
   /** Resolves with the next message; for the handshake, before a handler is installed. */
@@ -305,7 +312,7 @@ export class Connection {
 
   private dispatch(m: Message): void {
     // DONE is the last message a peer sends: its hang-up after that is expected
-    if (m.t === 'done') this.finished = true;
+    if (m.t === 'done' && this.doneEnds) this.finished = true;
     if (!this.handler) {
       this.backlog.push(m);
       return;

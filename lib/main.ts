@@ -5,9 +5,8 @@ import * as fs from 'node:fs';
 import { parseArgs, helpText, num, type OptionValues, type Parsed } from './cli/parse.js';
 import { parseEndpoint, sameRemote, type Endpoint } from './endpoint.js';
 import { ERROR_TABLE, TsyncError, toTsyncError, EXIT } from './errors.js';
-import { Connection } from './connection.js';
-import { explainEarlyExit, spawnLocal, spawnRemote, type Peer } from './transport.js';
-import { handshake } from './session.js';
+import { withPeer } from './peer.js';
+import { runTwoWay, type TwoWayResult } from './twoway/client.js';
 import { Sender, toSources } from './sender.js';
 import { Receiver } from './receiver.js';
 import { Reporter, type Out } from './report.js';
@@ -59,8 +58,9 @@ export async function main(argv: readonly string[], out: Out = stdio): Promise<n
     const run = await client(values, positional, ordered, reporter);
     stats = run.stats;
     wire = run.wire;
-    const code = reporter.errors.length > 0 ? ERROR_TABLE.E_PARTIAL.exit : EXIT.OK;
-    if (code !== 0 && !o.json) out.stderr(`tsync: ${ERROR_TABLE.E_PARTIAL.what} (${reporter.errors.length} problem${reporter.errors.length === 1 ? '' : 's'}, listed above); exit code ${code}\n`);
+    const code = reporter.errors.length > 0 ? ERROR_TABLE.E_PARTIAL.exit : reporter.conflicts.length > 0 ? ERROR_TABLE.E_CONFLICTS.exit : EXIT.OK;
+    if (reporter.errors.length > 0 && !o.json) out.stderr(`tsync: ${ERROR_TABLE.E_PARTIAL.what} (${plural(reporter.errors.length, 'problem')}, listed above); exit code ${code}\n`);
+    else if (code !== 0 && !o.json) out.stderr(`tsync: ${plural(reporter.conflicts.length, 'conflict')}: both sides changed; the newer version won and the other was kept as a conflict copy${o.dryRun ? ' (dry run: nothing changed)' : ''}; exit code ${code}\n`);
     reporter.summary(stats, wire, performance.now() - started, code);
     return code;
   } catch (e) {
@@ -68,6 +68,26 @@ export async function main(argv: readonly string[], out: Out = stdio): Promise<n
     if (o.json) reporter.summary(stats, wire, performance.now() - started, err.exitCode, { path: '', code: err.code, message: err.message });
     return fail(out, err);
   }
+}
+
+function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
+/** `--two-way A B`: one replica here, the other local or remote (the peer serves it). */
+function twoWay(eps: Endpoint[], options: StartOptions, rsh: string, tsyncPath: string, reporter: Reporter): Promise<TwoWayResult> {
+  if (eps.length !== 2) throw new TsyncError('E_USAGE', '--two-way takes exactly two replicas: A B');
+  if (options.delete) throw new TsyncError('E_USAGE', '--delete does not apply to --two-way: deletions follow what changed since the last run');
+  if (options.update) throw new TsyncError('E_USAGE', '--update does not apply to --two-way: the newer version always wins');
+  const [first, second] = eps;
+  if (first.kind === 'remote' && second.kind === 'remote') throw new TsyncError('E_USAGE', 'at most one replica can be remote');
+  const localFirst = first.kind === 'local';
+  const [local, other] = localFirst ? [first, second] : [second, first];
+  const backup = options.backupDir;
+  // a backup directory inside the replicas is theirs alone, never synced
+  if (backup && !backup.startsWith('/') && !backup.split('/').includes('..')) options.rules.unshift({ kind: 'exclude', pattern: `/${backup.replace(/\/+$/, '')}/` });
+  const peer = { remote: other.kind === 'remote' ? other : null, named: other, rsh, tsyncPath, timeout: options.timeout };
+  return runTwoWay({ peer, localPath: local.path, remotePath: other.path, localFirst, options }, reporter);
 }
 
 function fail(out: Out, err: TsyncError): number {
@@ -104,12 +124,6 @@ function rulesFrom(ordered: Parsed['ordered']): Rule[] {
 async function client(values: OptionValues, positional: string[], ordered: Parsed['ordered'], reporter: Reporter): Promise<{ stats: Stats; wire: { sent: number; received: number } }> {
   if (positional.length < 2) throw new TsyncError('E_USAGE', positional.length === 0 ? 'missing SRC and DEST' : 'missing DEST');
   const eps = positional.map(parseEndpoint);
-  const dest = eps[eps.length - 1];
-  const srcs = eps.slice(0, -1);
-  const remoteSrcs = srcs.filter((e) => e.kind === 'remote');
-  if (remoteSrcs.length && dest.kind === 'remote') throw new TsyncError('E_USAGE', 'the source and destination cannot both be remote');
-  if (remoteSrcs.length && remoteSrcs.length !== srcs.length) throw new TsyncError('E_USAGE', 'sources must be all local or all on the same remote host');
-  if (remoteSrcs.length > 1 && !remoteSrcs.every((e) => sameRemote(e, remoteSrcs[0]))) throw new TsyncError('E_USAGE', 'remote sources must all be on the same host');
   const options: StartOptions = {
     delete: Boolean(values.delete),
     dryRun: Boolean(values['dry-run']),
@@ -126,6 +140,13 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
   };
   const rsh = (values.rsh as string) ?? process.env.TSYNC_RSH ?? 'ssh';
   const tsyncPath = (values['tsync-path'] as string) ?? 'tsync';
+  if (values['two-way']) return twoWay(eps, options, rsh, tsyncPath, reporter);
+  const dest = eps[eps.length - 1];
+  const srcs = eps.slice(0, -1);
+  const remoteSrcs = srcs.filter((e) => e.kind === 'remote');
+  if (remoteSrcs.length && dest.kind === 'remote') throw new TsyncError('E_USAGE', 'the source and destination cannot both be remote');
+  if (remoteSrcs.length && remoteSrcs.length !== srcs.length) throw new TsyncError('E_USAGE', 'sources must be all local or all on the same remote host');
+  if (remoteSrcs.length > 1 && !remoteSrcs.every((e) => sameRemote(e, remoteSrcs[0]))) throw new TsyncError('E_USAGE', 'remote sources must all be on the same host');
 
   // Which side am I? The side holding the source sends.
   const pull = remoteSrcs.length > 0;
@@ -138,67 +159,30 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
       throw new TsyncError('E_SOURCE_MISSING', `source ${srcs.map((s) => s.path).join(', ')} does not exist`);
     }
   }
-  const peer: Peer = remote && remote.kind === 'remote' ? spawnRemote(remote, rsh, tsyncPath) : spawnLocal();
-  const conn = new Connection(peer.input, peer.output, { timeout: options.timeout, expectJunk: remote !== null });
-  const interrupt = onSignals(conn, peer);
   let receiver: Receiver | null = null;
   // pushing: scan ahead while the peer starts
-  const sender = myRole === 'sender' ? new Sender(conn, { sources: toSources(srcs.map((s) => s.path)), options }, reporter) : null;
-  try {
-    let neg;
-    try {
-      const shake = Promise.race([handshake(conn, 'client'), conn.failed()]);
-      await sender?.prefetch(shake);
-      neg = await shake;
-    } catch (e) {
-      throw await explainEarlyExit(peer, remote ?? dest, tsyncPath, toTsyncError(e));
-    }
-    peer.passStderr();
-    const theirPaths = pull ? srcs.map((s) => s.path) : [dest.path];
-    conn.send({ t: 'start', role: theirRole, paths: theirPaths, options });
-    if (options.compress) {
-      // the server answers nothing between its HELLO and our START, so both directions switch here
-      conn.startCompress(neg.codec, options.compressLevel);
-      conn.startInflate(neg.codec);
-    }
-    let stats: Stats;
-    if (sender) {
-      stats = await Promise.race([sender.run(neg.key), conn.failed()]);
-    } else {
-      receiver = new Receiver(conn, { dest: dest.path, options, key: neg.key }, reporter);
-      stats = await Promise.race([receiver.run(), conn.failed()]);
-      conn.send({ t: 'done', stats: JSON.stringify(stats) });
-    }
-    conn.close();
-    await Promise.race([peer.exited, new Promise((r) => setTimeout(r, 5000).unref())]);
-    return { stats, wire: { sent: conn.bytesOut, received: conn.bytesIn } };
-  } catch (e) {
-    receiver?.abandon();
-    const err = toTsyncError(e);
-    conn.abort(err);
-    peer.kill();
-    if (err.code === 'E_CONNECTION_LOST') {
-      const exit = await Promise.race([peer.exited, new Promise<null>((r) => setTimeout(() => r(null), 1000).unref())]);
-      const said = printable(peer.takeStderr().trim().split('\n').slice(-2).join('; '));
-      if (exit && said) throw new TsyncError('E_CONNECTION_LOST', `${err.message}: ${said}`);
-    }
-    throw err;
-  } finally {
-    interrupt();
-  }
-}
-
-function onSignals(conn: Connection, peer: Peer): () => void {
-  const handler = (sig: NodeJS.Signals) => {
-    conn.fail(new TsyncError('E_INTERRUPTED', `interrupted by ${sig}`));
-    peer.kill();
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  process.on('SIGHUP', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-    process.off('SIGHUP', handler);
-  };
+  const sender = myRole === 'sender' ? new Sender({ sources: toSources(srcs.map((s) => s.path)), options }, reporter) : null;
+  const spec = { remote, named: remote ?? dest, rsh, tsyncPath, timeout: options.timeout };
+  return withPeer(
+    spec,
+    async ({ conn, neg }) => {
+      const theirPaths = pull ? srcs.map((s) => s.path) : [dest.path];
+      conn.send({ t: 'start', role: theirRole, paths: theirPaths, options });
+      if (options.compress) {
+        // the server answers nothing between its HELLO and our START, so both directions switch here
+        conn.startCompress(neg.codec, options.compressLevel);
+        conn.startInflate(neg.codec);
+      }
+      let stats: Stats;
+      if (sender) {
+        stats = await Promise.race([sender.run(conn, neg.key), conn.failed()]);
+      } else {
+        receiver = new Receiver(conn, { dest: dest.path, options, key: neg.key }, reporter);
+        stats = await Promise.race([receiver.run(), conn.failed()]);
+        conn.send({ t: 'done', stats: JSON.stringify(stats) });
+      }
+      return { stats, wire: { sent: conn.bytesOut, received: conn.bytesIn } };
+    },
+    { meanwhile: sender ? (shake) => sender.prefetch(shake) : undefined, abandon: () => receiver?.abandon() },
+  );
 }

@@ -25,6 +25,8 @@ import { describeFsError, TsyncError } from './errors.js';
 interface Pending {
   index: number;
   entry: Entry;
+  /** where it goes, relative to the destination root */
+  rel: string;
   abs: string;
   local: Local | null;
   action: Action;
@@ -55,6 +57,11 @@ export interface ReceiverConfig {
   dest: string;
   options: StartOptions;
   key: Buffer;
+  /**
+   * Two-way pulls: which entries to take and under which relative name
+   * (a conflict copy is pulled under another name); null passes an entry by.
+   */
+  select?: (e: Entry) => string | null;
 }
 
 export class Receiver {
@@ -75,6 +82,8 @@ export class Receiver {
   private singleFile = false;
   /** every path in the manifest so far: duplicates are refused */
   private readonly seen = new Set<string>();
+  /** directories passed by (select): their contents may follow, nothing is done to them */
+  private readonly passed = new Set<string>();
   /** directories that could not be made: nothing beneath them is touched */
   private readonly failedDirs = new Set<string>();
   private listDone = false;
@@ -100,6 +109,11 @@ export class Receiver {
       const destDir = cfg.dest.replace(/\/+$/, '') || '/';
       this.backupAbs = path.resolve(destDir, cfg.options.backupDir);
     }
+  }
+
+  /** Messages that arrived before this receiver ran (a two-way client reads the manifest first, to plan). */
+  preload(messages: readonly Message[]): void {
+    for (const m of messages) this.list.push(m);
   }
 
   async run(): Promise<Stats> {
@@ -195,9 +209,18 @@ export class Receiver {
     this.seen.add(e.path);
     if (e.path !== '.') {
       const parent = parentOf(e.path);
-      if (parent !== '.' && !this.dirs.has(parent)) throw new TsyncError('E_PROTOCOL', `${JSON.stringify(e.path)} arrived before its directory (or under a non-directory)`);
+      if (parent !== '.' && !this.dirs.has(parent) && !this.passed.has(parent)) throw new TsyncError('E_PROTOCOL', `${JSON.stringify(e.path)} arrived before its directory (or under a non-directory)`);
     } else if (this.stats.entries > 0) {
       throw new TsyncError('E_PROTOCOL', 'the root entry must come first');
+    }
+    let rel = this.destRel(e.path);
+    if (this.cfg.select) {
+      const to = this.cfg.select(e);
+      if (to === null) {
+        if (e.type === 'd') this.passed.add(e.path);
+        return;
+      }
+      rel = to;
     }
     this.stats.entries++;
     if (e.path !== '.' && this.failedDirs.has(parentOf(e.path))) {
@@ -210,7 +233,6 @@ export class Receiver {
       this.stats.files++;
       this.stats.totalSize += e.size;
     }
-    const rel = this.destRel(e.path);
     const abs = under(this.root, rel);
     if (e.type === 'd') this.dirs.set(e.path, { entry: e, abs, fix: false });
     let local: Local | null;
@@ -305,7 +327,7 @@ export class Receiver {
       return;
     }
     // regular file
-    const p: Pending = { index, entry: e, abs, local, action: a, retried: false, basis: null };
+    const p: Pending = { index, entry: e, rel, abs, local, action: a, retried: false, basis: null };
     if (a.do === 'check') {
       const ask = (hash: Buffer) => {
         this.pending.set(index, p);
@@ -337,7 +359,7 @@ export class Receiver {
       },
       (err) => {
         this.pending.delete(p.index);
-        this.problem(this.destRel(p.entry.path), 'E_PARTIAL', describeFsError(err));
+        this.problem(p.rel, 'E_PARTIAL', describeFsError(err));
         this.maybeDone();
       },
     );
@@ -432,7 +454,7 @@ export class Receiver {
   private fileEnd(index: number, status: FileStatus, hash: Buffer, message: string): void {
     const p = this.pending.get(index);
     if (!p) throw new TsyncError('E_PROTOCOL', `end of file ${index} that was not requested`);
-    const rel = this.destRel(p.entry.path);
+    const rel = p.rel;
     const inc = this.incoming;
     if (inc && inc.p !== p) throw new TsyncError('E_PROTOCOL', `end of file ${index} while receiving another`);
     try {

@@ -5,6 +5,7 @@
 import type { Entry } from './wire/schema.js';
 import type { ErrorRecord, Stats } from './stats.js';
 import { showPath } from './text.js';
+import type { ConflictRecord } from './twoway/describe.js';
 
 export interface Events {
   /** a change made (or, in a dry run, that would be made) */
@@ -31,6 +32,7 @@ export const DELETE_CODE = '*deleting';
 
 export class Reporter implements Events {
   readonly warnings: ErrorRecord[] = [];
+  readonly conflicts: ConflictRecord[] = [];
   constructor(
     private readonly o: OutputOptions,
     private readonly out: Out,
@@ -48,6 +50,17 @@ export class Reporter implements Events {
     }
   }
 
+  /**
+   * A two-way decision: listed with -i, -v or -n; a conflict is always
+   * told (on stderr when decisions are not listed) and goes in --json.
+   */
+  decision(line: string, conflict?: ConflictRecord): void {
+    if (conflict) this.conflicts.push(conflict);
+    if (this.o.json) return;
+    if ((this.o.itemize || this.o.verbose > 0 || this.o.dryRun) && !this.o.quiet) this.out.stdout(`${line}\n`);
+    else if (conflict) this.out.stderr(`tsync: conflict: ${showPath(conflict.path)}: the ${conflict.kept} replica's newer version kept, the other saved as ${showPath(conflict.copy)}\n`);
+  }
+
   warn(w: ErrorRecord): void {
     this.warnings.push(w);
     const where = w.path ? `${showPath(w.path)}: ` : '';
@@ -62,7 +75,7 @@ export class Reporter implements Events {
   summary(stats: Stats, wire: { sent: number; received: number }, ms: number, exitCode: number, failure?: ErrorRecord): void {
     if (this.o.json) {
       const errors = failure ? [...this.errors, failure] : this.errors;
-      this.out.stdout(`${JSON.stringify(jsonSummary(stats, wire, ms, exitCode, this.o.dryRun, errors))}\n`);
+      this.out.stdout(`${JSON.stringify(jsonSummary(stats, wire, ms, exitCode, this.o.dryRun, errors, this.conflicts))}\n`);
       return;
     }
     if (this.o.stats) this.out.stdout(statsText(stats, wire, ms, this.o.dryRun));
@@ -71,7 +84,7 @@ export class Reporter implements Events {
 
 export const JSON_SCHEMA_VERSION = 1;
 
-export function jsonSummary(s: Stats, wire: { sent: number; received: number }, ms: number, exitCode: number, dryRun: boolean, errors: ErrorRecord[]) {
+export function jsonSummary(s: Stats, wire: { sent: number; received: number }, ms: number, exitCode: number, dryRun: boolean, errors: ErrorRecord[], conflicts: ConflictRecord[] = []) {
   return {
     schema: JSON_SCHEMA_VERSION,
     ok: exitCode === 0,
@@ -79,7 +92,7 @@ export function jsonSummary(s: Stats, wire: { sent: number; received: number }, 
     dryRun,
     counts: { entries: s.entries, files: s.files, created: s.created, updated: s.updated, metaOnly: s.metaOnly, deleted: s.deleted, unchanged: s.unchanged, skipped: s.skipped },
     bytes: { total: s.totalSize, literal: s.bytesLiteral, matched: s.bytesMatched, sent: wire.sent, received: wire.received },
-    conflicts: [] as string[],
+    conflicts,
     errors,
     durationMs: Math.round(ms),
   };

@@ -21,6 +21,8 @@ import { parseStats, type Stats } from './stats.js';
 export interface SenderConfig {
   sources: Source[];
   options: StartOptions;
+  /** an already scanned selection to send instead of scanning (a two-way push), with its scan's I/O error count */
+  scanned?: { batches: ScannedFile[][]; ioErrors: number };
 }
 
 /** scanned ahead while the peer starts up, at most this many batches */
@@ -44,13 +46,19 @@ export class Sender {
   private batches: Iterator<ScannedFile[]> | null = null;
   private readonly ready: ScannedFile[][] = [];
 
+  private conn!: Connection;
+
   constructor(
-    private readonly conn: Connection,
     private readonly cfg: SenderConfig,
     private readonly events: Events,
   ) {}
 
-  private startScan(): { scanner: Scanner; batches: Iterator<ScannedFile[]> } {
+  private startScan(): { scanner: { warnings: number }; batches: Iterator<ScannedFile[]> } {
+    const given = this.cfg.scanned;
+    if (given) {
+      this.batches ??= given.batches[Symbol.iterator]();
+      return { scanner: { warnings: given.ioErrors }, batches: this.batches };
+    }
     if (!this.scanner || !this.batches) {
       const { options } = this.cfg;
       const warn = (w: { path: string; code: string; message: string }) => this.warn(w.path, w.code, w.message);
@@ -80,7 +88,8 @@ export class Sender {
   }
 
   /** Runs until the receiver says it is done; returns the receiver's stats. */
-  async run(key: Buffer): Promise<Stats> {
+  async run(conn: Connection, key: Buffer): Promise<Stats> {
+    this.conn = conn;
     const { sources } = this.cfg;
     const present = sources.filter((s) => fs.lstatSync(s.abs, { throwIfNoEntry: false }));
     if (present.length === 0) {
@@ -91,7 +100,11 @@ export class Sender {
       if (s.contents && fs.lstatSync(s.abs, { throwIfNoEntry: false })?.isFile()) throw new TsyncError('E_USAGE', `source ${s.abs}/ has a trailing slash but is not a directory`);
     }
     this.conn.onMessage((m) => {
-      if (m.t === 'req' || m.t === 'done') this.requests.push(m);
+      if (m.t === 'done') {
+        // the receiver's last word in this role: what follows is for whoever runs next
+        this.conn.release();
+        this.requests.push(m);
+      } else if (m.t === 'req') this.requests.push(m);
       else if (m.t === 'item') this.events.item(m.code, m.path, m.type, m.target, m.size);
       else if (m.t === 'warn') this.events.warn({ path: m.path, code: m.code, message: m.message });
       else throw new TsyncError('E_PROTOCOL', `unexpected ${m.t} message from the receiver`);

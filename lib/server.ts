@@ -9,6 +9,7 @@ import { Sender, toSources } from './sender.js';
 import { Receiver } from './receiver.js';
 import { TsyncError, toTsyncError } from './errors.js';
 import type { Events } from './report.js';
+import { serveReplica } from './twoway/replica.js';
 
 export function expandHome(p: string): string {
   if (p === '~') return os.homedir();
@@ -44,9 +45,12 @@ export async function runServer(): Promise<number> {
     const paths = start.paths.map(expandHome);
     if (paths.length === 0) throw new TsyncError('E_PROTOCOL', 'START names no path');
     const events = remoteEvents(conn);
-    if (start.role === 'sender') {
-      const sender = new Sender(conn, { sources: toSources(paths), options: start.options }, events);
-      await Promise.race([sender.run(neg.key), conn.failed()]);
+    if (start.role === 'twoway') {
+      if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a two-way replica takes exactly one root');
+      await Promise.race([serveReplica(conn, paths[0], start.options, neg.key, events), conn.failed()]);
+    } else if (start.role === 'sender') {
+      const sender = new Sender({ sources: toSources(paths), options: start.options }, events);
+      await Promise.race([sender.run(conn, neg.key), conn.failed()]);
     } else {
       if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a receiver takes exactly one destination');
       receiver = new Receiver(conn, { dest: paths[0], options: start.options, key: neg.key }, events);

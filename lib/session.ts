@@ -12,7 +12,7 @@ import { capsFor, chooseCodec, CODECS, type Codec } from './compress.js';
 
 export type Hello = Extract<Message, { t: 'hello' }>;
 
-export const CAPS = ['hash:sha256', ...capsFor(CODECS)];
+export const CAPS = ['hash:sha256', 'twoway', ...capsFor(CODECS)];
 
 export interface Negotiated {
   version: number;

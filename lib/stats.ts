@@ -32,3 +32,9 @@ export function parseStats(json: string): Stats {
   }
   return out;
 }
+
+/** add b's counts into a (a two-way run sums its phases) */
+export function addStats(a: Stats, b: Stats): Stats {
+  for (const k of Object.keys(a) as Array<keyof Stats>) a[k] += b[k];
+  return a;
+}

@@ -39,7 +39,8 @@ export interface Entry {
   target?: string;
 }
 
-export type Role = 'sender' | 'receiver';
+export type Role = 'sender' | 'receiver' | 'twoway';
+const ROLES: readonly Role[] = ['sender', 'receiver', 'twoway'];
 
 export interface Rule {
   kind: 'include' | 'exclude';
@@ -78,7 +79,23 @@ export type Message =
   | { t: 'data'; data: Buffer }
   | { t: 'file_end'; index: number; status: FileStatus; hash: Buffer; message: string }
   | { t: 'item'; path: string; code: string; type: EntryType; size: number; target: string }
-  | { t: 'done'; stats: string };
+  | { t: 'done'; stats: string }
+  // two-way (role 'twoway', capability 'twoway'): see lib/twoway/
+  | { t: 'ping'; seq: number; clock: number }
+  | { t: 'pong'; seq: number; clock: number }
+  | { t: 'tw_hello'; replica: string; host: string; digest: Buffer; baseCount: number }
+  | { t: 'tw_go'; wantBase: boolean }
+  | { t: 'tw_base'; data: Buffer }
+  | { t: 'tw_op'; op: TwOpKind; path: string; to: string; expect: Buffer }
+  | { t: 'tw_ops_end' }
+  | { t: 'tw_ops_done'; failed: number }
+  | { t: 'tw_save'; data: Buffer }
+  | { t: 'tw_save_end'; count: number; digest: Buffer }
+  | { t: 'tw_saved' };
+
+/** a change a two-way client asks a replica to make to its own tree */
+export const TwOp = { Delete: 0, Rename: 1 } as const;
+export type TwOpKind = (typeof TwOp)[keyof typeof TwOp];
 
 /**
  * How a sender ends a file: sent (hash follows), same as the receiver's
@@ -108,6 +125,17 @@ export const TAGS: Record<MessageType, number> = {
   file_end: 0x32,
   item: 0x40,
   done: 0x50,
+  ping: 0x60,
+  pong: 0x61,
+  tw_hello: 0x62,
+  tw_base: 0x63,
+  tw_op: 0x64,
+  tw_ops_end: 0x65,
+  tw_ops_done: 0x66,
+  tw_save: 0x67,
+  tw_save_end: 0x68,
+  tw_saved: 0x69,
+  tw_go: 0x6a,
 };
 
 const BY_TAG = new Map<number, MessageType>(Object.entries(TAGS).map(([k, v]) => [v, k as MessageType]));
@@ -124,7 +152,7 @@ export function encodeMessage(m: Message): Buffer {
       w.f64(m.clock).bytes(m.nonce);
       break;
     case 'start': {
-      w.u8(m.role === 'sender' ? 0 : 1).uint(m.paths.length);
+      w.u8(ROLES.indexOf(m.role)).uint(m.paths.length);
       for (const p of m.paths) w.str(p);
       const o = m.options;
       let flags = 0;
@@ -171,6 +199,32 @@ export function encodeMessage(m: Message): Buffer {
     case 'done':
       w.str(m.stats);
       break;
+    case 'ping':
+    case 'pong':
+      w.uint(m.seq).f64(m.clock);
+      break;
+    case 'tw_hello':
+      w.str(m.replica).str(m.host).bytes(m.digest).uint(m.baseCount);
+      break;
+    case 'tw_base':
+    case 'tw_save':
+      w.bytes(m.data);
+      break;
+    case 'tw_op':
+      w.u8(m.op).str(m.path).str(m.to).bytes(m.expect);
+      break;
+    case 'tw_ops_end':
+    case 'tw_saved':
+      break;
+    case 'tw_ops_done':
+      w.uint(m.failed);
+      break;
+    case 'tw_go':
+      w.bool(m.wantBase);
+      break;
+    case 'tw_save_end':
+      w.uint(m.count).bytes(m.digest);
+      break;
   }
   return w.finish();
 }
@@ -194,7 +248,7 @@ export function decodeMessage(buf: Buffer): Message {
     }
     case 'start': {
       const roleByte = r.u8();
-      if (roleByte > 1) throw new DecodeError(`bad role ${roleByte}`);
+      if (roleByte >= ROLES.length) throw new DecodeError(`bad role ${roleByte}`);
       const n = r.uint(1024);
       const paths: string[] = [];
       for (let i = 0; i < n; i++) paths.push(r.str(LIMITS.path));
@@ -212,7 +266,7 @@ export function decodeMessage(buf: Buffer): Message {
       });
       if (!(options.modifyWindow >= 0 && options.modifyWindow <= LIMITS.modifyWindow)) throw new DecodeError('bad modify window');
       if (flags >= 1 << OPT_FLAGS.length) throw new DecodeError(`unknown option flags 0x${flags.toString(16)}`);
-      m = { t, role: roleByte === 0 ? 'sender' : 'receiver', paths, options };
+      m = { t, role: ROLES[roleByte], paths, options };
       break;
     }
     case 'error':
@@ -262,6 +316,36 @@ export function decodeMessage(buf: Buffer): Message {
     }
     case 'done':
       m = { t, stats: r.str(LIMITS.json) };
+      break;
+    case 'ping':
+    case 'pong':
+      m = { t, seq: r.uint(), clock: r.f64() };
+      break;
+    case 'tw_hello':
+      m = { t, replica: r.str(LIMITS.capLen), host: r.str(LIMITS.capLen), digest: r.bytes(LIMITS.mac), baseCount: r.uint() };
+      break;
+    case 'tw_base':
+    case 'tw_save':
+      m = { t, data: r.bytes(LIMITS.frame) };
+      break;
+    case 'tw_op': {
+      const op = r.u8();
+      if (op > 1) throw new DecodeError(`bad two-way operation ${op}`);
+      m = { t, op: op as TwOpKind, path: r.str(LIMITS.path), to: r.str(LIMITS.path), expect: r.bytes(LIMITS.path + LIMITS.target + 64) };
+      break;
+    }
+    case 'tw_ops_end':
+    case 'tw_saved':
+      m = { t };
+      break;
+    case 'tw_ops_done':
+      m = { t, failed: r.uint() };
+      break;
+    case 'tw_go':
+      m = { t, wantBase: r.bool() };
+      break;
+    case 'tw_save_end':
+      m = { t, count: r.uint(), digest: r.bytes(LIMITS.mac) };
       break;
   }
   r.end(t);

@@ -1,0 +1,341 @@
+// The client's side of `tsync --two-way A B`: it holds one replica (the
+// local one, "a") and drives the other ("b", a spawned `tsync --server`).
+// In order: clock offset, ids and baselines, b's manifest and our own scan,
+// content checks where only content can decide, the plan (lib/plan/twoway),
+// then our deletions and conflict moves, the pull, b's deletions and
+// conflict moves, the push, and last the new baseline on both sides.
+// A run cut off anywhere leaves every file old or new and the old
+// baseline (or, between the two saves, two baselines whose agreed part is
+// used), which the next run reads without false conflicts.
+
+import * as os from 'node:os';
+import type { Connection } from '../connection.js';
+import { FileStatus, ReqFlag, TwOp, encodeEntries, decodeEntries, type Entry, type Message, type StartOptions } from '../wire/schema.js';
+import { MacChain, macEqual } from '../tree/manifest.js';
+import { Filter } from '../tree/filter.js';
+import { Scanner, type ScannedFile } from '../tree/scan.js';
+import { parentOf, under } from '../tree/paths.js';
+import { Sender } from '../sender.js';
+import { Receiver } from '../receiver.js';
+import { hashFile } from '../apply.js';
+import type { Events, Reporter } from '../report.js';
+import { addStats, emptyStats, type Stats } from '../stats.js';
+import { TsyncError } from '../errors.js';
+import { withPeer, type PeerSpec } from '../peer.js';
+import { planTwoWay, needsHash, nextBaseline, type Decision, type Side, type TwoWayInput } from '../plan/twoway.js';
+import { agreed, decodeBaseline, encodeBaseline, loadBaseline, replicaId, saveBaseline, NO_DIGEST, type Baseline } from './baseline.js';
+import { applyOp, opOrder, type TwoWayOp } from './ops.js';
+import { ensureRoot, opContext } from './replica.js';
+import { estimateOffset } from './clock.js';
+import { describeDecision, type ConflictRecord } from './describe.js';
+
+export interface TwoWaySpec {
+  peer: PeerSpec;
+  /** the local replica's path, and the remote (or second local) replica's path as the server sees it */
+  localPath: string;
+  remotePath: string;
+  /** the local replica was named first on the command line */
+  localFirst: boolean;
+  options: StartOptions;
+}
+
+export interface TwoWayResult {
+  stats: Stats;
+  wire: { sent: number; received: number };
+  conflicts: ConflictRecord[];
+}
+
+interface Theirs {
+  entries: Map<string, { entry: Entry; index: number }>;
+  messages: Message[];
+  ioErrors: number;
+}
+
+export async function runTwoWay(spec: TwoWaySpec, reporter: Reporter): Promise<TwoWayResult> {
+  const { options } = spec;
+  const root = ensureRoot(spec.localPath, options.dryRun);
+  const failed = new Set<string>();
+  let globalTrouble = false;
+  const events: Events = {
+    item: () => {},
+    warn: (w) => {
+      if (w.path) failed.add(w.path);
+      else globalTrouble = true;
+      reporter.warn(w);
+    },
+  };
+  const scan = new LocalScan(root, options, events);
+  let receiver: Receiver | null = null;
+  return withPeer(
+    spec.peer,
+    async ({ conn, neg }) => {
+      if (!neg.peer.caps.includes('twoway')) throw new TsyncError('E_VERSION', `the remote tsync ${neg.peer.software} cannot do two-way runs; install tsync 0.1 or later there`);
+      conn.doneEnds = false;
+      conn.send({ t: 'start', role: 'twoway', paths: [spec.remotePath], options });
+      if (options.compress) {
+        conn.startCompress(neg.codec, options.compressLevel);
+        conn.startInflate(neg.codec);
+      }
+      // ids, clocks, baselines
+      const self = replicaId(root);
+      conn.send({ t: 'tw_hello', replica: self, host: os.hostname(), digest: NO_DIGEST, baseCount: 0 });
+      const hello = await conn.next();
+      if (hello.t !== 'tw_hello') throw new TsyncError('E_PROTOCOL', `expected the replica's hello, got ${hello.t}`);
+      if (hello.replica === self) throw new TsyncError('E_USAGE', 'both replicas have the same id (one tree, .tsync included, was copied from the other, or both are the same directory); remove .tsync/id on one side');
+      const offsetUs = await estimateOffset(conn);
+      const mine = loadBaseline(root, hello.replica);
+      const match = mine ? mine.digest.equals(hello.digest) : hello.digest.length === 0;
+      const wantBase = !match && mine !== null && hello.baseCount > 0;
+      conn.send({ t: 'tw_go', wantBase });
+      let base: Map<string, Entry> | null = match && mine ? new Map(mine.entries.map((e) => [e.path, e])) : null;
+      if (wantBase) {
+        const got: Buffer[] = [];
+        while (got.length < hello.baseCount) {
+          const m = await conn.next();
+          if (m.t !== 'tw_base') throw new TsyncError('E_PROTOCOL', `expected the replica's baseline, got ${m.t}`);
+          got.push(m.data);
+        }
+        const theirs = decodeBaseline(got, "the peer's baseline");
+        if (!theirs.digest.equals(hello.digest)) throw new TsyncError('E_PROTOCOL', "the peer's baseline does not match its digest");
+        base = agreed(mine, theirs);
+      }
+      // both manifests
+      const theirs = await readManifest(conn, neg.key, events);
+      const local = scan.finish();
+      const a = new Map([...local.files].map(([p, f]) => [p, f.entry]));
+      const b = new Map([...theirs.entries].map(([p, t]) => [p, t.entry]));
+      a.delete('.');
+      b.delete('.');
+      const input: Omit<TwoWayInput, 'sameContent'> = {
+        a,
+        b,
+        base,
+        offsetUs,
+        windowUs: Math.round(options.modifyWindow * 1e6),
+        hosts: { a: os.hostname(), b: hello.host },
+        unsure: { a: local.ioErrors > 0, b: theirs.ioErrors > 0 },
+      };
+      const plan = { ...input, sameContent: await compareContent(conn, root, input, theirs) };
+      const decisions = planTwoWay(plan);
+      const conflicts: ConflictRecord[] = [];
+      for (const d of decisions) {
+        const c = describeDecision(d, spec.localFirst, plan);
+        reporter.decision(c.line, c.conflict);
+        if (c.conflict) conflicts.push(c.conflict);
+      }
+      const stats = emptyStats();
+      stats.entries = input.a.size + input.b.size;
+      if (options.dryRun) {
+        conn.send({ t: 'done', stats: '{}' });
+        conn.send({ t: 'done', stats: '{}' });
+        return { stats, wire: { sent: conn.bytesOut, received: conn.bytesIn }, conflicts };
+      }
+      const ctx = opContext(root, options);
+      // ours: deletions, and our losing versions moved aside
+      for (const op of opsOn('a', decisions, input)) {
+        const why = applyOp(ctx, op);
+        if (why) events.warn({ path: op.path, code: 'E_PARTIAL', message: why });
+        else if (op.op === TwOp.Delete) stats.deleted++;
+      }
+      // the pull
+      const pulls = pullMap(decisions, failed);
+      if (pulls.size > 0) {
+        receiver = new Receiver(conn, { dest: root, options, key: neg.key, select: (e) => pulls.get(e.path) ?? null }, events);
+        receiver.preload(theirs.messages);
+        addStats(stats, await receiver.run());
+        receiver = null;
+        conn.release();
+      }
+      conn.send({ t: 'done', stats: '{}' });
+      // theirs: deletions and losing versions moved aside
+      const remoteOps = opsOn('b', decisions, input);
+      if (remoteOps.length > 0) await remoteApply(conn, remoteOps, events, stats);
+      // the push
+      const push = pushList(decisions, input, local.files, theirs, failed);
+      if (push.length > 1) {
+        const sender = new Sender({ sources: [{ abs: root, contents: true }], options, scanned: { batches: chunk(push, 1000), ioErrors: 0 } }, events);
+        addStats(stats, await sender.run(conn, neg.key));
+      }
+      // the new baseline, theirs first: a run cut off between the two saves leaves baselines whose agreement the next run uses
+      if (!globalTrouble) {
+        const next = encodeBaseline(nextBaseline(plan, decisions, failed));
+        if (!(match && mine && next.digest.equals(mine.digest))) await save(conn, root, self, hello.replica, next);
+      }
+      conn.send({ t: 'done', stats: '{}' });
+      return { stats, wire: { sent: conn.bytesOut, received: conn.bytesIn }, conflicts };
+    },
+    { meanwhile: (shake) => scan.ahead(shake), abandon: () => receiver?.abandon() },
+  );
+}
+
+/** Our own tree, scanned while the peer starts. */
+class LocalScan {
+  private readonly scanner: Scanner;
+  private readonly batches: Iterator<ScannedFile[]>;
+  readonly files = new Map<string, ScannedFile>();
+
+  constructor(root: string, options: StartOptions, events: Events) {
+    this.scanner = new Scanner(Filter.create(options.rules, { ignoreFiles: options.ignoreFiles }), (w) => events.warn(w));
+    this.batches = this.scanner.scan([{ abs: root, contents: true }]);
+  }
+
+  async ahead(until: Promise<unknown>): Promise<void> {
+    let settled = false;
+    until.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    while (!settled) {
+      if (!this.step()) return;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private step(): boolean {
+    const n = this.batches.next();
+    if (n.done) return false;
+    for (const f of n.value) this.files.set(f.entry.path, f);
+    return true;
+  }
+
+  finish(): { files: Map<string, ScannedFile>; ioErrors: number } {
+    while (this.step());
+    return { files: this.files, ioErrors: this.scanner.warnings };
+  }
+}
+
+/** The replica's manifest, verified batch by batch; kept as messages too, for the pull to replay. */
+function readManifest(conn: Connection, key: Buffer, events: Events): Promise<Theirs> {
+  const mac = new MacChain(key);
+  const out: Theirs = { entries: new Map(), messages: [], ioErrors: 0 };
+  return new Promise((resolve, reject) => {
+    conn.onMessage((m) => {
+      if (m.t === 'warn') return events.warn({ path: m.path, code: m.code, message: m.message });
+      if (m.t === 'flist_head') out.messages.push(m);
+      else if (m.t === 'flist') {
+        if (!macEqual(mac.next(m.data), m.mac)) throw new TsyncError('E_PROTOCOL', 'manifest batch failed verification (MAC mismatch)');
+        for (const e of decodeEntries(m.data)) {
+          if (out.entries.has(e.path)) throw new TsyncError('E_PROTOCOL', `duplicate path in manifest: ${JSON.stringify(e.path)}`);
+          out.entries.set(e.path, { entry: e, index: out.entries.size });
+        }
+        out.messages.push(m);
+      } else if (m.t === 'flist_end') {
+        if (m.count !== out.entries.size || !macEqual(mac.final(m.count, m.ioErrors, false), m.mac)) throw new TsyncError('E_PROTOCOL', 'manifest failed verification at its end (count or MAC mismatch)');
+        out.messages.push(m);
+        out.ioErrors = m.ioErrors;
+        conn.release();
+        resolve(out);
+      } else throw new TsyncError('E_PROTOCOL', `unexpected ${m.t} in the replica's manifest`);
+    });
+    conn.failed().catch(reject);
+  });
+}
+
+/**
+ * Files both sides changed to the same size: hash ours, ask the replica
+ * whether its copy hashes the same (a dry-run content check, no data).
+ */
+async function compareContent(conn: Connection, root: string, input: Omit<TwoWayInput, 'sameContent'>, theirs: Theirs): Promise<Set<string>> {
+  const paths = needsHash(input);
+  const same = new Set<string>();
+  if (paths.length === 0) return same;
+  const waiting = new Map<number, string>();
+  const answered = new Promise<void>((resolve) => {
+    conn.onMessage((m) => {
+      if (m.t !== 'file_end') throw new TsyncError('E_PROTOCOL', `unexpected ${m.t} while comparing content`);
+      const p = waiting.get(m.index);
+      if (p === undefined) throw new TsyncError('E_PROTOCOL', `an answer for file ${m.index}, which was not asked about`);
+      waiting.delete(m.index);
+      if (m.status === FileStatus.Same) same.add(p);
+      if (waiting.size === 0) resolve();
+    });
+  });
+  for (const p of paths) {
+    const index = theirs.entries.get(p)!.index;
+    waiting.set(index, p);
+    conn.send({ t: 'req', index, flags: ReqFlag.Dry, check: await hashFile(under(root, p)), sig: Buffer.alloc(0) });
+  }
+  await answered;
+  conn.release();
+  return same;
+}
+
+function opsOn(side: Side, decisions: readonly Decision[], input: Omit<TwoWayInput, 'sameContent'>): TwoWayOp[] {
+  const ops: TwoWayOp[] = [];
+  for (const d of decisions) {
+    if (d.do === 'delete' && d.on === side) ops.push({ op: TwOp.Delete, path: d.path, to: '', expect: input[side].get(d.path)! });
+    else if (d.do === 'conflict' && d.winner !== side) ops.push({ op: TwOp.Rename, path: d.path, to: d.copy, expect: input[side].get(d.path)! });
+  }
+  return ops.sort(opOrder);
+}
+
+/** b's path → where it goes here; a conflict we win pulls their version under its conflict name */
+function pullMap(decisions: readonly Decision[], failed: ReadonlySet<string>): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const d of decisions) {
+    if (d.do === 'copy' && d.from === 'b') m.set(d.path, d.path);
+    else if (d.do === 'conflict') {
+      if (d.winner === 'a') m.set(d.path, d.copy);
+      // ours could not be moved aside: taking theirs would lose it
+      else if (!failed.has(d.path)) m.set(d.path, d.path);
+    }
+  }
+  return m;
+}
+
+async function remoteApply(conn: Connection, ops: TwoWayOp[], events: Events, stats: Stats): Promise<void> {
+  for (const op of ops) conn.send({ t: 'tw_op', op: op.op, path: op.path, to: op.to, expect: encodeEntries([op.expect]) });
+  conn.send({ t: 'tw_ops_end' });
+  const refused = new Set<string>();
+  for (;;) {
+    const m = await conn.next();
+    if (m.t === 'warn') {
+      refused.add(m.path);
+      events.warn({ path: m.path, code: m.code, message: m.message });
+    } else if (m.t === 'tw_ops_done') break;
+    else throw new TsyncError('E_PROTOCOL', `unexpected ${m.t} while the replica applied changes`);
+  }
+  stats.deleted += ops.filter((o) => o.op === TwOp.Delete && !refused.has(o.path)).length;
+}
+
+/**
+ * What we push, in manifest order: b's root first, then every entry to
+ * create or update there with the directories above it (as b has them, so
+ * they stay as they are), our conflict losers under their conflict names.
+ */
+function pushList(decisions: readonly Decision[], input: Omit<TwoWayInput, 'sameContent'>, files: Map<string, ScannedFile>, theirs: Theirs, failed: ReadonlySet<string>): ScannedFile[] {
+  const out = new Map<string, ScannedFile>();
+  const add = (f: ScannedFile) => {
+    out.set(f.entry.path, f);
+    for (let d = parentOf(f.entry.path); d !== '.' && !out.has(d); d = parentOf(d)) {
+      const there = theirs.entries.get(d)?.entry;
+      const here = files.get(d)!;
+      out.set(d, there && there.type === 'd' ? { entry: there, abs: here.abs } : here);
+    }
+  };
+  for (const d of decisions) {
+    const mine = files.get(d.path);
+    if (d.do === 'copy' && d.from === 'a' && mine) add(mine);
+    else if (d.do === 'conflict' && mine) {
+      if (d.winner === 'a' && !failed.has(d.path)) add(mine);
+      else if (d.winner === 'b' && !failed.has(d.path)) add({ entry: { ...mine.entry, path: d.copy }, abs: under(files.get('.')!.abs, d.copy) });
+    }
+  }
+  const rootEntry = theirs.entries.get('.')?.entry ?? files.get('.')!.entry;
+  const list = [...out.keys()].sort().map((p) => out.get(p)!);
+  return [{ entry: rootEntry, abs: files.get('.')!.abs }, ...list];
+}
+
+function chunk<T>(list: T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += n) out.push(list.slice(i, i + n));
+  return out;
+}
+
+async function save(conn: Connection, root: string, self: string, peer: string, next: Baseline): Promise<void> {
+  for (const data of next.batches) conn.send({ t: 'tw_save', data });
+  conn.send({ t: 'tw_save_end', count: next.entries.length, digest: next.digest });
+  const m = await conn.next();
+  if (m.t !== 'tw_saved') throw new TsyncError('E_PROTOCOL', `expected the replica to confirm its baseline, got ${m.t}`);
+  saveBaseline(root, self, peer, next);
+}

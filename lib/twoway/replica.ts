@@ -1,0 +1,127 @@
+// The server's side of a two-way run: a replica that answers the client's
+// clock pings, tells its id and baseline digest, sends its manifest and the
+// files the client pulls, carries out the deletions and conflict moves the
+// client decided, receives the files the client pushes, and stores the
+// baseline the client computed. Every decision is the client's; every check
+// of what the client asks is ours.
+
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import type { Connection } from '../connection.js';
+import { decodeEntries, type Entry, type Message, type StartOptions } from '../wire/schema.js';
+import { Sender } from '../sender.js';
+import { Receiver } from '../receiver.js';
+import type { Events } from '../report.js';
+import { TsyncError } from '../errors.js';
+import { decodeBaseline, loadBaseline, NO_DIGEST, replicaId, saveBaseline } from './baseline.js';
+import { applyOp, type OpContext } from './ops.js';
+
+/** at most this many baseline batches (of 1,000 entries) are taken from a client */
+const MAX_BATCHES = 10_000;
+
+/** The replica's root: a directory, made (like rsync's destination) when only its parent exists. */
+export function ensureRoot(root: string, dryRun: boolean): string {
+  const clean = root.replace(/\/+$/, '') || '/';
+  const st = fs.statSync(clean, { throwIfNoEntry: false });
+  if (st && !st.isDirectory()) throw new TsyncError('E_DEST_PARENT', `${clean} exists and is not a directory`);
+  if (!st) {
+    if (!fs.statSync(path.dirname(clean), { throwIfNoEntry: false })?.isDirectory()) throw new TsyncError('E_DEST_PARENT', `the parent directory of ${clean} does not exist`);
+    if (!dryRun) fs.mkdirSync(clean);
+  }
+  return clean;
+}
+
+export function opContext(root: string, options: StartOptions): OpContext {
+  return { root, dryRun: options.dryRun, backupAbs: options.backupDir ? path.resolve(root, options.backupDir) : null, dirMode: 0o755 };
+}
+
+export function decodeExpect(b: Buffer): Entry {
+  const list = decodeEntries(b);
+  if (list.length !== 1) throw new TsyncError('E_PROTOCOL', 'an operation must name exactly one expected entry');
+  return list[0];
+}
+
+export async function serveReplica(conn: Connection, root: string, options: StartOptions, key: Buffer, events: Events): Promise<void> {
+  const dir = ensureRoot(root, options.dryRun);
+  const self = replicaId(dir);
+  let receiver: Receiver | null = null;
+  try {
+    // hello, clock pings, go
+    let peer = '';
+    let baseCount = 0;
+    let batches: Buffer[] = [];
+    for (;;) {
+      const m = await conn.next();
+      if (m.t === 'ping') conn.send({ t: 'pong', seq: m.seq, clock: Date.now() });
+      else if (m.t === 'tw_hello') {
+        peer = m.replica;
+        if (peer === self) throw new TsyncError('E_USAGE', `both replicas have the same id (${dir}/.tsync was copied from the other side, or both are the same directory); remove .tsync/id on one side`);
+        const mine = loadBaseline(dir, peer);
+        batches = mine?.batches ?? [];
+        baseCount = batches.length;
+        conn.send({ t: 'tw_hello', replica: self, host: os.hostname(), digest: mine?.digest ?? NO_DIGEST, baseCount });
+      } else if (m.t === 'tw_go' && peer) {
+        if (m.wantBase) for (const data of batches) conn.send({ t: 'tw_base', data });
+        break;
+      } else throw unexpected(m);
+    }
+    // our manifest; the client pulls what it decided to
+    conn.doneEnds = false;
+    await new Sender({ sources: [{ abs: dir, contents: true }], options }, events).run(conn, key);
+    conn.doneEnds = true;
+    const ctx = opContext(dir, options);
+    let failed = 0;
+    let save: Buffer[] = [];
+    for (;;) {
+      const m = await conn.next();
+      switch (m.t) {
+        case 'tw_op': {
+          const why = applyOp(ctx, { op: m.op, path: m.path, to: m.to, expect: decodeExpect(m.expect) });
+          if (why) {
+            failed++;
+            events.warn({ path: m.path, code: 'E_PARTIAL', message: why });
+          }
+          break;
+        }
+        case 'tw_ops_end':
+          conn.send({ t: 'tw_ops_done', failed });
+          failed = 0;
+          break;
+        case 'flist_head': {
+          // the client pushes
+          receiver = new Receiver(conn, { dest: dir, options, key }, events);
+          receiver.preload([m]);
+          const stats = await receiver.run();
+          receiver = null;
+          conn.release();
+          conn.send({ t: 'done', stats: JSON.stringify(stats) });
+          break;
+        }
+        case 'tw_save':
+          if (save.length >= MAX_BATCHES) throw new TsyncError('E_PROTOCOL', 'the new baseline is too large');
+          save.push(m.data);
+          break;
+        case 'tw_save_end': {
+          const base = decodeBaseline(save, 'the new baseline');
+          if (base.entries.length !== m.count || !base.digest.equals(m.digest)) throw new TsyncError('E_PROTOCOL', 'the new baseline does not match its count or digest');
+          if (!options.dryRun) saveBaseline(dir, self, peer, base);
+          conn.send({ t: 'tw_saved' });
+          save = [];
+          break;
+        }
+        case 'done':
+          return;
+        default:
+          throw unexpected(m);
+      }
+    }
+  } catch (e) {
+    receiver?.abandon();
+    throw e;
+  }
+}
+
+function unexpected(m: Message): TsyncError {
+  return new TsyncError('E_PROTOCOL', `unexpected ${m.t} message in a two-way run`);
+}
