@@ -80,8 +80,13 @@ export function openTemp(dirAbs: string, base: string, mode = 0o600): { fd: numb
   }
 }
 
+/**
+ * Seconds for utimes. libuv truncates the fraction to whole microseconds,
+ * and us / 1e6 as a double can land just below the intended microsecond;
+ * half a microsecond more makes the truncation land on it exactly.
+ */
 export function secondsOf(us: number): number {
-  return us / 1e6;
+  return us >= 0 ? (us + 0.5) / 1e6 : us / 1e6;
 }
 
 /**

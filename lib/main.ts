@@ -81,6 +81,7 @@ function twoWay(eps: Endpoint[], options: StartOptions, rsh: string, tsyncPath: 
   if (options.update) throw new TsyncError('E_USAGE', '--update does not apply to --two-way: the newer version always wins');
   const [first, second] = eps;
   if (first.kind === 'remote' && second.kind === 'remote') throw new TsyncError('E_USAGE', 'at most one replica can be remote');
+  if (first.kind === 'local' && second.kind === 'local' && sameDir(first.path, second.path)) throw new TsyncError('E_USAGE', 'both replicas are the same directory');
   const localFirst = first.kind === 'local';
   const [local, other] = localFirst ? [first, second] : [second, first];
   const backup = options.backupDir;
@@ -88,6 +89,14 @@ function twoWay(eps: Endpoint[], options: StartOptions, rsh: string, tsyncPath: 
   if (backup && !backup.startsWith('/') && !backup.split('/').includes('..')) options.rules.unshift({ kind: 'exclude', pattern: `/${backup.replace(/\/+$/, '')}/` });
   const peer = { remote: other.kind === 'remote' ? other : null, named: other, rsh, tsyncPath, timeout: options.timeout };
   return runTwoWay({ peer, localPath: local.path, remotePath: other.path, localFirst, options }, reporter);
+}
+
+function sameDir(x: string, y: string): boolean {
+  try {
+    return fs.realpathSync(x) === fs.realpathSync(y);
+  } catch {
+    return false;
+  }
 }
 
 function fail(out: Out, err: TsyncError): number {
@@ -122,6 +131,7 @@ function rulesFrom(ordered: Parsed['ordered']): Rule[] {
 }
 
 async function client(values: OptionValues, positional: string[], ordered: Parsed['ordered'], reporter: Reporter): Promise<{ stats: Stats; wire: { sent: number; received: number } }> {
+  if (values['two-way'] && positional.length !== 2) throw new TsyncError('E_USAGE', '--two-way takes exactly two replicas: A B');
   if (positional.length < 2) throw new TsyncError('E_USAGE', positional.length === 0 ? 'missing SRC and DEST' : 'missing DEST');
   const eps = positional.map(parseEndpoint);
   const options: StartOptions = {

@@ -112,6 +112,21 @@ const SAMPLES: Message[] = [
   { t: 'item', path: 'docs/link', code: 'cL+++++++++', type: 'l', size: 0, target: '../x' },
   { t: 'done', stats: '{}' },
   { t: 'done', stats: JSON.stringify({ files: 3, bytes: 5 * 2 ** 30, names: ['ü', 'e\u0301'] }) },
+  { t: 'start', role: 'twoway', paths: ['~/docs'], options: { ...baseOptions, modifyWindow: 2 } },
+  { t: 'ping', seq: 0, clock: 1_795_430_000_123 },
+  { t: 'pong', seq: 4, clock: 1_795_433_600_456.5 },
+  { t: 'tw_hello', replica: '0123456789abcdef0123456789abcdef', host: 'laptop.local', digest: Buffer.alloc(32, 7), baseCount: 3 },
+  { t: 'tw_hello', replica: 'fedcba9876543210fedcba9876543210', host: '', digest: Buffer.alloc(0), baseCount: 0 },
+  { t: 'tw_go', wantBase: true },
+  { t: 'tw_go', wantBase: false },
+  { t: 'tw_base', data: Buffer.from([0]) },
+  { t: 'tw_op', op: 0, path: 'a/b.txt', to: '', expect: Buffer.from([1, 2, 3]) },
+  { t: 'tw_op', op: 1, path: 'a/b.txt', to: 'a/b.conflict-h-20261123-101010.txt', expect: Buffer.from([1]) },
+  { t: 'tw_ops_end' },
+  { t: 'tw_ops_done', failed: 2 },
+  { t: 'tw_save', data: Buffer.alloc(300, 1) },
+  { t: 'tw_save_end', count: 20_000, digest: Buffer.alloc(32, 9) },
+  { t: 'tw_saved' },
 ];
 
 const label = (m: Message, i: number) => `${m.t} #${i}`;
@@ -158,6 +173,17 @@ t.test('tags are stable and unique', async (t) => {
     file_end: 0x32,
     item: 0x40,
     done: 0x50,
+    ping: 0x60,
+    pong: 0x61,
+    tw_hello: 0x62,
+    tw_base: 0x63,
+    tw_op: 0x64,
+    tw_ops_end: 0x65,
+    tw_ops_done: 0x66,
+    tw_save: 0x67,
+    tw_save_end: 0x68,
+    tw_saved: 0x69,
+    tw_go: 0x6a,
   });
   const values = Object.values(TAGS);
   t.equal(new Set(values).size, values.length, 'no two types share a tag');
@@ -246,7 +272,8 @@ t.test('malformed fields', async (t) => {
   const cases: Array<[string, Buffer, RegExp]> = [
     ['bad boolean in flist_head', msg('flist_head', (w) => w.u8(2)), /bad boolean 2/],
     ['bad boolean 0xff', msg('flist_head', (w) => w.u8(0xff)), /bad boolean 255/],
-    ['bad role', msg('start', (w) => w.u8(2)), /bad role 2/],
+    ['bad role', msg('start', (w) => w.u8(3)), /bad role 3/],
+    ['bad two-way op', msg('tw_op', (w) => w.u8(2)), /bad two-way operation 2/],
     [
       'bad rule kind',
       msg('start', (w) => w.u8(0).uint(0).uint(0).uint(1).u8(2).str('x')),
