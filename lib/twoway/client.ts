@@ -101,7 +101,7 @@ export async function runTwoWay(spec: TwoWaySpec, reporter: Reporter): Promise<T
       }
       // both manifests
       const theirs = await readManifest(conn, neg.key, events);
-      const local = scan.finish();
+      const local = await scan.done;
       const a = new Map([...local.files].map(([p, f]) => [p, f.entry]));
       const b = new Map([...theirs.entries].map(([p, t]) => [p, t.entry]));
       a.delete('.');
@@ -164,43 +164,31 @@ export async function runTwoWay(spec: TwoWaySpec, reporter: Reporter): Promise<T
       conn.send({ t: 'done', stats: '{}' });
       return { stats, wire: { sent: conn.bytesOut, received: conn.bytesIn }, conflicts };
     },
-    { meanwhile: (shake) => scan.ahead(shake), abandon: () => receiver?.abandon() },
+    { abandon: () => receiver?.abandon() },
   );
 }
 
-/** Our own tree, scanned while the peer starts. */
+/**
+ * Our own tree, scanned in the background (a batch per event-loop turn)
+ * while the peer starts and scans its own.
+ */
 class LocalScan {
   private readonly scanner: Scanner;
-  private readonly batches: Iterator<ScannedFile[]>;
-  readonly files = new Map<string, ScannedFile>();
+  readonly done: Promise<{ files: Map<string, ScannedFile>; ioErrors: number }>;
 
   constructor(root: string, options: StartOptions, events: Events) {
     this.scanner = new Scanner(Filter.create(options.rules, { ignoreFiles: options.ignoreFiles }), (w) => events.warn(w));
-    this.batches = this.scanner.scan([{ abs: root, contents: true }]);
+    this.done = this.run(this.scanner.scan([{ abs: root, contents: true }]));
+    this.done.catch(() => {});
   }
 
-  async ahead(until: Promise<unknown>): Promise<void> {
-    let settled = false;
-    until.then(
-      () => (settled = true),
-      () => (settled = true),
-    );
-    while (!settled) {
-      if (!this.step()) return;
+  private async run(batches: Iterator<ScannedFile[]>): Promise<{ files: Map<string, ScannedFile>; ioErrors: number }> {
+    const files = new Map<string, ScannedFile>();
+    for (let n = batches.next(); !n.done; n = batches.next()) {
+      for (const f of n.value) files.set(f.entry.path, f);
       await new Promise((r) => setImmediate(r));
     }
-  }
-
-  private step(): boolean {
-    const n = this.batches.next();
-    if (n.done) return false;
-    for (const f of n.value) this.files.set(f.entry.path, f);
-    return true;
-  }
-
-  finish(): { files: Map<string, ScannedFile>; ioErrors: number } {
-    while (this.step());
-    return { files: this.files, ioErrors: this.scanner.warnings };
+    return { files, ioErrors: this.scanner.warnings };
   }
 }
 

@@ -126,6 +126,28 @@ t.test('over a real sshd', async (t) => {
     t.notOk(fs.existsSync(path.join(sb, 'dst')), 'no destination was made');
   });
 
+  await t.test('two-way over ssh: both sides change, both end equal, the conflict kept on both', async (t) => {
+    const sb = t.testdir();
+    const [a, b] = [path.join(sb, 'a'), path.join(sb, 'b')];
+    await makeRandomTree(a, 77, { files: 30, dirs: 5, bigFiles: 1, oddNames: true });
+    let r = await runTsync(['--two-way', ...tsyncOver(sshd.rsh), a, `${host}:${b}`]);
+    t.equal(r.code, 0, describe(r));
+    await fsp.writeFile(path.join(a, 'both.txt'), 'from a');
+    await fsp.utimes(path.join(a, 'both.txt'), 1_700_000_100, 1_700_000_100);
+    await fsp.writeFile(path.join(b, 'both.txt'), 'from b, newer');
+    await fsp.utimes(path.join(b, 'both.txt'), 1_700_000_200, 1_700_000_200);
+    await fsp.writeFile(path.join(b, 'only-b.txt'), 'b');
+    r = await runTsync(['--two-way', '--json', ...tsyncOver(sshd.rsh), `${host}:${b}`, a]);
+    t.equal(r.code, 40, describe(r));
+    const copy = JSON.parse(r.stdout).conflicts[0].copy as string;
+    for (const side of [a, b]) {
+      t.equal(await fsp.readFile(path.join(side, 'both.txt'), 'utf8'), 'from b, newer');
+      t.equal(await fsp.readFile(path.join(side, copy), 'utf8'), 'from a');
+    }
+    const noState = { exclude: (rel: string) => rel === '.tsync' };
+    t.same(diffSnapshots(await snapshot(a, noState), await snapshot(b, noState), { ignoreDirMtime: true, ignoreSymlinkMtime: true }), [], 'equal');
+  });
+
   await t.test('errors from the remote side arrive with the remote\'s message', async (t) => {
     const sb = t.testdir();
     const r = await runTsync([...tsyncOver(sshd.rsh), `${host}:${sb}/no-such-source/`, `${sb}/dst/`]);
