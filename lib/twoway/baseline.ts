@@ -142,9 +142,21 @@ export function loadBaseline(root: string, peer: string): Baseline | null {
     batches.push(body.subarray(off + 4, off + 4 + n));
     off += 4 + n;
   }
-  const base = decodeBaseline(batches, `baseline ${path}`);
-  if (base.entries.length !== header.count || base.digest.toString('hex') !== header.digest) throw refuse('does not match its header');
-  return base;
+  const digest = digestOf(batches);
+  if (digest.toString('hex') !== header.digest) throw refuse('does not match its header');
+  // entries are decoded when first asked for: a replica serving a peer whose baseline matches never needs them
+  let entries: Entry[] | null = null;
+  return {
+    batches,
+    digest,
+    get entries(): Entry[] {
+      if (!entries) {
+        entries = decodeBaseline(batches, `baseline ${path}`).entries;
+        if (entries.length !== header.count) throw refuse('does not match its header');
+      }
+      return entries;
+    },
+  };
 }
 
 /** Write (atomically) this replica's id, secret and its baseline for `peer`. */
