@@ -11,7 +11,7 @@ import { decodeEntries, FileStatus, ReqFlag, type Entry, type Message, type Star
 import { DecodeError } from './wire/codec.js';
 import { MacChain, macEqual } from './tree/manifest.js';
 import { checkRelPath, parentOf, baseOf, under } from './tree/paths.js';
-import { Filter, isReserved, PARTIAL_PREFIX } from './tree/filter.js';
+import { Filter, isReserved, PARTIAL_PREFIX, TMP_PREFIX } from './tree/filter.js';
 import { findExtraneous } from './prune.js';
 import { decide, itemize, sameTime, type Action, type Local, type PlanOptions } from './plan/oneway.js';
 import { cleanStaleTemps, hashFile, keepCopy, moveAside, openTemp, placeSymlink, readLocal, setFileMeta, setPathMeta } from './apply.js';
@@ -344,11 +344,41 @@ export class Receiver {
       return;
     }
     this.pending.set(index, p);
-    const partial = this.cfg.options.partial ? partialOf(abs) : null;
+    const partial = this.cfg.options.partial ? this.partialFor(abs) : null;
     if (partial && (fs.lstatSync(partial, { throwIfNoEntry: false })?.size ?? 0) >= DELTA_MIN) return this.askDelta(p, partial);
     if (local && local.type === 'f' && local.size >= DELTA_MIN) return this.askDelta(p, abs);
     this.conn.send({ t: 'req', index, flags: 0, check: Buffer.alloc(0), sig: Buffer.alloc(0) });
   }
+
+  /**
+   * --partial's leftover for a file: the .tsync-partial- file a cut-off run
+   * kept, or else the biggest temporary a killed run (SIGKILL, power loss)
+   * left for it, adopted as the partial file. Either is only a delta basis:
+   * the whole-file hash decides what is installed.
+   */
+  private partialFor(abs: string): string {
+    const kept = partialOf(abs);
+    if (this.cfg.options.dryRun || fs.lstatSync(kept, { throwIfNoEntry: false })) return kept;
+    const dir = parentAbs(abs);
+    let temps = this.staleTemps.get(dir);
+    if (!temps) {
+      temps = staleTempsIn(dir);
+      this.staleTemps.set(dir, temps);
+    }
+    const mine = `${TMP_PREFIX}${baseOf(abs).slice(0, 100)}-`;
+    let best: { name: string; size: number } | null = null;
+    for (const name of temps) {
+      if (!name.startsWith(mine) || !/^[0-9a-f]{12}$/.test(name.slice(mine.length))) continue;
+      const st = fs.lstatSync(`${dir}/${name}`, { throwIfNoEntry: false });
+      if (st?.isFile() && (!best || st.size > best.size)) best = { name, size: st.size };
+    }
+    if (best) {
+      fs.renameSync(`${dir}/${best.name}`, kept);
+      temps.splice(temps.indexOf(best.name), 1);
+    }
+    return kept;
+  }
+  private readonly staleTemps = new Map<string, string[]>();
 
   /** Ask for a delta against a basis (our copy, or --partial's leftover): sign it, then request. */
   private askDelta(p: Pending, basisPath: string): Promise<void> {
@@ -670,6 +700,15 @@ const COPY_CHUNK = 1 << 20;
 function partialOf(abs: string): string {
   const i = abs.lastIndexOf('/');
   return `${abs.slice(0, i + 1)}${PARTIAL_PREFIX}${abs.slice(i + 1, i + 1 + 200)}`;
+}
+
+/** temporaries in a directory before this run wrote any there: a killed run's leftovers */
+function staleTempsIn(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir).filter((n) => n.startsWith(TMP_PREFIX));
+  } catch {
+    return [];
+  }
 }
 
 function parentAbs(abs: string): string {

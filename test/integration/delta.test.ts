@@ -11,7 +11,7 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t, { type Test } from 'tap';
-import { TSYNC_BIN, runTsync, type RunResult } from '../helpers/run.js';
+import { TSYNC_BIN, collect, runTsync, spawnTsync, type RunResult } from '../helpers/run.js';
 import { diffSnapshots, mulberry32, snapshot, type Entry } from '../helpers/tree.js';
 
 const MiB = 1024 * 1024;
@@ -310,3 +310,40 @@ for (const mode of ['pull', 'push'] as const) {
     t.ok(createHash('sha256').update(fs.readFileSync(path.join(dst, 'big.bin'))).digest().equals(createHash('sha256').update(data).digest()), 'identical after the second run');
   });
 }
+
+// --partial after a SIGKILL: the killed receiver could not move its temporary
+// aside; the next run adopts it as the partial file and sends only the rest.
+const THROTTLE = `perl -e '$|=1; while (sysread(STDIN, $b, 65536)) { syswrite(STDOUT, $b); select(undef, undef, undef, 0.01) }'`;
+const SLOW_OUT = path.join(TOOLS, 'slow-out-rsh');
+fs.writeFileSync(SLOW_OUT, `#!/bin/sh\nshift\nsh -c "$*" | ${THROTTLE}\n`, { mode: 0o755 });
+
+t.test('--partial: the temporary of a receiver killed by SIGKILL is adopted next time', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsync-partial-kill-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const src = path.join(dir, 'src');
+  const dst = path.join(dir, 'dst');
+  fs.mkdirSync(src);
+  const data = randomBytes(16 * MiB);
+  fs.writeFileSync(path.join(src, 'big.bin'), data);
+  const child = spawnTsync(['--partial', '-e', SLOW_OUT, '--tsync-path', TSYNC_BIN, `h:${src}/`, `${dst}/`]);
+  const done = collect(child);
+  const temp = () => (fs.existsSync(dst) ? fs.readdirSync(dst).find((n) => n.startsWith('.tsync-tmp-big.bin-')) : undefined);
+  for (let i = 0; i < 400; i++) {
+    const name = temp();
+    if (name && fs.statSync(path.join(dst, name)).size >= 4 * MiB) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  child.kill('SIGKILL');
+  await done;
+  const left = temp();
+  t.ok(left, 'the killed receiver left its temporary');
+  const kept = fs.statSync(path.join(dst, left!)).size;
+  t.notOk(fs.existsSync(path.join(dst, 'big.bin')), 'nothing under the final name');
+  const again = await runTsync(['--partial', '--json', '-e', STANDIN, '--tsync-path', TSYNC_BIN, `h:${src}/`, `${dst}/`]);
+  t.equal(again.code, 0, describe(again));
+  const sum = summary(t, again);
+  t.ok(sum.bytes.matched >= kept - 64 * KiB, `matched ${sum.bytes.matched} of the ${kept} bytes the killed run wrote`);
+  t.ok(sum.bytes.literal <= 16 * MiB - kept + 64 * KiB, `only the rest is sent (${sum.bytes.literal} literal bytes)`);
+  t.same(fs.readdirSync(dst), ['big.bin'], 'no temporary and no partial file left');
+  t.ok(createHash('sha256').update(fs.readFileSync(path.join(dst, 'big.bin'))).digest().equals(createHash('sha256').update(data).digest()), 'identical');
+});
