@@ -2,6 +2,7 @@
 // Returns the exit code; bin/tsync is the only place that exits.
 
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseArgs, helpText, num, type OptionValues, type Parsed } from './cli/parse.js';
 import { parseEndpoint, sameRemote, type Endpoint } from './endpoint.js';
 import { ERROR_TABLE, TsyncError, toTsyncError, EXIT } from './errors.js';
@@ -19,6 +20,8 @@ import { DEFAULT_LEVEL } from './compress.js';
 import { VERSION } from './version.js';
 import { LIMITS, PROTOCOL_MIN, PROTOCOL_VERSION } from './wire/schema.js';
 import { printable } from './text.js';
+import { keygen } from './cli/keygen.js';
+import { keyFileFrom, loadKey } from './keys.js';
 
 export const stdio: Out = {
   stdout: (s) => void process.stdout.write(s),
@@ -30,11 +33,12 @@ export async function main(argv: readonly string[], out: Out = stdio): Promise<n
   let positional: string[];
   let ordered: Parsed['ordered'];
   try {
+    if (argv[0] === 'keygen') return keygen(argv.slice(1), out);
     ({ values, positional, ordered } = parseArgs(argv));
   } catch (e) {
     return fail(out, toTsyncError(e));
   }
-  if (values.server) return runServer();
+  if (values.server) return runServer(values.key);
   if (values.help) {
     out.stdout(helpText());
     return 0;
@@ -138,7 +142,10 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
       throw new TsyncError('E_SOURCE_MISSING', `source ${srcs.map((s) => s.path).join(', ')} does not exist`);
     }
   }
-  const peer: Peer = remote && remote.kind === 'remote' ? spawnRemote(remote, rsh, tsyncPath) : spawnLocal();
+  // the key file's name may travel (to a local peer, in its environment); the key never does
+  const keyFile = keyFileFrom(values.key);
+  const psk = keyFile ? loadKey(keyFile) : null;
+  const peer: Peer = remote && remote.kind === 'remote' ? spawnRemote(remote, rsh, tsyncPath) : spawnLocal(keyFile ? { TSYNC_KEY_FILE: path.resolve(keyFile) } : {});
   const conn = new Connection(peer.input, peer.output, { timeout: options.timeout, expectJunk: remote !== null });
   const interrupt = onSignals(conn, peer);
   let receiver: Receiver | null = null;
@@ -147,7 +154,7 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
   try {
     let neg;
     try {
-      const shake = Promise.race([handshake(conn, 'client'), conn.failed()]);
+      const shake = Promise.race([handshake(conn, 'client', psk), conn.failed()]);
       await sender?.prefetch(shake);
       neg = await shake;
     } catch (e) {
