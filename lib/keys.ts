@@ -88,13 +88,12 @@ export function loadKey(file: string): Buffer {
   }
 }
 
-/** --key FILE, else TSYNC_KEY_FILE, else none. */
+/** --key FILE, else TSYNC_KEY_FILE, else none; a leading ~/ is the home directory (no shell expands it under docker exec or socat). */
 export function keyFileFrom(option: unknown, env: NodeJS.ProcessEnv = process.env): string | null {
-  if (typeof option === 'string') {
-    if (option === '') throw new TsyncError('E_USAGE', '--key needs a file name');
-    return option;
-  }
-  return env.TSYNC_KEY_FILE ? env.TSYNC_KEY_FILE : null;
+  if (option === '') throw new TsyncError('E_USAGE', '--key needs a file name');
+  const file = typeof option === 'string' ? option : env.TSYNC_KEY_FILE;
+  if (!file) return null;
+  return file === '~' || file.startsWith('~/') ? path.join(os.homedir(), file.slice(1)) : file;
 }
 
 /** where tsync keygen writes without a FILE: $XDG_CONFIG_HOME/tsync/key, or ~/.config/tsync/key */

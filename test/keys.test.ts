@@ -172,6 +172,9 @@ t.test('where the key comes from', async (t) => {
   t.equal(keyFileFrom(undefined, { TSYNC_KEY_FILE: '' }), null, 'an empty variable is no key');
   t.equal(keyFileFrom(undefined, {}), null);
   usageError(t, () => keyFileFrom('', {}));
+  t.equal(keyFileFrom('~/.config/tsync/key', {}), path.join(os.homedir(), '.config/tsync/key'), '~/ is expanded');
+  t.equal(keyFileFrom(undefined, { TSYNC_KEY_FILE: '~/k' }), path.join(os.homedir(), 'k'));
+  t.equal(keyFileFrom('~user/k', {}), '~user/k', '~user is not');
   t.equal(defaultKeyPath({ XDG_CONFIG_HOME: '/cfg' }), '/cfg/tsync/key');
   t.equal(defaultKeyPath({ XDG_CONFIG_HOME: 'relative' }), path.join(os.homedir(), '.config', 'tsync', 'key'), 'a relative XDG_CONFIG_HOME is ignored');
 });

@@ -13,7 +13,7 @@
 
 import { createCipheriv, createDecipheriv, createHash, createHmac, createSecretKey, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { DecodeError } from './codec.js';
-import { encodeFrame, FrameDecoder } from './frames.js';
+import { FRAME_HEADER, FrameDecoder } from './frames.js';
 import { LIMITS } from './schema.js';
 
 export const KEY_LEN = 32;
@@ -108,7 +108,12 @@ export class Sealer {
     c.setAAD(iv);
     const body = c.update(plain);
     c.final();
-    return encodeFrame(Buffer.concat([body, c.getAuthTag()]));
+    // one copy: [length][ciphertext][tag]
+    const frame = Buffer.allocUnsafe(FRAME_HEADER + body.length + TAG_LEN);
+    frame.writeUInt32BE(body.length + TAG_LEN, 0);
+    body.copy(frame, FRAME_HEADER);
+    c.getAuthTag().copy(frame, FRAME_HEADER + body.length);
+    return frame;
   }
 }
 
