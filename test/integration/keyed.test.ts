@@ -82,9 +82,9 @@ let K2: { file: string; code: string };
 
 t.before(async () => {
   SRC = path.join(WORK, 'src');
-  await makeRandomTree(SRC, 4242, { files: 30, dirs: 5, bigFiles: 1, bigMaxBytes: 3 << 20, symlinks: 3 });
+  await makeRandomTree(SRC, 4242, { files: 30, dirs: 5, bigFiles: 1, bigMaxBytes: 512 << 10, symlinks: 3 });
   // a big file so that every direction carries many sealed frames
-  await fsp.writeFile(path.join(SRC, 'big.bin'), randomBytes(3 << 20));
+  await fsp.writeFile(path.join(SRC, 'big.bin'), randomBytes(2 << 20));
   K1 = await keygen('k1');
   K2 = await keygen('k2');
 });
