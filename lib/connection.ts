@@ -6,7 +6,8 @@ import type { Readable, Transform, Writable } from 'node:stream';
 import { compressor, decompressor, type Codec, type Compressor } from './compress.js';
 import { DecodeError } from './wire/codec.js';
 import { encodeFrame, FrameDecoder, FRAME_HEADER } from './wire/frames.js';
-import { decodeMessage, encodeMessage, LIMITS, MAGIC, type Message } from './wire/schema.js';
+import { decodeMessage, encodeMessage, LIMITS, MAGIC, type Message, type MessageType } from './wire/schema.js';
+import type { Opener } from './wire/secure.js';
 import { isErrorCode, TsyncError } from './errors.js';
 import { printable } from './text.js';
 
@@ -38,6 +39,12 @@ export class Connection {
   private inflater: Transform | null = null;
   /** checked for each incoming message before it is dispatched: a codec means "decompress what follows" */
   inflateAfter: ((m: Message) => Codec | null) | null = null;
+  /** keyed sessions: sealing of what we send, opening of what we receive (lib/wire/secure.ts) */
+  private sealer: Transform | null = null;
+  private opener: Opener | null = null;
+  /** decoding stops after a message of this type (then paused is true), until startOpen() */
+  private pauseType: MessageType | null = null;
+  private paused = false;
   private outBuf: Buffer[] = [];
   private outBytes = 0;
   private flushScheduled = false;
@@ -154,14 +161,16 @@ export class Connection {
     return this.write(data);
   }
 
+  /** where outgoing bytes go first: compressed, then sealed, then out */
+  private get head(): Writable {
+    return this.compressor?.stream ?? this.sealer ?? this.output;
+  }
+
   private write(data: Buffer): boolean {
-    if (this.compressor) {
-      this.blocked = !this.compressor.stream.write(data);
-      this.compressor.flush();
-    } else {
-      this.bytesOut += data.length;
-      this.blocked = !this.output.write(data);
-    }
+    const head = this.head;
+    if (head === this.output) this.bytesOut += data.length;
+    this.blocked = !head.write(data);
+    this.compressor?.flush();
     return !this.blocked;
   }
 
@@ -173,7 +182,7 @@ export class Connection {
         this.failWaiters = this.failWaiters.filter((f) => f !== onFail);
         resolve();
       };
-      const sink = this.compressor ? this.compressor.stream : this.output;
+      const sink = this.head;
       const onFail = (e: TsyncError) => {
         sink.off('drain', onDrain);
         reject(e);
@@ -210,9 +219,8 @@ export class Connection {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.flush();
-    // a compressor ends the output through its pipe, after its last bytes
-    if (this.compressor) this.compressor.stream.end();
-    else this.output.end();
+    // a compressor or sealer ends the output through its pipe, after its last bytes
+    this.head.end();
   }
 
   fail(err: TsyncError): void {
@@ -243,8 +251,25 @@ export class Connection {
       this.preamble = null;
       chunk = got.subarray(MAGIC.length);
     }
-    if (this.inflater) this.inflater.write(chunk);
-    else this.frames(chunk);
+    this.fromWire(chunk);
+  }
+
+  /** Bytes as they came off the wire: opened first in a keyed session. */
+  private fromWire(bytes: Buffer): void {
+    if (!this.opener) return this.plain(bytes);
+    this.opener.feed(bytes);
+    try {
+      for (let clear = this.opener.next(); clear && !this.failure; clear = this.opener.next()) this.plain(clear);
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      this.abort(new TsyncError('E_PROTOCOL', e.message));
+    }
+  }
+
+  /** Bytes as the peer wrote them: decompressed first after -z switched on. */
+  private plain(bytes: Buffer): void {
+    if (this.inflater) this.inflater.write(bytes);
+    else this.frames(bytes);
   }
 
   /** Decode and dispatch every whole frame in bytes (plain, or already decompressed). */
@@ -252,6 +277,7 @@ export class Connection {
     if (this.failure) return;
     this.decoder.feed(bytes);
     for (;;) {
+      if (this.paused) return;
       let f: Buffer | null;
       try {
         f = this.decoder.next();
@@ -276,6 +302,11 @@ export class Connection {
       const codec = this.inflateAfter?.(m) ?? null;
       this.dispatch(m);
       if (this.failure) return;
+      if (m.t === this.pauseType) {
+        this.pauseType = null;
+        this.paused = true;
+        return;
+      }
       if (codec) {
         // every byte after this frame is compressed
         this.inflateAfter = null;
@@ -296,18 +327,47 @@ export class Connection {
     if (this.ended) inflater.end();
   }
 
-  /** Compress everything we send from now on. */
+  /** Compress everything we send from now on (and seal it after, if sealing is on). */
   startCompress(codec: Codec, level: number): void {
     this.flush();
     const c = compressor(codec, level);
     c.stream.on('data', (d: Buffer) => {
-      this.bytesOut += d.length;
+      if (!this.sealer) this.bytesOut += d.length;
     });
     c.stream.on('drain', () => {
       this.blocked = false;
     });
-    c.stream.pipe(this.output);
+    c.stream.pipe(this.sealer ?? this.output);
     this.compressor = c;
+  }
+
+  /** Stop decoding after the next message of this type: what follows it is sealed (see startOpen). */
+  pauseAfter(type: MessageType): void {
+    this.pauseType = type;
+  }
+
+  /** Seal everything we send from now on (a stream of sealed frames, lib/keyed.ts); what is already queued goes out as it is. */
+  startSeal(sealer: Transform): void {
+    if (this.compressor) throw new Error('sealing must start before compression');
+    this.flush();
+    sealer.on('data', (d: Buffer) => {
+      this.bytesOut += d.length;
+    });
+    sealer.on('drain', () => {
+      this.blocked = false;
+    });
+    sealer.on('error', (e) => this.fail(new TsyncError('E_INTERNAL', `sealing: ${e.message}`)));
+    sealer.pipe(this.output);
+    this.sealer = sealer;
+  }
+
+  /** Open everything the peer sends from now on (bytes already buffered included), and decode again. */
+  startOpen(opener: Opener): void {
+    this.paused = false;
+    this.pauseType = null;
+    this.opener = opener;
+    const rest = this.decoder.drain();
+    if (rest.length) this.fromWire(rest);
   }
 
   private dispatch(m: Message): void {
@@ -363,7 +423,8 @@ export class Connection {
       this.reportJunk();
       return;
     }
-    const partial = this.decoder.pending > 0 ? ` (in the middle of a ${this.decoder.pending > FRAME_HEADER ? 'frame' : 'frame header'})` : '';
+    const pending = this.decoder.pending + (this.opener?.pending ?? 0);
+    const partial = pending > 0 ? ` (in the middle of a ${pending > FRAME_HEADER ? 'frame' : 'frame header'})` : '';
     this.fail(new TsyncError('E_CONNECTION_LOST', `the peer closed the connection${partial}`));
   }
 

@@ -2,10 +2,11 @@
 // Returns the exit code; bin/tsync is the only place that exits.
 
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseArgs, helpText, num, type OptionValues, type Parsed } from './cli/parse.js';
 import { parseEndpoint, sameRemote, type Endpoint } from './endpoint.js';
 import { ERROR_TABLE, TsyncError, toTsyncError, EXIT } from './errors.js';
-import { withPeer } from './peer.js';
+import { withPeer, type PeerSpec } from './peer.js';
 import { runTwoWay, type TwoWayResult } from './twoway/client.js';
 import { Sender, toSources } from './sender.js';
 import { Receiver } from './receiver.js';
@@ -18,6 +19,8 @@ import { DEFAULT_LEVEL } from './compress.js';
 import { VERSION } from './version.js';
 import { LIMITS, PROTOCOL_MIN, PROTOCOL_VERSION } from './wire/schema.js';
 import { printable } from './text.js';
+import { keygen } from './cli/keygen.js';
+import { keyFileFrom, loadKey } from './keys.js';
 
 export const stdio: Out = {
   stdout: (s) => void process.stdout.write(s),
@@ -29,11 +32,12 @@ export async function main(argv: readonly string[], out: Out = stdio): Promise<n
   let positional: string[];
   let ordered: Parsed['ordered'];
   try {
+    if (argv[0] === 'keygen') return keygen(argv.slice(1), out);
     ({ values, positional, ordered } = parseArgs(argv));
   } catch (e) {
     return fail(out, toTsyncError(e));
   }
-  if (values.server) return runServer();
+  if (values.server) return runServer(values.key);
   if (values.help) {
     out.stdout(helpText());
     return 0;
@@ -75,7 +79,7 @@ function plural(n: number, what: string): string {
 }
 
 /** `--two-way A B`: one replica here, the other local or remote (the peer serves it). */
-function twoWay(eps: Endpoint[], options: StartOptions, rsh: string, tsyncPath: string, reporter: Reporter): Promise<TwoWayResult> {
+function twoWay(eps: Endpoint[], options: StartOptions, reach: Omit<PeerSpec, 'remote' | 'named'>, reporter: Reporter): Promise<TwoWayResult> {
   if (eps.length !== 2) throw new TsyncError('E_USAGE', '--two-way takes exactly two replicas: A B');
   if (options.delete) throw new TsyncError('E_USAGE', '--delete does not apply to --two-way: deletions follow what changed since the last run');
   if (options.update) throw new TsyncError('E_USAGE', '--update does not apply to --two-way: the newer version always wins');
@@ -87,7 +91,7 @@ function twoWay(eps: Endpoint[], options: StartOptions, rsh: string, tsyncPath: 
   const backup = options.backupDir;
   // a backup directory inside the replicas is theirs alone, never synced
   if (backup && !backup.startsWith('/') && !backup.split('/').includes('..')) options.rules.unshift({ kind: 'exclude', pattern: `/${backup.replace(/\/+$/, '')}/` });
-  const peer = { remote: other.kind === 'remote' ? other : null, named: other, rsh, tsyncPath, timeout: options.timeout };
+  const peer = { ...reach, remote: other.kind === 'remote' ? other : null, named: other };
   return runTwoWay({ peer, localPath: local.path, remotePath: other.path, localFirst, options }, reporter);
 }
 
@@ -150,7 +154,10 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
   };
   const rsh = (values.rsh as string) ?? process.env.TSYNC_RSH ?? 'ssh';
   const tsyncPath = (values['tsync-path'] as string) ?? 'tsync';
-  if (values['two-way']) return twoWay(eps, options, rsh, tsyncPath, reporter);
+  // the key file's name may travel (to a local peer, in its environment); the key never does
+  const keyFile = keyFileFrom(values.key);
+  const reach = { rsh, tsyncPath, timeout: options.timeout, keyFile, psk: keyFile ? loadKey(keyFile) : null };
+  if (values['two-way']) return twoWay(eps, options, reach, reporter);
   const dest = eps[eps.length - 1];
   const srcs = eps.slice(0, -1);
   const remoteSrcs = srcs.filter((e) => e.kind === 'remote');
@@ -172,7 +179,7 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
   let receiver: Receiver | null = null;
   // pushing: scan ahead while the peer starts
   const sender = myRole === 'sender' ? new Sender({ sources: toSources(srcs.map((s) => s.path)), options }, reporter) : null;
-  const spec = { remote, named: remote ?? dest, rsh, tsyncPath, timeout: options.timeout };
+  const spec = { ...reach, remote, named: remote ?? dest };
   return withPeer(
     spec,
     async ({ conn, neg }) => {

@@ -3,6 +3,7 @@
 // hands, hand the session to the run, and on any failure abort the
 // connection, stop the peer and say what went wrong in the peer's words.
 
+import * as path from 'node:path';
 import { Connection } from './connection.js';
 import { explainEarlyExit, spawnLocal, spawnRemote, type Peer } from './transport.js';
 import { handshake, type Negotiated } from './session.js';
@@ -18,6 +19,9 @@ export interface PeerSpec {
   rsh: string;
   tsyncPath: string;
   timeout: number;
+  /** --key: the file's name goes to a local peer (in its environment), the key into the handshake */
+  keyFile: string | null;
+  psk: Buffer | null;
 }
 
 export interface Session {
@@ -34,13 +38,13 @@ export interface SessionHooks {
 }
 
 export async function withPeer<T>(spec: PeerSpec, run: (s: Session) => Promise<T>, hooks: SessionHooks = {}): Promise<T> {
-  const peer: Peer = spec.remote && spec.remote.kind === 'remote' ? spawnRemote(spec.remote, spec.rsh, spec.tsyncPath) : spawnLocal();
+  const peer: Peer = spec.remote && spec.remote.kind === 'remote' ? spawnRemote(spec.remote, spec.rsh, spec.tsyncPath) : spawnLocal(spec.keyFile ? { TSYNC_KEY_FILE: path.resolve(spec.keyFile) } : {});
   const conn = new Connection(peer.input, peer.output, { timeout: spec.timeout, expectJunk: spec.remote !== null });
   const interrupt = onSignals(conn, peer);
   try {
     let neg: Negotiated;
     try {
-      const shake = Promise.race([handshake(conn, 'client'), conn.failed()]);
+      const shake = Promise.race([handshake(conn, 'client', spec.psk), conn.failed()]);
       await hooks.meanwhile?.(shake);
       neg = await shake;
     } catch (e) {

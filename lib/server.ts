@@ -10,6 +10,7 @@ import { Receiver } from './receiver.js';
 import { TsyncError, toTsyncError } from './errors.js';
 import type { Events } from './report.js';
 import { serveReplica } from './twoway/replica.js';
+import { keyFileFrom, loadKey } from './keys.js';
 
 export function expandHome(p: string): string {
   if (p === '~') return os.homedir();
@@ -25,7 +26,8 @@ function remoteEvents(conn: Connection): Events {
   };
 }
 
-export async function runServer(): Promise<number> {
+/** keyOption: the value of --key, if given */
+export async function runServer(keyOption?: unknown): Promise<number> {
   const conn = new Connection(process.stdin, process.stdout, { timeout: 0, expectJunk: false });
   let receiver: Receiver | null = null;
   try {
@@ -37,7 +39,8 @@ export async function runServer(): Promise<number> {
       if (m.t === 'hello') peerCaps = m.caps;
       return m.t === 'start' && m.options.compress ? chooseCodec(CAPS, peerCaps) : null;
     };
-    const neg = await Promise.race([handshake(conn, 'server'), conn.failed()]);
+    const keyFile = keyFileFrom(keyOption);
+    const neg = await Promise.race([handshake(conn, 'server', keyFile ? loadKey(keyFile) : null), conn.failed()]);
     const start = await Promise.race([conn.next(), conn.failed()]);
     if (start.t !== 'start') throw new TsyncError('E_PROTOCOL', `expected START, got ${start.t}`);
     conn.setTimeout(start.options.timeout);
@@ -62,6 +65,8 @@ export async function runServer(): Promise<number> {
   } catch (e) {
     receiver?.abandon();
     const err = toTsyncError(e);
+    // whoever runs the server (socat, inetd) sees a failed key check too, not only the client
+    if (err.code === 'E_AUTH' && !err.remote) process.stderr.write(`tsync --server: error: ${err.message}\n`);
     conn.abort(err);
     conn.close();
     return err.exitCode;

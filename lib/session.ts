@@ -9,6 +9,7 @@ import { PROTOCOL_MIN, PROTOCOL_VERSION, type Message } from './wire/schema.js';
 import { deriveKey } from './tree/manifest.js';
 import { VERSION } from './version.js';
 import { capsFor, chooseCodec, CODECS, type Codec } from './compress.js';
+import { authenticate, checkKeyPresence, KEY_CAP } from './keyed.js';
 
 export type Hello = Extract<Message, { t: 'hello' }>;
 
@@ -35,11 +36,23 @@ export function ourRange(): { min: number; max: number } {
   return { min: PROTOCOL_MIN, max: PROTOCOL_VERSION };
 }
 
-export async function handshake(conn: Connection, side: 'client' | 'server'): Promise<Negotiated> {
+/** psk: the pre-shared key (--key), or null for an unkeyed session; it is wiped when the handshake ends */
+export async function handshake(conn: Connection, side: 'client' | 'server', psk: Buffer | null = null): Promise<Negotiated> {
+  try {
+    return await negotiate(conn, side, psk);
+  } finally {
+    psk?.fill(0);
+  }
+}
+
+async function negotiate(conn: Connection, side: 'client' | 'server', psk: Buffer | null): Promise<Negotiated> {
   const range = ourRange();
   const nonce = randomBytes(32);
   const sentAt = Date.now();
-  conn.send({ t: 'hello', version: range.max, minVersion: range.min, software: VERSION, caps: CAPS, clock: sentAt, nonce });
+  // keyed: the peer seals everything after its AUTH, so decoding stops there until we can open it
+  if (psk) conn.pauseAfter('auth');
+  const hello: Hello = { t: 'hello', version: range.max, minVersion: range.min, software: VERSION, caps: psk ? [...CAPS, KEY_CAP] : CAPS, clock: sentAt, nonce };
+  conn.send(hello);
   const m = await conn.next();
   const receivedAt = Date.now();
   if (m.t !== 'hello') throw new TsyncError('E_PROTOCOL', `expected HELLO from the peer, got ${m.t}`);
@@ -49,7 +62,8 @@ export async function handshake(conn: Connection, side: 'client' | 'server'): Pr
     const theirs = `tsync ${m.software} (protocol ${m.minVersion}-${m.version})`;
     throw new TsyncError('E_VERSION', side === 'client' ? `${mine} and the remote ${theirs} share no protocol version` : `the client's ${theirs} and this ${mine} share no protocol version`);
   }
+  checkKeyPresence(side, psk !== null, m);
   const [c, s] = side === 'client' ? [nonce, m.nonce] : [m.nonce, nonce];
-  const key = deriveKey(Buffer.from('tsync-unkeyed'), Buffer.concat([c, s]), 'tsync manifest v1');
+  const key = psk ? await authenticate(conn, side, psk, hello, m) : deriveKey(Buffer.from('tsync-unkeyed'), Buffer.concat([c, s]), 'tsync manifest v1');
   return { version, peer: m, key, receivedAt, sentAt, codec: chooseCodec(CAPS, m.caps) };
 }

@@ -76,9 +76,9 @@ export function spawnRemote(ep: Endpoint & { kind: 'remote' }, rsh: string, tsyn
   return wrap(spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] }), argv.join(' '));
 }
 
-/** A local peer: our own binary in server mode, so both sides get a core. */
-export function spawnLocal(): Peer {
-  return wrap(spawn(process.execPath, [SELF, '--server'], { stdio: ['pipe', 'pipe', 'pipe'] }), 'local tsync --server');
+/** A local peer: our own binary in server mode, so both sides get a core. env: added to ours. */
+export function spawnLocal(env: Record<string, string> = {}): Peer {
+  return wrap(spawn(process.execPath, [SELF, '--server'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } }), 'local tsync --server');
 }
 
 function wrap(child: ChildProcess, describe: string): Peer {
@@ -120,7 +120,7 @@ function wrap(child: ChildProcess, describe: string): Peer {
 
 /** Turn a peer that died before the handshake finished into the error the user should see. */
 export async function explainEarlyExit(peer: Peer, ep: Endpoint, tsyncPath: string, fallback: TsyncError): Promise<TsyncError> {
-  if (fallback.code === 'E_REMOTE_JUNK' || fallback.code === 'E_VERSION' || fallback.code === 'E_TIMEOUT' || fallback.remote) return fallback;
+  if (fallback.code === 'E_REMOTE_JUNK' || fallback.code === 'E_VERSION' || fallback.code === 'E_TIMEOUT' || fallback.code === 'E_AUTH' || fallback.remote) return fallback;
   const timeout = new Promise<null>((r) => setTimeout(() => r(null), 2000).unref());
   const exit = await Promise.race([peer.exited, timeout]);
   if (!exit) return fallback;

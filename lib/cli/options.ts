@@ -39,6 +39,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'compress', short: 'z', kind: 'flag', help: 'compress what crosses the wire (brotli when both sides have it, else deflate)' },
   { long: 'compress-level', kind: 'value', arg: 'N', help: 'compression level 1 (fastest) to 9 (smallest), default 6' },
   { long: 'two-way', kind: 'flag', help: 'two-way: merge replicas A and B so both end equal (newest wins, conflicts kept as copies)' },
+  { long: 'key', kind: 'value', arg: 'FILE', help: 'pre-shared key (from tsync keygen) for a raw pipe: mutual authentication and encryption; the peer needs the same key (default: $TSYNC_KEY_FILE)' },
   { long: 'help', short: 'h', kind: 'flag', help: 'show this help' },
   { long: 'version', short: 'V', kind: 'flag', help: 'print the version and protocol versions' },
   { long: 'server', kind: 'flag', hidden: true, help: 'run as the peer side, spoken to over stdin/stdout by a tsync client' },

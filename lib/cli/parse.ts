@@ -94,6 +94,7 @@ export function helpText(): string {
   });
   return [
     'usage: tsync [options] SRC... DEST',
+    '       tsync keygen [--force] [FILE]     make a key for --key',
     '',
     'Make DEST like SRC, locally or over SSH or any stdio command.',
     'Endpoints: a local path, [user@]host:path, or ssh://[user@]host[:port]/path.',

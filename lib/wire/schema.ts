@@ -68,6 +68,8 @@ export interface StartOptions {
 export type Message =
   | { t: 'hello'; version: number; minVersion: number; software: string; caps: string[]; clock: number; nonce: Buffer }
   | { t: 'start'; role: Role; paths: string[]; options: StartOptions }
+  /** keyed sessions only, right after HELLO: proof of the pre-shared key (lib/wire/secure.ts) */
+  | { t: 'auth'; proof: Buffer }
   | { t: 'error'; code: string; message: string }
   | { t: 'warn'; code: string; path: string; message: string }
   | { t: 'keepalive' }
@@ -116,6 +118,7 @@ export const TAGS: Record<MessageType, number> = {
   error: 0x04,
   warn: 0x05,
   keepalive: 0x06,
+  auth: 0x07,
   flist_head: 0x10,
   flist: 0x11,
   flist_end: 0x12,
@@ -171,6 +174,9 @@ export function encodeMessage(m: Message): Buffer {
       w.str(m.code).str(m.path).str(m.message);
       break;
     case 'keepalive':
+      break;
+    case 'auth':
+      w.bytes(m.proof);
       break;
     case 'flist_head':
       w.bool(m.singleFile);
@@ -277,6 +283,9 @@ export function decodeMessage(buf: Buffer): Message {
       break;
     case 'keepalive':
       m = { t };
+      break;
+    case 'auth':
+      m = { t, proof: r.bytes(64) };
       break;
     case 'flist_head':
       m = { t, singleFile: r.bool() };
