@@ -158,9 +158,9 @@ export async function runTwoWay(spec: TwoWaySpec, reporter: Reporter): Promise<T
       }
       // the new baseline, theirs first: a run cut off between the two saves leaves baselines whose agreement the next run uses
       if (!globalTrouble) {
-        const entries = nextBaseline(plan, decisions, failed);
         // nothing new to agree on (the usual re-run): both baselines stay as they are
-        if (!(match && mine && sameEntries(entries, mine.entries))) await save(conn, root, self, hello.replica, encodeBaseline(entries));
+        const settled = match && mine !== null && decisions.length === 0 && failed.size === 0 && asBefore(mine.entries, plan);
+        if (!settled) await save(conn, root, self, hello.replica, encodeBaseline(nextBaseline(plan, decisions, failed)));
       }
       conn.send({ t: 'done', stats: '{}' });
       return { stats, wire: { sent: conn.bytesOut, received: conn.bytesIn }, conflicts };
@@ -315,12 +315,12 @@ function pushList(decisions: readonly Decision[], input: Omit<TwoWayInput, 'same
   return [{ entry: rootEntry, abs: files.get('.')!.abs }, ...list];
 }
 
-function sameEntries(x: readonly Entry[], y: readonly Entry[]): boolean {
-  if (x.length !== y.length) return false;
-  for (let i = 0; i < x.length; i++) {
-    const a = x[i];
-    const b = y[i];
-    if (a.path !== b.path || a.type !== b.type || a.mode !== b.mode || a.size !== b.size || a.mtime !== b.mtime || (a.target ?? '') !== (b.target ?? '')) return false;
+/** Both sides hold exactly what the baseline says, path for path. */
+function asBefore(base: readonly Entry[], now: Pick<TwoWayInput, 'a' | 'b'>): boolean {
+  if (base.length !== now.a.size || base.length !== now.b.size) return false;
+  for (const e of base) {
+    const a = now.a.get(e.path);
+    if (!a || a.type !== e.type || a.mode !== e.mode || a.size !== e.size || a.mtime !== e.mtime || (a.target ?? '') !== (e.target ?? '')) return false;
   }
   return true;
 }
