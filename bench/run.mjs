@@ -7,48 +7,11 @@
 // usage: node bench/run.mjs [--runs N] [--only NAME,...] [--data DIR] [--json FILE]
 // workloads: initial, noop, touched (the 20,000-file tree), big-initial, big-edits (1 GiB)
 
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { COUNT, DATA, JSON_OUT, ONLY, RUNS, TSYNC, ensureData, median, rm, sh } from './common.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
-const shared = path.resolve(root, '../shared/bench');
-const TSYNC = path.join(root, 'bin/tsync');
-const COUNT = path.join(shared, 'count-rsh.mjs');
-
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const RUNS = Number(opt('runs', '3'));
-const ONLY = opt('only', '')?.split(',').filter(Boolean);
-const DATA = path.resolve(opt('data', process.env.TSYNC_BENCH_DIR || '/tmp/tsync-bench'));
-const JSON_OUT = opt('json', '');
 const WORK = path.join(DATA, 'work');
-
-function sh(cmd, argv, env = {}) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return ms;
-}
-
-function ensureData(which) {
-  const marker = path.join(DATA, `.ready-${which}`);
-  if (fs.existsSync(marker)) return;
-  console.error(`generating ${which} workload in ${DATA} (once)...`);
-  fs.mkdirSync(DATA, { recursive: true });
-  sh(process.execPath, [path.join(shared, 'mkdata.mjs'), DATA, which]);
-  fs.writeFileSync(marker, '');
-}
-
-function rm(p) {
-  fs.rmSync(p, { recursive: true, force: true });
-}
 
 function copyTree(from, to) {
   rm(to);
@@ -67,12 +30,6 @@ function runTool(tool, flags, src, dest) {
   const [up, down] = fs.readFileSync(countFile, 'utf8').trim().split(/\s+/).map(Number);
   return { ms, up, down };
 }
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 // Each workload: prepare() puts the destination in its starting state (untimed),
 // then the tool runs once (timed).

@@ -8,48 +8,13 @@
 // workloads: merge (first run, one side empty), noop (re-run, nothing
 // changed; target 0.5), changed (re-run after one side became small-v2)
 
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { COUNT, DATA, JSON_OUT, ONLY, RUNS, TSYNC, ensureData, median, rm, sh } from './common.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
-const shared = path.resolve(root, '../shared/bench');
-const TSYNC = path.join(root, 'bin/tsync');
-const COUNT = path.join(shared, 'count-rsh.mjs');
-
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const RUNS = Number(opt('runs', '3'));
-const ONLY = opt('only', '')?.split(',').filter(Boolean);
-const DATA = path.resolve(opt('data', process.env.TSYNC_BENCH_DIR || '/tmp/tsync-bench'));
-const JSON_OUT = opt('json', '');
 const WORK = path.join(DATA, 'work-twoway');
 // Unison runs its ssh command as `CMD HOST -e none unison -server ...`: drop the -e none
 const UNISON_RSH = path.join(WORK, 'unison-rsh');
-
-function sh(cmd, argv, env = {}, ok = [0]) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (!ok.includes(r.status)) throw new Error(`${cmd} ${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return ms;
-}
-
-function ensureData() {
-  const marker = path.join(DATA, '.ready-small');
-  if (fs.existsSync(marker)) return;
-  console.error(`generating the small workload in ${DATA} (once)...`);
-  fs.mkdirSync(DATA, { recursive: true });
-  sh(process.execPath, [path.join(shared, 'mkdata.mjs'), DATA, 'small']);
-  fs.writeFileSync(marker, '');
-}
-
-const rm = (p) => fs.rmSync(p, { recursive: true, force: true });
 
 /** one timed run; returns { ms, bytes } */
 function runTool(tool, a, b) {
@@ -89,11 +54,6 @@ function synced(tool, name) {
   return p;
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const workloads = [
   {
@@ -131,7 +91,7 @@ const workloads = [
   },
 ];
 
-ensureData();
+ensureData('small');
 if (!fs.existsSync(path.join(DATA, 'small-v2'))) throw new Error(`${DATA}/small-v2 missing: run ../shared/bench/mkdata.mjs ${DATA} small`);
 fs.mkdirSync(WORK, { recursive: true });
 fs.writeFileSync(UNISON_RSH, `#!/bin/sh\nhost="$1"; shift\nwhile [ "$1" = "-e" ]; do shift 2; done\nexec ${process.execPath} ${COUNT} "$host" "$@"\n`, { mode: 0o755 });

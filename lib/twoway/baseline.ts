@@ -105,13 +105,7 @@ function secret(root: string, create: boolean): Buffer | null {
   }
   if (!create) return null;
   const key = randomBytes(32);
-  const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-  try {
-    fs.writeSync(fd, key);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  writeNew(path, key);
   return key;
 }
 
@@ -177,15 +171,20 @@ export function saveBaseline(root: string, self: string, peer: string, base: Bas
   writeAtomic(baselinePath(root, peer), Buffer.concat([body, createHmac('sha256', key).update(body).digest()]));
 }
 
-function writeAtomic(path: string, data: Buffer): void {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+/** A new file (never one planted there, never through a link), mode 0600, on disk before this returns. */
+function writeNew(path: string, data: Buffer): void {
+  const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   try {
     fs.writeSync(fd, data);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+function writeAtomic(path: string, data: Buffer): void {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  writeNew(tmp, data);
   fs.renameSync(tmp, path);
 }
 

@@ -280,15 +280,20 @@ child.on('exit', () => process.exit(255));
   { mode: 0o755 },
 );
 
+/** src/big.bin, 16 MiB of random bytes, and where dst will be */
+function bigSource(t: Test): { src: string; dst: string; data: Buffer } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsync-partial-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(src);
+  const data = randomBytes(16 * MiB);
+  fs.writeFileSync(path.join(src, 'big.bin'), data);
+  return { src, dst: path.join(dir, 'dst'), data };
+}
+
 for (const mode of ['pull', 'push'] as const) {
   t.test(`--partial: a pipe cut at 75% of a 16 MiB file costs about 25% next time (${mode})`, async (t) => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsync-partial-'));
-    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const src = path.join(dir, 'src');
-    const dst = path.join(dir, 'dst');
-    fs.mkdirSync(src);
-    const data = randomBytes(16 * MiB);
-    fs.writeFileSync(path.join(src, 'big.bin'), data);
+    const { src, dst, data } = bigSource(t);
     const [s, d] = mode === 'pull' ? [`h:${src}/`, `${dst}/`] : [`${src}/`, `h:${dst}/`];
     // cut the direction that carries the data
     const env = mode === 'pull' ? { CUT_DOWN: String(12 * MiB) } : { CUT_UP: String(12 * MiB) };
@@ -318,13 +323,7 @@ const SLOW_OUT = path.join(TOOLS, 'slow-out-rsh');
 fs.writeFileSync(SLOW_OUT, `#!/bin/sh\nshift\nsh -c "$*" | ${THROTTLE}\n`, { mode: 0o755 });
 
 t.test('--partial: the temporary of a receiver killed by SIGKILL is adopted next time', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsync-partial-kill-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const src = path.join(dir, 'src');
-  const dst = path.join(dir, 'dst');
-  fs.mkdirSync(src);
-  const data = randomBytes(16 * MiB);
-  fs.writeFileSync(path.join(src, 'big.bin'), data);
+  const { src, dst, data } = bigSource(t);
   const child = spawnTsync(['--partial', '-e', SLOW_OUT, '--tsync-path', TSYNC_BIN, `h:${src}/`, `${dst}/`]);
   const done = collect(child);
   const temp = () => (fs.existsSync(dst) ? fs.readdirSync(dst).find((n) => n.startsWith('.tsync-tmp-big.bin-')) : undefined);

@@ -1,0 +1,50 @@
+// What the benchmarks share: paths, options, timing a command, the data
+// generator, medians.
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const root = path.resolve(here, '..');
+export const shared = path.resolve(root, '../shared/bench');
+export const TSYNC = path.join(root, 'bin/tsync');
+export const COUNT = path.join(shared, 'count-rsh.mjs');
+
+const args = process.argv.slice(2);
+export const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+export const RUNS = Number(opt('runs', '3'));
+export const ONLY = opt('only', '')?.split(',').filter(Boolean);
+export const DATA = path.resolve(opt('data', process.env.TSYNC_BENCH_DIR || '/tmp/tsync-bench'));
+export const JSON_OUT = opt('json', '');
+
+/** run a command to completion; returns its wall time in ms (exit statuses in `ok` are success) */
+export function sh(cmd, argv, env = {}, ok = [0]) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (!ok.includes(r.status)) throw new Error(`${cmd} ${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return ms;
+}
+
+/** ../shared/bench/mkdata.mjs DATA which, once */
+export function ensureData(which) {
+  const marker = path.join(DATA, `.ready-${which}`);
+  if (fs.existsSync(marker)) return;
+  console.error(`generating ${which} workload in ${DATA} (once)...`);
+  fs.mkdirSync(DATA, { recursive: true });
+  sh(process.execPath, [path.join(shared, 'mkdata.mjs'), DATA, which]);
+  fs.writeFileSync(marker, '');
+}
+
+export const rm = (p) => fs.rmSync(p, { recursive: true, force: true });
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
