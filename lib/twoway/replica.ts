@@ -47,6 +47,10 @@ export async function serveReplica(conn: Connection, root: string, options: Star
   const self = replicaId(dir);
   let receiver: Receiver | null = null;
   try {
+    // our scan starts now, while the client pings and reads baselines
+    const sender = new Sender({ sources: [{ abs: dir, contents: true }], options }, events);
+    let go!: () => void;
+    const prefetching = sender.prefetch(new Promise<void>((r) => (go = r)));
     // hello, clock pings, go
     let peer = '';
     let baseCount = 0;
@@ -63,12 +67,14 @@ export async function serveReplica(conn: Connection, root: string, options: Star
         conn.send({ t: 'tw_hello', replica: self, host: os.hostname(), digest: mine?.digest ?? NO_DIGEST, baseCount });
       } else if (m.t === 'tw_go' && peer) {
         if (m.wantBase) for (const data of batches) conn.send({ t: 'tw_base', data });
+        go();
+        await prefetching;
         break;
       } else throw unexpected(m);
     }
     // our manifest; the client pulls what it decided to
     conn.doneEnds = false;
-    await new Sender({ sources: [{ abs: dir, contents: true }], options }, events).run(conn, key);
+    await sender.run(conn, key);
     conn.doneEnds = true;
     const ctx = opContext(dir, options);
     let failed = 0;
