@@ -10,7 +10,7 @@ import { explainEarlyExit, spawnLocal, spawnRemote, type Peer } from './transpor
 import { handshake } from './session.js';
 import { Sender, toSources } from './sender.js';
 import { Receiver } from './receiver.js';
-import { Reporter, type Out } from './report.js';
+import { Reporter, type Events, type Out } from './report.js';
 import { emptyStats, type Stats } from './stats.js';
 import type { Role, Rule, StartOptions } from './wire/schema.js';
 import { parseRuleArg, parseRuleFile, type CliRule } from './tree/filter.js';
@@ -19,6 +19,11 @@ import { DEFAULT_LEVEL } from './compress.js';
 import { VERSION } from './version.js';
 import { LIMITS, PROTOCOL_MIN, PROTOCOL_VERSION } from './wire/schema.js';
 import { printable } from './text.js';
+import { expandProfile } from './cli/profile.js';
+import { runDoctor } from './doctor-run.js';
+import { ChangeLog, runPost, runPre, type HookContext, type Mode } from './hooks.js';
+import { destLock } from './lock.js';
+import { PROGRESS_CAP, ProgressDisplay } from './progress.js';
 
 export const stdio: Out = {
   stdout: (s) => void process.stdout.write(s),
@@ -26,11 +31,15 @@ export const stdio: Out = {
 };
 
 export async function main(argv: readonly string[], out: Out = stdio): Promise<number> {
+  if (argv[0] === 'doctor') return runDoctor(argv.slice(1), out).catch((e) => fail(out, toTsyncError(e)));
   let values: OptionValues;
   let positional: string[];
   let ordered: Parsed['ordered'];
+  let profile = '';
   try {
-    ({ values, positional, ordered } = parseArgs(argv));
+    const expanded = expandProfile(argv);
+    profile = expanded.profile;
+    ({ values, positional, ordered } = parseArgs(expanded.argv));
   } catch (e) {
     return fail(out, toTsyncError(e));
   }
@@ -52,21 +61,49 @@ export async function main(argv: readonly string[], out: Out = stdio): Promise<n
     stats: Boolean(values.stats),
     dryRun: Boolean(values['dry-run']),
   };
-  const reporter = new Reporter(o, out);
+  // --progress: on a terminal only, and not with output meant for programs
+  const display = values.progress && process.stdout.isTTY && !o.json && !o.quiet ? new ProgressDisplay(out.stdout, { columns: () => process.stdout.columns || 80 }) : null;
+  const shown = display ? display.wrap(out) : out;
+  const reporter = new Reporter(o, shown);
+  const changes = values.post ? new ChangeLog() : null;
+  const base: Events = { item: (code, p, type, target) => reporter.item(code, p, type, target), warn: (w) => reporter.warn(w), progress: display ? (s) => display.update(s) : undefined };
+  const events = changes ? changes.tee(base) : base;
   let stats: Stats = emptyStats();
   let wire = { sent: 0, received: 0 };
+  // set once the pre hook succeeded: from then on the post hook runs, whatever happens
+  let ctx: HookContext | null = null;
+  const before = async (mode: Mode) => {
+    const c: HookContext = { sources: positional.slice(0, -1), dest: positional[positional.length - 1], mode, dryRun: o.dryRun, profile, quietStdout: o.json };
+    if (values.pre) await runPre(values.pre as string, c);
+    ctx = c;
+    display?.start();
+  };
+  const post = async (code: number): Promise<string> => {
+    if (!ctx || !changes) return '';
+    const r = { exitCode: code, stats, errors: reporter.errors, conflicts: reporter.conflicts.length, bytesSent: wire.sent, bytesReceived: wire.received, durationMs: performance.now() - started };
+    const complaint = await runPost(values.post as string, ctx, r, changes);
+    if (complaint && !o.json) out.stderr(`tsync: warning: ${printable(complaint)}\n`);
+    return complaint;
+  };
   try {
-    const run = await client(values, positional, ordered, reporter);
+    const run = await client(values, positional, ordered, events, { before, display, note: (s) => shown.stderr(`tsync: note: ${s}\n`) });
+    display?.finish();
     stats = run.stats;
     wire = run.wire;
-    const code = reporter.errors.length > 0 ? ERROR_TABLE.E_PARTIAL.exit : EXIT.OK;
+    let code = reporter.errors.length > 0 ? ERROR_TABLE.E_PARTIAL.exit : EXIT.OK;
     if (code !== 0 && !o.json) out.stderr(`tsync: ${ERROR_TABLE.E_PARTIAL.what} (${reporter.errors.length} problem${reporter.errors.length === 1 ? '' : 's'}, listed above); exit code ${code}\n`);
-    reporter.summary(stats, wire, performance.now() - started, code);
+    const complaint = await post(code);
+    if (complaint && code === EXIT.OK) code = ERROR_TABLE.E_POST_HOOK.exit;
+    reporter.summary(stats, wire, performance.now() - started, code, complaint ? { path: '', code: 'E_POST_HOOK', message: complaint } : undefined);
     return code;
   } catch (e) {
+    display?.finish();
     const err = toTsyncError(e);
+    await post(err.exitCode);
     if (o.json) reporter.summary(stats, wire, performance.now() - started, err.exitCode, { path: '', code: err.code, message: err.message });
     return fail(out, err);
+  } finally {
+    changes?.remove();
   }
 }
 
@@ -101,7 +138,14 @@ function rulesFrom(ordered: Parsed['ordered']): Rule[] {
   return rules;
 }
 
-async function client(values: OptionValues, positional: string[], ordered: Parsed['ordered'], reporter: Reporter): Promise<{ stats: Stats; wire: { sent: number; received: number } }> {
+interface RunHooks {
+  /** after the command line is checked, before the peer is started: the pre hook */
+  before(mode: Mode): Promise<void>;
+  display: ProgressDisplay | null;
+  note(s: string): void;
+}
+
+async function client(values: OptionValues, positional: string[], ordered: Parsed['ordered'], reporter: Events, hooks: RunHooks): Promise<{ stats: Stats; wire: { sent: number; received: number } }> {
   if (positional.length < 2) throw new TsyncError('E_USAGE', positional.length === 0 ? 'missing SRC and DEST' : 'missing DEST');
   const eps = positional.map(parseEndpoint);
   const dest = eps[eps.length - 1];
@@ -124,6 +168,7 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
     partial: Boolean(values.partial),
     compressLevel: num(values, 'compress-level', DEFAULT_LEVEL, { integer: true, max: 9 }),
   };
+  const lockWait = num(values, 'wait-lock', 0, { integer: true, max: LIMITS.timeout });
   const rsh = (values.rsh as string) ?? process.env.TSYNC_RSH ?? 'ssh';
   const tsyncPath = (values['tsync-path'] as string) ?? 'tsync';
 
@@ -138,6 +183,7 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
       throw new TsyncError('E_SOURCE_MISSING', `source ${srcs.map((s) => s.path).join(', ')} does not exist`);
     }
   }
+  await hooks.before(values['two-way'] ? 'two-way' : pull ? 'pull' : remote ? 'push' : 'local');
   const peer: Peer = remote && remote.kind === 'remote' ? spawnRemote(remote, rsh, tsyncPath) : spawnLocal();
   const conn = new Connection(peer.input, peer.output, { timeout: options.timeout, expectJunk: remote !== null });
   const interrupt = onSignals(conn, peer);
@@ -147,7 +193,7 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
   try {
     let neg;
     try {
-      const shake = Promise.race([handshake(conn, 'client'), conn.failed()]);
+      const shake = Promise.race([handshake(conn, 'client', hooks.display ? [PROGRESS_CAP] : []), conn.failed()]);
       await sender?.prefetch(shake);
       neg = await shake;
     } catch (e) {
@@ -155,7 +201,9 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
     }
     peer.passStderr();
     const theirPaths = pull ? srcs.map((s) => s.path) : [dest.path];
-    conn.send({ t: 'start', role: theirRole, paths: theirPaths, options });
+    // only a peer that takes locks knows the field (and older ones would refuse it)
+    const theirOptions = lockWait > 0 && neg.peer.caps.includes('lock') ? { ...options, lockWait } : options;
+    conn.send({ t: 'start', role: theirRole, paths: theirPaths, options: theirOptions });
     if (options.compress) {
       // the server answers nothing between its HELLO and our START, so both directions switch here
       conn.startCompress(neg.codec, options.compressLevel);
@@ -165,8 +213,10 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
     if (sender) {
       stats = await Promise.race([sender.run(neg.key), conn.failed()]);
     } else {
-      receiver = new Receiver(conn, { dest: dest.path, options, key: neg.key }, reporter);
-      stats = await Promise.race([receiver.run(), conn.failed()]);
+      const r = new Receiver(conn, { dest: dest.path, options, key: neg.key, lock: destLock({ dryRun: options.dryRun, lockWait }, hooks.note) }, reporter);
+      receiver = r;
+      hooks.display?.source(() => r.progress());
+      stats = await Promise.race([r.run(), conn.failed()]);
       conn.send({ t: 'done', stats: JSON.stringify(stats) });
     }
     conn.close();

@@ -5,12 +5,22 @@
 import type { Entry } from './wire/schema.js';
 import type { ErrorRecord, Stats } from './stats.js';
 import { showPath } from './text.js';
+import type { ProgressSnapshot } from './progress.js';
 
 export interface Events {
   /** a change made (or, in a dry run, that would be made) */
   item(code: string, path: string, type: Entry['type'], target: string, size: number): void;
   /** a file-level problem; the run goes on and ends with the partial-transfer code */
   warn(w: ErrorRecord): void;
+  /** how far the run is (the receiving server's PROGRESS messages, when asked for) */
+  progress?(s: ProgressSnapshot): void;
+}
+
+/** A path both sides changed (two-way): where the losing version was kept. */
+export interface ConflictRecord {
+  path: string;
+  /** the conflict copy's path, relative to the root */
+  copy: string;
 }
 
 export interface OutputOptions {
@@ -31,6 +41,8 @@ export const DELETE_CODE = '*deleting';
 
 export class Reporter implements Events {
   readonly warnings: ErrorRecord[] = [];
+  /** filled by two-way runs; reported by --json */
+  readonly conflicts: ConflictRecord[] = [];
   constructor(
     private readonly o: OutputOptions,
     private readonly out: Out,
@@ -62,7 +74,7 @@ export class Reporter implements Events {
   summary(stats: Stats, wire: { sent: number; received: number }, ms: number, exitCode: number, failure?: ErrorRecord): void {
     if (this.o.json) {
       const errors = failure ? [...this.errors, failure] : this.errors;
-      this.out.stdout(`${JSON.stringify(jsonSummary(stats, wire, ms, exitCode, this.o.dryRun, errors))}\n`);
+      this.out.stdout(`${JSON.stringify(jsonSummary(stats, wire, ms, exitCode, this.o.dryRun, errors, this.conflicts))}\n`);
       return;
     }
     if (this.o.stats) this.out.stdout(statsText(stats, wire, ms, this.o.dryRun));
@@ -71,7 +83,7 @@ export class Reporter implements Events {
 
 export const JSON_SCHEMA_VERSION = 1;
 
-export function jsonSummary(s: Stats, wire: { sent: number; received: number }, ms: number, exitCode: number, dryRun: boolean, errors: ErrorRecord[]) {
+export function jsonSummary(s: Stats, wire: { sent: number; received: number }, ms: number, exitCode: number, dryRun: boolean, errors: ErrorRecord[], conflicts: ConflictRecord[] = []) {
   return {
     schema: JSON_SCHEMA_VERSION,
     ok: exitCode === 0,
@@ -79,7 +91,7 @@ export function jsonSummary(s: Stats, wire: { sent: number; received: number }, 
     dryRun,
     counts: { entries: s.entries, files: s.files, created: s.created, updated: s.updated, metaOnly: s.metaOnly, deleted: s.deleted, unchanged: s.unchanged, skipped: s.skipped },
     bytes: { total: s.totalSize, literal: s.bytesLiteral, matched: s.bytesMatched, sent: wire.sent, received: wire.received },
-    conflicts: [] as string[],
+    conflicts,
     errors,
     durationMs: Math.round(ms),
   };

@@ -9,6 +9,9 @@ import { Sender, toSources } from './sender.js';
 import { Receiver } from './receiver.js';
 import { TsyncError, toTsyncError } from './errors.js';
 import type { Events } from './report.js';
+import { diagReport } from './doctor.js';
+import { destLock } from './lock.js';
+import { PROGRESS_CAP, streamProgress } from './progress.js';
 
 export function expandHome(p: string): string {
   if (p === '~') return os.homedir();
@@ -27,6 +30,7 @@ function remoteEvents(conn: Connection): Events {
 export async function runServer(): Promise<number> {
   const conn = new Connection(process.stdin, process.stdout, { timeout: 0, expectJunk: false });
   let receiver: Receiver | null = null;
+  let stopProgress: (() => void) | null = null;
   try {
     // With -z the client compresses everything after START: switch at that very
     // frame. Armed before the handshake, as HELLO, START and compressed bytes
@@ -38,24 +42,31 @@ export async function runServer(): Promise<number> {
     };
     const neg = await Promise.race([handshake(conn, 'server'), conn.failed()]);
     const start = await Promise.race([conn.next(), conn.failed()]);
+    const startAt = Date.now();
     if (start.t !== 'start') throw new TsyncError('E_PROTOCOL', `expected START, got ${start.t}`);
     conn.setTimeout(start.options.timeout);
     if (start.options.compress) conn.startCompress(neg.codec, start.options.compressLevel);
     const paths = start.paths.map(expandHome);
     if (paths.length === 0) throw new TsyncError('E_PROTOCOL', 'START names no path');
     const events = remoteEvents(conn);
-    if (start.role === 'sender') {
+    if (start.role === 'doctor') {
+      conn.send({ t: 'diag', report: JSON.stringify(diagReport(paths[0], startAt)) });
+    } else if (start.role === 'sender') {
       const sender = new Sender(conn, { sources: toSources(paths), options: start.options }, events);
       await Promise.race([sender.run(neg.key), conn.failed()]);
     } else {
       if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a receiver takes exactly one destination');
-      receiver = new Receiver(conn, { dest: paths[0], options: start.options, key: neg.key }, events);
-      const stats = await Promise.race([receiver.run(), conn.failed()]);
+      const r = new Receiver(conn, { dest: paths[0], options: start.options, key: neg.key, lock: destLock(start.options, (s) => process.stderr.write(`tsync: note: ${s}\n`)) }, events);
+      receiver = r;
+      stopProgress = neg.peer.caps.includes(PROGRESS_CAP) ? streamProgress((s) => conn.send({ t: 'progress', ...s }), () => r.progress()) : null;
+      const stats = await Promise.race([r.run(), conn.failed()]);
+      stopProgress?.();
       conn.send({ t: 'done', stats: JSON.stringify(stats) });
     }
     conn.close();
     return 0;
   } catch (e) {
+    stopProgress?.();
     receiver?.abandon();
     const err = toTsyncError(e);
     conn.abort(err);

@@ -12,7 +12,9 @@ import { capsFor, chooseCodec, CODECS, type Codec } from './compress.js';
 
 export type Hello = Extract<Message, { t: 'hello' }>;
 
-export const CAPS = ['hash:sha256', ...capsFor(CODECS)];
+// 'lock': a receiving server takes the destination's lock and reads START's lockWait;
+// 'doctor': the server answers START role doctor with a DIAG.
+export const CAPS = ['hash:sha256', ...capsFor(CODECS), 'lock', 'doctor'];
 
 export interface Negotiated {
   version: number;
@@ -35,11 +37,12 @@ export function ourRange(): { min: number; max: number } {
   return { min: PROTOCOL_MIN, max: PROTOCOL_VERSION };
 }
 
-export async function handshake(conn: Connection, side: 'client' | 'server'): Promise<Negotiated> {
+/** extraCaps: requests of this run only (PROGRESS_CAP) */
+export async function handshake(conn: Connection, side: 'client' | 'server', extraCaps: readonly string[] = []): Promise<Negotiated> {
   const range = ourRange();
   const nonce = randomBytes(32);
   const sentAt = Date.now();
-  conn.send({ t: 'hello', version: range.max, minVersion: range.min, software: VERSION, caps: CAPS, clock: sentAt, nonce });
+  conn.send({ t: 'hello', version: range.max, minVersion: range.min, software: VERSION, caps: [...CAPS, ...extraCaps], clock: sentAt, nonce });
   const m = await conn.next();
   const receivedAt = Date.now();
   if (m.t !== 'hello') throw new TsyncError('E_PROTOCOL', `expected HELLO from the peer, got ${m.t}`);

@@ -39,7 +39,12 @@ export interface Entry {
   target?: string;
 }
 
-export type Role = 'sender' | 'receiver';
+/** doctor: answer one DIAG about the path and end (tsync doctor) */
+export type Role = 'sender' | 'receiver' | 'doctor';
+
+/** START's role byte; stable forever, like the tags */
+const ROLE_CODE: Record<Role, number> = { sender: 0, receiver: 1, doctor: 8 };
+const CODE_ROLE = new Map<number, Role>(Object.entries(ROLE_CODE).map(([k, v]) => [v, k as Role]));
 
 export interface Rule {
   kind: 'include' | 'exclude';
@@ -62,6 +67,12 @@ export interface StartOptions {
   compressLevel: number;
   /** keep an interrupted file aside and use it as the delta basis next time */
   partial: boolean;
+  /**
+   * seconds the receiver waits for another run's lock on the destination.
+   * An optional trailing field: sent only to a peer whose HELLO lists 'lock'
+   * (older peers take no lock and would refuse the extra bytes).
+   */
+  lockWait?: number;
 }
 
 export type Message =
@@ -78,7 +89,9 @@ export type Message =
   | { t: 'data'; data: Buffer }
   | { t: 'file_end'; index: number; status: FileStatus; hash: Buffer; message: string }
   | { t: 'item'; path: string; code: string; type: EntryType; size: number; target: string }
-  | { t: 'done'; stats: string };
+  | { t: 'done'; stats: string }
+  | { t: 'progress'; files: number; totalFiles: number; bytes: number; totalBytes: number; moved: number; listing: boolean; path: string; size: number; done: number }
+  | { t: 'diag'; report: string };
 
 /**
  * How a sender ends a file: sent (hash follows), same as the receiver's
@@ -108,6 +121,8 @@ export const TAGS: Record<MessageType, number> = {
   file_end: 0x32,
   item: 0x40,
   done: 0x50,
+  progress: 0x45,
+  diag: 0x46,
 };
 
 const BY_TAG = new Map<number, MessageType>(Object.entries(TAGS).map(([k, v]) => [v, k as MessageType]));
@@ -124,7 +139,7 @@ export function encodeMessage(m: Message): Buffer {
       w.f64(m.clock).bytes(m.nonce);
       break;
     case 'start': {
-      w.u8(m.role === 'sender' ? 0 : 1).uint(m.paths.length);
+      w.u8(ROLE_CODE[m.role]).uint(m.paths.length);
       for (const p of m.paths) w.str(p);
       const o = m.options;
       let flags = 0;
@@ -134,6 +149,7 @@ export function encodeMessage(m: Message): Buffer {
       w.uint(flags).uint(o.rules.length);
       for (const r of o.rules) w.u8(r.kind === 'include' ? 1 : 0).str(r.pattern);
       w.str(o.backupDir).f64(o.modifyWindow).uint(o.timeout).uint(o.compressLevel);
+      if (o.lockWait !== undefined) w.uint(o.lockWait);
       break;
     }
     case 'error':
@@ -171,6 +187,12 @@ export function encodeMessage(m: Message): Buffer {
     case 'done':
       w.str(m.stats);
       break;
+    case 'progress':
+      w.uint(m.files).uint(m.totalFiles).uint(m.bytes).uint(m.totalBytes).uint(m.moved).bool(m.listing).str(m.path).uint(m.size).uint(m.done);
+      break;
+    case 'diag':
+      w.str(m.report);
+      break;
   }
   return w.finish();
 }
@@ -194,7 +216,8 @@ export function decodeMessage(buf: Buffer): Message {
     }
     case 'start': {
       const roleByte = r.u8();
-      if (roleByte > 1) throw new DecodeError(`bad role ${roleByte}`);
+      const role = CODE_ROLE.get(roleByte);
+      if (!role) throw new DecodeError(`bad role ${roleByte}`);
       const n = r.uint(1024);
       const paths: string[] = [];
       for (let i = 0; i < n; i++) paths.push(r.str(LIMITS.path));
@@ -212,7 +235,8 @@ export function decodeMessage(buf: Buffer): Message {
       });
       if (!(options.modifyWindow >= 0 && options.modifyWindow <= LIMITS.modifyWindow)) throw new DecodeError('bad modify window');
       if (flags >= 1 << OPT_FLAGS.length) throw new DecodeError(`unknown option flags 0x${flags.toString(16)}`);
-      m = { t, role: roleByte === 0 ? 'sender' : 'receiver', paths, options };
+      if (r.remaining > 0) options.lockWait = r.uint(LIMITS.timeout);
+      m = { t, role, paths, options };
       break;
     }
     case 'error':
@@ -262,6 +286,12 @@ export function decodeMessage(buf: Buffer): Message {
     }
     case 'done':
       m = { t, stats: r.str(LIMITS.json) };
+      break;
+    case 'progress':
+      m = { t, files: r.uint(), totalFiles: r.uint(), bytes: r.uint(), totalBytes: r.uint(), moved: r.uint(), listing: r.bool(), path: r.str(LIMITS.path), size: r.uint(), done: r.uint() };
+      break;
+    case 'diag':
+      m = { t, report: r.str(LIMITS.json) };
       break;
   }
   r.end(t);
