@@ -100,6 +100,21 @@ export function renderProgress(s: ProgressSnapshot, rate: number, fileBar: boole
   return lines;
 }
 
+/**
+ * fn, called at most once every ms. The receiver calls it as it works (a
+ * burst of small files can keep the event loop, and so any timer, busy for
+ * seconds), and a timer calls it when it waits.
+ */
+export function every(ms: number, fn: () => void, now: () => number = () => performance.now()): () => void {
+  let last = -Infinity;
+  return () => {
+    const t = now();
+    if (t - last < ms) return;
+    last = t;
+    fn();
+  };
+}
+
 /** Bytes per second over the last few seconds, from (time, moved) samples. */
 export class RateMeter {
   private samples: Array<[number, number]> = [];
@@ -130,17 +145,21 @@ export class ProgressDisplay {
   private current = '';
   private since = 0;
   private readonly now: () => number;
+  /** redraw, unless that was done less than REDRAW_MS ago */
+  readonly tick: () => void;
 
   constructor(
     private readonly write: (s: string) => void,
     private readonly opts: DisplayOptions,
   ) {
     this.now = opts.now ?? (() => performance.now());
+    this.tick = every(REDRAW_MS, () => this.redraw(), this.now);
   }
 
   /** the newest snapshot (from PROGRESS messages) */
   update(s: ProgressSnapshot): void {
     this.latest = s;
+    if (this.timer) this.tick();
   }
 
   /** take snapshots from a receiver in this process */
@@ -150,7 +169,7 @@ export class ProgressDisplay {
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.draw(), REDRAW_MS);
+    this.timer = setInterval(this.tick, REDRAW_MS);
     this.timer.unref();
   }
 
@@ -175,7 +194,8 @@ export class ProgressDisplay {
     this.clear();
   }
 
-  private draw(): void {
+  /** draw the newest snapshot now (the timer calls this) */
+  redraw(): void {
     const s = this.poll ? this.poll() : this.latest;
     if (!s) return;
     const t = this.now();
@@ -203,20 +223,26 @@ export class ProgressDisplay {
   }
 }
 
-/**
- * The receiving server's side: a PROGRESS message whenever the snapshot
- * changed, at most every REDRAW_MS. Returns the function that stops it.
- */
-export function streamProgress(send: (s: ProgressSnapshot) => void, snapshot: () => ProgressSnapshot): () => void {
+/** A function that sends the snapshot when it changed since the last call. */
+export function sendIfChanged(send: (s: ProgressSnapshot) => void, snapshot: () => ProgressSnapshot): () => void {
   let last = '';
-  const tick = () => {
+  return () => {
     const s = snapshot();
     const key = `${s.files},${s.totalFiles},${s.bytes},${s.moved},${s.listing},${s.path},${s.done}`;
     if (key === last) return;
     last = key;
     send(s);
   };
+}
+
+/**
+ * The receiving server's side: a PROGRESS message whenever the snapshot
+ * changed, at most every REDRAW_MS, from the receiver's work (tick) and
+ * from a timer while it waits. send must not wait for the event loop.
+ */
+export function streamProgress(send: (s: ProgressSnapshot) => void, snapshot: () => ProgressSnapshot): { tick: () => void; stop: () => void } {
+  const tick = every(REDRAW_MS, sendIfChanged(send, snapshot));
   const timer = setInterval(tick, REDRAW_MS);
   timer.unref();
-  return () => clearInterval(timer);
+  return { tick, stop: () => clearInterval(timer) };
 }

@@ -59,6 +59,8 @@ export interface ReceiverConfig {
   key: Buffer;
   /** take the destination's lock, once its directory is known (not for a single file written under a new name) */
   lock?: (root: string) => Promise<Lock>;
+  /** called as work is done, for --progress (it keeps its own pace) */
+  progress?: () => void;
 }
 
 /** the requested files, with the sum of their sizes (for progress) */
@@ -144,6 +146,7 @@ export class Receiver {
           const slow = this.entry(count++, e);
           if (slow) await slow;
         }
+        this.cfg.progress?.();
       } else if (m.t === 'flist_end') {
         if (m.count !== count || !macEqual(this.mac.final(count, m.ioErrors, this.singleFile), m.mac)) throw new TsyncError('E_PROTOCOL', 'manifest failed verification at its end (count or MAC mismatch)');
         this.listDone = true;
@@ -445,9 +448,14 @@ export class Receiver {
   private fileData(data: Buffer): void {
     const inc = this.incoming;
     if (!inc) throw new TsyncError('E_PROTOCOL', 'file data outside a file');
-    if (inc.delta) return this.applyOps(inc, data);
+    if (inc.delta) {
+      this.applyOps(inc, data);
+      this.cfg.progress?.();
+      return;
+    }
     this.put(inc, data);
     this.stats.bytesLiteral += data.length;
+    this.cfg.progress?.();
   }
 
   private fileEnd(index: number, status: FileStatus, hash: Buffer, message: string): void {
@@ -514,6 +522,7 @@ export class Receiver {
       this.problem(rel, 'E_PARTIAL', describeFsError(err));
     }
     this.pending.delete(index);
+    this.cfg.progress?.();
     this.maybeDone();
   }
 

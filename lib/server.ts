@@ -56,9 +56,15 @@ export async function runServer(): Promise<number> {
       await Promise.race([sender.run(neg.key), conn.failed()]);
     } else {
       if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a receiver takes exactly one destination');
-      const r = new Receiver(conn, { dest: paths[0], options: start.options, key: neg.key, lock: destLock(start.options, (s) => process.stderr.write(`tsync: note: ${s}\n`)) }, events);
+      let tick: (() => void) | undefined;
+      const r = new Receiver(conn, { dest: paths[0], options: start.options, key: neg.key, lock: destLock(start.options, (s) => process.stderr.write(`tsync: note: ${s}\n`)), progress: () => tick?.() }, events);
       receiver = r;
-      stopProgress = neg.peer.caps.includes(PROGRESS_CAP) ? streamProgress((s) => conn.send({ t: 'progress', ...s }), () => r.progress()) : null;
+      if (neg.peer.caps.includes(PROGRESS_CAP)) {
+        // flushed at once: the receiver may be busy for a while before the event loop turns
+        const feed = streamProgress((s) => conn.send({ t: 'progress', ...s }) && conn.flush(), () => r.progress());
+        tick = feed.tick;
+        stopProgress = feed.stop;
+      }
       const stats = await Promise.race([r.run(), conn.failed()]);
       stopProgress?.();
       conn.send({ t: 'done', stats: JSON.stringify(stats) });
