@@ -59,11 +59,17 @@ const GARBLED_STALE_MS = 10_000;
 export async function acquireLock(root: string, opts: LockOptions): Promise<Lock> {
   const dir = path.join(root, STATE_DIR);
   const file = path.join(dir, LOCK_NAME);
-  const made = makeStateDir(root, dir);
+  let made = makeStateDir(root, dir);
   const deadline = Date.now() + opts.waitSeconds * 1000;
   try {
     for (;;) {
-      if (tryCreate(dir, file)) return holding(root, dir, file, made);
+      const got = tryCreate(dir, file);
+      if (got === 'no-dir') {
+        // the run we waited for removed the .tsync/ it had made
+        made = makeStateDir(root, dir) || made;
+        continue;
+      }
+      if (got) return holding(root, dir, file, made);
       const state = inspectLock(file);
       if (!state) continue; // gone between our attempt and our look
       if (state.stale) {
@@ -116,6 +122,9 @@ export function parseLock(text: string): LockInfo | null {
 /** Stale when its host is this host and its process is gone (or the pid now belongs to something that is not tsync). */
 export function judge(info: LockInfo, host: string): { stale: boolean; why: string } {
   if (info.host !== host) return { stale: false, why: `held from another host (${info.host})` };
+  if (info.pid === process.pid) return { stale: false, why: 'held by this process' };
+  const boot = bootTime();
+  if (boot !== null && Date.parse(info.started) < boot) return { stale: true, why: `it was taken before this host last booted (${info.started}, pid ${info.pid})` };
   const cmd = cmdline(info.pid);
   // an empty command line: a zombie, which is as good as gone
   if (!alive(info.pid) || cmd === '') return { stale: true, why: `pid ${info.pid} on ${info.host} is gone; it started ${info.started}` };
@@ -129,6 +138,16 @@ function alive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** when this host booted (ms), from /proc/stat on Linux; null elsewhere */
+function bootTime(): number | null {
+  try {
+    const m = /^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'latin1'));
+    return m ? Number(m[1]) * 1000 : null;
+  } catch {
+    return null;
   }
 }
 
@@ -181,12 +200,13 @@ function lockText(): string {
   return `${JSON.stringify(info)}\n`;
 }
 
-/** Create the lock complete, or not at all; false when one exists. */
-function tryCreate(dir: string, file: string): boolean {
+/** Create the lock complete, or not at all; false when one exists, 'no-dir' when .tsync/ is gone. */
+function tryCreate(dir: string, file: string): boolean | 'no-dir' {
   const tmp = path.join(dir, `${LOCK_NAME}.${process.pid}.${randomBytes(4).toString('hex')}`);
   try {
     fs.writeFileSync(tmp, lockText(), { flag: 'wx', mode: 0o644 });
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'no-dir';
     throw new TsyncError('E_IO', `cannot write the lock in ${dir}: ${describeFsError(e)}`);
   }
   try {
