@@ -177,13 +177,14 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
   const remote: Endpoint | null = pull ? srcs[0] : dest.kind === 'remote' ? dest : null;
   const myRole: Role = pull ? 'receiver' : 'sender';
   const theirRole: Role = pull ? 'sender' : 'receiver';
+  // the pre hook may make the source (mount it, dump a database into it): it runs before the source is looked at
+  await hooks.before(values['two-way'] ? 'two-way' : pull ? 'pull' : remote ? 'push' : 'local');
   if (!pull) {
     const sources = toSources(srcs.map((s) => s.path));
     if (!sources.some((s) => fs.lstatSync(s.abs, { throwIfNoEntry: false }))) {
       throw new TsyncError('E_SOURCE_MISSING', `source ${srcs.map((s) => s.path).join(', ')} does not exist`);
     }
   }
-  await hooks.before(values['two-way'] ? 'two-way' : pull ? 'pull' : remote ? 'push' : 'local');
   const peer: Peer = remote && remote.kind === 'remote' ? spawnRemote(remote, rsh, tsyncPath) : spawnLocal();
   const conn = new Connection(peer.input, peer.output, { timeout: options.timeout, expectJunk: remote !== null });
   const interrupt = onSignals(conn, peer);
