@@ -6,14 +6,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { acquireLock, inspectLock, judge, lockPath, parseLock, destLock, type LockInfo } from '../lib/lock.js';
 import { TsyncError } from '../lib/errors.js';
 
 const HOST = os.hostname();
 const ROOT_TIME = 1_500_000_000.5;
 
-function root(t: Parameters<Parameters<typeof t.test>[1]>[0]): string {
+function root(t: Test): string {
   const r = path.join(t.testdir(), 'dest');
   fs.mkdirSync(r);
   fs.utimesSync(r, ROOT_TIME, ROOT_TIME);
@@ -29,7 +29,7 @@ function writeLock(r: string, info: Partial<LockInfo>, ageSeconds = 0): string {
 }
 
 /** a live process; with 'tsync' among its arguments it passes for a tsync run */
-function live(t: Parameters<Parameters<typeof t.test>[1]>[0], tsyncLike: boolean): ChildProcess {
+function live(t: Test, tsyncLike: boolean): ChildProcess {
   const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)', ...(tsyncLike ? ['tsync', '--server'] : [])], { stdio: 'ignore' });
   t.teardown(() => void child.kill('SIGKILL'));
   return child;

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { collect, runTsync, spawnTsync } from '../helpers/run.js';
 import { requireOrSkip, toolAvailable } from '../helpers/sshd.js';
 import { describe, fatal, remote, standins, until, via, writeTree } from '../helpers/standin.js';
@@ -19,7 +19,7 @@ async function bigTree(dir: string): Promise<void> {
   await writeTree(dir, { 'big.bin': randomBytes(6 * 1024 * 1024), 'a.txt': 'alpha\n', 'sub/b.txt': 'beta\n' });
 }
 
-async function same(t: Parameters<Parameters<typeof t.test>[1]>[0], a: string, b: string, what: string): Promise<void> {
+async function same(t: Test, a: string, b: string, what: string): Promise<void> {
   const d = diffSnapshots(await snapshot(a, { includeRoot: true }), await snapshot(b, { includeRoot: true }), { labels: ['src', 'dst'] });
   t.same(d.slice(0, 20), [], what);
 }
