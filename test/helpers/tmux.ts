@@ -26,7 +26,9 @@ function q(s: string): string {
 }
 
 export function startTmux(t: Test, dir: string): Tmux {
-  const sock = path.join(dir, 'tmux.sock');
+  // a socket path must be short (about 100 bytes): not inside a test's fixture directory
+  const sockDir = fs.mkdtempSync('/tmp/tsync-tmux-');
+  const sock = path.join(sockDir, 's');
   const tmux = (...args: string[]) => execFileSync('tmux', ['-S', sock, '-f', '/dev/null', ...args], { encoding: 'utf8' });
   t.teardown(() => {
     try {
@@ -34,6 +36,7 @@ export function startTmux(t: Test, dir: string): Tmux {
     } catch {
       // already gone
     }
+    fs.rmSync(sockDir, { recursive: true, force: true });
   });
   return {
     run(name, cmdline, opts = {}) {
