@@ -94,6 +94,8 @@ export function helpText(): string {
   });
   return [
     'usage: tsync [options] SRC... DEST',
+    '       tsync [options] @PROFILE [SRC... DEST]',
+    '       tsync doctor [-e CMD] [--tsync-path PROG] [--json] ENDPOINT [ENDPOINT]',
     '',
     'Make DEST like SRC, locally or over SSH or any stdio command.',
     'Endpoints: a local path, [user@]host:path, or ssh://[user@]host[:port]/path.',
