@@ -31,7 +31,7 @@ export const stdio: Out = {
 };
 
 export async function main(argv: readonly string[], out: Out = stdio): Promise<number> {
-  if (argv[0] === 'doctor') return runDoctor(argv.slice(1), out).catch((e) => fail(out, toTsyncError(e)));
+  if (argv[0] === 'doctor') return Promise.resolve().then(() => runDoctor(expandProfile(argv.slice(1)).argv, out)).catch((e) => fail(out, toTsyncError(e)));
   let values: OptionValues;
   let positional: string[];
   let ordered: Parsed['ordered'];
@@ -233,6 +233,8 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
       const said = printable(peer.takeStderr().trim().split('\n').slice(-2).join('; '));
       if (exit && said) throw new TsyncError('E_CONNECTION_LOST', `${err.message}: ${said}`);
     }
+    // both ends are on this host: the local peer's errors are not "remote"
+    if (!remote && err.remote) throw new TsyncError(err.code, err.message, { cause: err });
     throw err;
   } finally {
     interrupt();

@@ -2,7 +2,7 @@
 // display's terminal writes with a hand-driven clock (no timers).
 
 import t from 'tap';
-import { formatBytes, formatDuration, ProgressDisplay, RateMeter, renderProgress, sendIfChanged, FILE_BAR_MS, type ProgressSnapshot } from '../lib/progress.js';
+import { every, formatBytes, formatDuration, ProgressDisplay, RateMeter, renderProgress, sendIfChanged, FILE_BAR_MS, type ProgressSnapshot } from '../lib/progress.js';
 
 const snap = (o: Partial<ProgressSnapshot> = {}): ProgressSnapshot => ({ files: 0, totalFiles: 0, bytes: 0, totalBytes: 0, moved: 0, listing: false, path: '', size: 0, done: 0, ...o });
 
@@ -59,6 +59,21 @@ t.test('renderProgress: the file bar, and nothing wider than the terminal', asyn
   }
   const cut = renderProgress({ ...s, path: `a${'x'.repeat(200)}z.bin` }, 1, true, 80)[0];
   t.match(cut, /^ax+…x+z\.bin \[/, 'a long name is cut in the middle, keeping both ends');
+});
+
+t.test('every: at most once per interval, by the clock it is given', async (t) => {
+  let now = 0;
+  let calls = 0;
+  const f = every(100, () => calls++, () => now);
+  f();
+  f();
+  t.equal(calls, 1, 'the first call runs, the second at the same time does not');
+  now = 99;
+  f();
+  t.equal(calls, 1);
+  now = 100;
+  f();
+  t.equal(calls, 2, 'once the interval has passed');
 });
 
 t.test('RateMeter: bytes per second over a window', async (t) => {

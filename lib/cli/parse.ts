@@ -95,7 +95,7 @@ export function helpText(): string {
   return [
     'usage: tsync [options] SRC... DEST',
     '       tsync [options] @PROFILE [SRC... DEST]',
-    '       tsync doctor [-e CMD] [--tsync-path PROG] [--json] ENDPOINT [ENDPOINT]',
+    '       tsync doctor [-e CMD] [--tsync-path PROG] [--json] ENDPOINT [ENDPOINT] | @PROFILE',
     '',
     'Make DEST like SRC, locally or over SSH or any stdio command.',
     'Endpoints: a local path, [user@]host:path, or ssh://[user@]host[:port]/path.',

@@ -157,6 +157,9 @@ t.test('through the binary', async (t) => {
   const r2 = await runTsync(['--config', junk, '@mine']);
   t.equal(r2.code, 1);
   t.match(r2.stderr, /^tsync: error: .*junk\.json is not valid JSON: [^\n]+\n$/);
+  const doc = await runTsync(['doctor', '--config', cfg, '@mine']);
+  t.equal(doc.code, 0, `tsync doctor @mine: ${doc.stderr}`);
+  t.match(doc.stdout, new RegExp(`^${src.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\n(.*\n)+${sb.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/dst/\n`), 'tsync doctor @PROFILE checks both of its endpoints');
   // a value is checked exactly as if it had been typed
   const level = path.join(sb, 'level.json');
   fs.writeFileSync(level, JSON.stringify({ profiles: { z: { source: `${src}/`, dest: `${sb}/z/`, options: { 'compress-level': 'max' } } } }));
