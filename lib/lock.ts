@@ -7,8 +7,9 @@
 // not at all (a temporary file hard-linked into place, which fails if a lock
 // exists). A lock whose process is gone on this host is stale: it is taken
 // over with a note. A lock held from another host (a shared filesystem) is
-// never judged stale. Making and removing .tsync/ leaves the destination
-// directory's mtime as it was, so a lock leaves no trace.
+// never judged stale. .tsync/ is made when missing and removed when empty
+// again, leaving the destination directory's mtime as it was: a lock leaves
+// no trace.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -30,7 +31,7 @@ export interface LockInfo {
 
 export interface Lock {
   readonly file: string;
-  /** remove the lock (and .tsync/ if this run made it); safe to call twice */
+  /** remove the lock, and .tsync/ when nothing else is in it; safe to call twice */
   release(): void;
 }
 
@@ -69,7 +70,7 @@ export async function acquireLock(root: string, opts: LockOptions): Promise<Lock
         made = makeStateDir(root, dir) || made;
         continue;
       }
-      if (got) return holding(root, dir, file, made);
+      if (got) return holding(root, dir, file);
       const state = inspectLock(file);
       if (!state) continue; // gone between our attempt and our look
       if (state.stale) {
@@ -257,7 +258,7 @@ function takeOver(file: string, state: LockState): boolean {
 
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-function holding(root: string, dir: string, file: string, made: boolean): Lock {
+function holding(root: string, dir: string, file: string): Lock {
   let held = true;
   const release = () => {
     if (!held) return;
@@ -265,7 +266,8 @@ function holding(root: string, dir: string, file: string, made: boolean): Lock {
     for (const s of SIGNALS) process.off(s, onSignal);
     process.off('exit', release);
     fs.rmSync(file, { force: true });
-    if (made) removeStateDir(root, dir);
+    // empty, .tsync/ serves no one (a killed run may have made it): it goes
+    removeStateDir(root, dir);
   };
   // killed while holding it: remove it, then die of the same signal unless someone else handles it
   const onSignal = (sig: NodeJS.Signals) => {
