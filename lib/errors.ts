@@ -18,6 +18,9 @@ export const EXIT = {
   TIMEOUT: 30,
   CONFLICTS: 40,
   LOCKED: 41,
+  PRE_HOOK: 42,
+  POST_HOOK: 43,
+  DOCTOR: 44,
   INTERNAL: 70,
 } as const;
 
@@ -40,6 +43,9 @@ export type ErrorCode =
   | 'E_TIMEOUT'
   | 'E_CONFLICTS'
   | 'E_LOCKED'
+  | 'E_PRE_HOOK'
+  | 'E_POST_HOOK'
+  | 'E_DOCTOR'
   | 'E_INTERNAL';
 
 interface Row { exit: number; what: string; hint?: string }
@@ -63,7 +69,10 @@ export const ERROR_TABLE: Record<ErrorCode, Row> = {
   E_PARTIAL: { exit: EXIT.PARTIAL, what: 'some files could not be transferred' },
   E_TIMEOUT: { exit: EXIT.TIMEOUT, what: 'timed out: no data moved', hint: 'raise --timeout or check the link' },
   E_CONFLICTS: { exit: EXIT.CONFLICTS, what: 'conflicts were left for you to resolve' },
-  E_LOCKED: { exit: EXIT.LOCKED, what: 'another tsync run holds the lock' },
+  E_LOCKED: { exit: EXIT.LOCKED, what: 'another tsync run holds the lock', hint: 'wait for it, or use --wait-lock SECONDS' },
+  E_PRE_HOOK: { exit: EXIT.PRE_HOOK, what: 'the --pre hook failed; nothing was synced' },
+  E_POST_HOOK: { exit: EXIT.POST_HOOK, what: 'the --post hook failed (the sync itself succeeded)' },
+  E_DOCTOR: { exit: EXIT.DOCTOR, what: 'tsync doctor found a problem' },
   E_INTERNAL: { exit: EXIT.INTERNAL, what: 'internal error (a bug in tsync)' },
 };
 

@@ -10,7 +10,7 @@ import { withPeer, type PeerSpec } from './peer.js';
 import { runTwoWay, type TwoWayResult } from './twoway/client.js';
 import { Sender, toSources } from './sender.js';
 import { Receiver } from './receiver.js';
-import { Reporter, type Out } from './report.js';
+import { Reporter, type Events, type Out } from './report.js';
 import { emptyStats, type Stats } from './stats.js';
 import type { Role, Rule, StartOptions } from './wire/schema.js';
 import { parseRuleArg, parseRuleFile, type CliRule } from './tree/filter.js';
@@ -21,6 +21,11 @@ import { LIMITS, PROTOCOL_MIN, PROTOCOL_VERSION } from './wire/schema.js';
 import { printable } from './text.js';
 import { keygen } from './cli/keygen.js';
 import { keyFileFrom, loadKey } from './keys.js';
+import { expandProfile } from './cli/profile.js';
+import { runDoctor } from './doctor-run.js';
+import { ChangeLog, runPost, runPre, type HookContext, type Mode } from './hooks.js';
+import { destLock, withLockWait } from './lock.js';
+import { PROGRESS_CAP, ProgressDisplay } from './progress.js';
 
 export const stdio: Out = {
   stdout: (s) => void process.stdout.write(s),
@@ -28,12 +33,16 @@ export const stdio: Out = {
 };
 
 export async function main(argv: readonly string[], out: Out = stdio): Promise<number> {
+  if (argv[0] === 'doctor') return Promise.resolve().then(() => runDoctor(expandProfile(argv.slice(1)).argv, out)).catch((e) => fail(out, toTsyncError(e)));
   let values: OptionValues;
   let positional: string[];
   let ordered: Parsed['ordered'];
+  let profile = '';
   try {
     if (argv[0] === 'keygen') return keygen(argv.slice(1), out);
-    ({ values, positional, ordered } = parseArgs(argv));
+    const expanded = expandProfile(argv);
+    profile = expanded.profile;
+    ({ values, positional, ordered } = parseArgs(expanded.argv));
   } catch (e) {
     return fail(out, toTsyncError(e));
   }
@@ -55,22 +64,50 @@ export async function main(argv: readonly string[], out: Out = stdio): Promise<n
     stats: Boolean(values.stats),
     dryRun: Boolean(values['dry-run']),
   };
-  const reporter = new Reporter(o, out);
+  // --progress: on a terminal only, and not with output meant for programs
+  const display = values.progress && process.stdout.isTTY && !o.json && !o.quiet ? new ProgressDisplay(out.stdout, { columns: () => process.stdout.columns || 80 }) : null;
+  const shown = display ? display.wrap(out) : out;
+  const reporter = new Reporter(o, shown);
+  const changes = values.post ? new ChangeLog() : null;
+  const base: Events = { item: (code, p, type, target) => reporter.item(code, p, type, target), warn: (w) => reporter.warn(w), progress: display ? (s) => display.update(s) : undefined };
+  const events = changes ? changes.tee(base) : base;
   let stats: Stats = emptyStats();
   let wire = { sent: 0, received: 0 };
+  // set once the pre hook succeeded: from then on the post hook runs, whatever happens
+  let ctx: HookContext | null = null;
+  const before = async (mode: Mode) => {
+    const c: HookContext = { sources: positional.slice(0, -1), dest: positional[positional.length - 1], mode, dryRun: o.dryRun, profile, quietStdout: o.json };
+    if (values.pre) await runPre(values.pre as string, c);
+    ctx = c;
+    display?.start();
+  };
+  const post = async (code: number): Promise<string> => {
+    if (!ctx || !changes) return '';
+    const r = { exitCode: code, stats, errors: reporter.errors, conflicts: reporter.conflicts.length, bytesSent: wire.sent, bytesReceived: wire.received, durationMs: performance.now() - started };
+    const complaint = await runPost(values.post as string, ctx, r, changes);
+    if (complaint && !o.json) out.stderr(`tsync: warning: ${printable(complaint)}\n`);
+    return complaint;
+  };
   try {
-    const run = await client(values, positional, ordered, reporter);
+    const run = await client(values, positional, ordered, events, { before, display, note: (s) => shown.stderr(`tsync: note: ${s}\n`), reporter });
+    display?.finish();
     stats = run.stats;
     wire = run.wire;
-    const code = reporter.errors.length > 0 ? ERROR_TABLE.E_PARTIAL.exit : reporter.conflicts.length > 0 ? ERROR_TABLE.E_CONFLICTS.exit : EXIT.OK;
+    let code = reporter.errors.length > 0 ? ERROR_TABLE.E_PARTIAL.exit : reporter.conflicts.length > 0 ? ERROR_TABLE.E_CONFLICTS.exit : EXIT.OK;
     if (reporter.errors.length > 0 && !o.json) out.stderr(`tsync: ${ERROR_TABLE.E_PARTIAL.what} (${plural(reporter.errors.length, 'problem')}, listed above); exit code ${code}\n`);
     else if (code !== 0 && !o.json) out.stderr(`tsync: ${plural(reporter.conflicts.length, 'conflict')}: both sides changed; the newer version won and the other was kept as a conflict copy${o.dryRun ? ' (dry run: nothing changed)' : ''}; exit code ${code}\n`);
-    reporter.summary(stats, wire, performance.now() - started, code);
+    const complaint = await post(code);
+    if (complaint && code === EXIT.OK) code = ERROR_TABLE.E_POST_HOOK.exit;
+    reporter.summary(stats, wire, performance.now() - started, code, complaint ? { path: '', code: 'E_POST_HOOK', message: complaint } : undefined);
     return code;
   } catch (e) {
+    display?.finish();
     const err = toTsyncError(e);
+    await post(err.exitCode);
     if (o.json) reporter.summary(stats, wire, performance.now() - started, err.exitCode, { path: '', code: err.code, message: err.message });
     return fail(out, err);
+  } finally {
+    changes?.remove();
   }
 }
 
@@ -79,7 +116,8 @@ function plural(n: number, what: string): string {
 }
 
 /** `--two-way A B`: one replica here, the other local or remote (the peer serves it). */
-function twoWay(eps: Endpoint[], options: StartOptions, reach: Omit<PeerSpec, 'remote' | 'named'>, reporter: Reporter): Promise<TwoWayResult> {
+/** `--two-way A B`, checked now and run when called (after the pre hook) */
+function twoWay(eps: Endpoint[], options: StartOptions, reach: Omit<PeerSpec, 'remote' | 'named'>, reporter: Reporter, lockWait: number): () => Promise<TwoWayResult> {
   if (eps.length !== 2) throw new TsyncError('E_USAGE', '--two-way takes exactly two replicas: A B');
   if (options.delete) throw new TsyncError('E_USAGE', '--delete does not apply to --two-way: deletions follow what changed since the last run');
   if (options.update) throw new TsyncError('E_USAGE', '--update does not apply to --two-way: the newer version always wins');
@@ -92,7 +130,7 @@ function twoWay(eps: Endpoint[], options: StartOptions, reach: Omit<PeerSpec, 'r
   // a backup directory inside the replicas is theirs alone, never synced
   if (backup && !backup.startsWith('/') && !backup.split('/').includes('..')) options.rules.unshift({ kind: 'exclude', pattern: `/${backup.replace(/\/+$/, '')}/` });
   const peer = { ...reach, remote: other.kind === 'remote' ? other : null, named: other };
-  return runTwoWay({ peer, localPath: local.path, remotePath: other.path, localFirst, options }, reporter);
+  return () => runTwoWay({ peer, localPath: local.path, remotePath: other.path, localFirst, options, lockWait }, reporter);
 }
 
 function sameDir(x: string, y: string): boolean {
@@ -134,7 +172,16 @@ function rulesFrom(ordered: Parsed['ordered']): Rule[] {
   return rules;
 }
 
-async function client(values: OptionValues, positional: string[], ordered: Parsed['ordered'], reporter: Reporter): Promise<{ stats: Stats; wire: { sent: number; received: number } }> {
+interface RunHooks {
+  /** after the command line is checked, before the peer is started: the pre hook */
+  before(mode: Mode): Promise<void>;
+  display: ProgressDisplay | null;
+  note(s: string): void;
+  /** where two-way decisions and conflicts go */
+  reporter: Reporter;
+}
+
+async function client(values: OptionValues, positional: string[], ordered: Parsed['ordered'], reporter: Events, hooks: RunHooks): Promise<{ stats: Stats; wire: { sent: number; received: number } }> {
   if (values['two-way'] && positional.length !== 2) throw new TsyncError('E_USAGE', '--two-way takes exactly two replicas: A B');
   if (positional.length < 2) throw new TsyncError('E_USAGE', positional.length === 0 ? 'missing SRC and DEST' : 'missing DEST');
   const eps = positional.map(parseEndpoint);
@@ -152,12 +199,17 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
     partial: Boolean(values.partial),
     compressLevel: num(values, 'compress-level', DEFAULT_LEVEL, { integer: true, max: 9 }),
   };
+  const lockWait = num(values, 'wait-lock', 0, { integer: true, max: LIMITS.timeout });
   const rsh = (values.rsh as string) ?? process.env.TSYNC_RSH ?? 'ssh';
   const tsyncPath = (values['tsync-path'] as string) ?? 'tsync';
   // the key file's name may travel (to a local peer, in its environment); the key never does
   const keyFile = keyFileFrom(values.key);
-  const reach = { rsh, tsyncPath, timeout: options.timeout, keyFile, psk: keyFile ? loadKey(keyFile) : null };
-  if (values['two-way']) return twoWay(eps, options, reach, reporter);
+  const reach = { rsh, tsyncPath, timeout: options.timeout, keyFile, psk: keyFile ? loadKey(keyFile) : null, extraCaps: hooks.display ? [PROGRESS_CAP] : [] };
+  if (values['two-way']) {
+    const run = twoWay(eps, options, reach, hooks.reporter, lockWait);
+    await hooks.before('two-way');
+    return run();
+  }
   const dest = eps[eps.length - 1];
   const srcs = eps.slice(0, -1);
   const remoteSrcs = srcs.filter((e) => e.kind === 'remote');
@@ -170,6 +222,8 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
   const remote: Endpoint | null = pull ? srcs[0] : dest.kind === 'remote' ? dest : null;
   const myRole: Role = pull ? 'receiver' : 'sender';
   const theirRole: Role = pull ? 'sender' : 'receiver';
+  // the pre hook may make the source (mount it, dump a database into it): it runs before the source is looked at
+  await hooks.before(values['two-way'] ? 'two-way' : pull ? 'pull' : remote ? 'push' : 'local');
   if (!pull) {
     const sources = toSources(srcs.map((s) => s.path));
     if (!sources.some((s) => fs.lstatSync(s.abs, { throwIfNoEntry: false }))) {
@@ -184,7 +238,7 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
     spec,
     async ({ conn, neg }) => {
       const theirPaths = pull ? srcs.map((s) => s.path) : [dest.path];
-      conn.send({ t: 'start', role: theirRole, paths: theirPaths, options });
+      conn.send({ t: 'start', role: theirRole, paths: theirPaths, options: withLockWait(options, lockWait, neg.peer.caps) });
       if (options.compress) {
         // the server answers nothing between its HELLO and our START, so both directions switch here
         conn.startCompress(neg.codec, options.compressLevel);
@@ -194,8 +248,10 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
       if (sender) {
         stats = await Promise.race([sender.run(conn, neg.key), conn.failed()]);
       } else {
-        receiver = new Receiver(conn, { dest: dest.path, options, key: neg.key }, reporter);
-        stats = await Promise.race([receiver.run(), conn.failed()]);
+        const r = new Receiver(conn, { dest: dest.path, options, key: neg.key, lock: destLock({ dryRun: options.dryRun, lockWait }, hooks.note), progress: hooks.display?.tick }, reporter);
+        receiver = r;
+        hooks.display?.source(() => r.progress());
+        stats = await Promise.race([r.run(), conn.failed()]);
         conn.send({ t: 'done', stats: JSON.stringify(stats) });
       }
       return { stats, wire: { sent: conn.bytesOut, received: conn.bytesIn } };
@@ -203,3 +259,4 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
     { meanwhile: sender ? (shake) => sender.prefetch(shake) : undefined, abandon: () => receiver?.abandon() },
   );
 }
+

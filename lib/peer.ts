@@ -22,6 +22,8 @@ export interface PeerSpec {
   /** --key: the file's name goes to a local peer (in its environment), the key into the handshake */
   keyFile: string | null;
   psk: Buffer | null;
+  /** capabilities this run asks of the peer (progress reports) */
+  extraCaps: readonly string[];
 }
 
 export interface Session {
@@ -44,7 +46,7 @@ export async function withPeer<T>(spec: PeerSpec, run: (s: Session) => Promise<T
   try {
     let neg: Negotiated;
     try {
-      const shake = Promise.race([handshake(conn, 'client', spec.psk), conn.failed()]);
+      const shake = Promise.race([handshake(conn, 'client', spec.psk, spec.extraCaps), conn.failed()]);
       await hooks.meanwhile?.(shake);
       neg = await shake;
     } catch (e) {
@@ -65,6 +67,8 @@ export async function withPeer<T>(spec: PeerSpec, run: (s: Session) => Promise<T
       const said = printable(peer.takeStderr().trim().split('\n').slice(-2).join('; '));
       if (exit && said) throw new TsyncError('E_CONNECTION_LOST', `${err.message}: ${said}`);
     }
+    // both ends are on this host: the local peer's errors are not "remote"
+    if (!spec.remote && err.remote) throw new TsyncError(err.code, err.message, { cause: err });
     throw err;
   } finally {
     interrupt();

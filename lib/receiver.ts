@@ -21,6 +21,8 @@ import { basisBlockSize, DELTA_MIN, readFull, signFile } from './source.js';
 import { DELETE_CODE, type Events } from './report.js';
 import { emptyStats, type Stats } from './stats.js';
 import { describeFsError, TsyncError } from './errors.js';
+import type { Lock } from './lock.js';
+import type { ProgressSnapshot } from './progress.js';
 
 interface Pending {
   index: number;
@@ -62,11 +64,30 @@ export interface ReceiverConfig {
    * (a conflict copy is pulled under another name); null passes an entry by.
    */
   select?: (e: Entry) => string | null;
+  /** take the destination's lock, once its directory is known (not for a single file written under a new name) */
+  lock?: (root: string) => Promise<Lock>;
+  /** called as work is done, for --progress (it keeps its own pace) */
+  progress?: () => void;
+}
+
+/** the requested files, with the sum of their sizes (for progress) */
+class PendingMap extends Map<number, Pending> {
+  bytes = 0;
+  override set(k: number, v: Pending): this {
+    if (!this.has(k)) this.bytes += v.entry.size;
+    return super.set(k, v);
+  }
+  override delete(k: number): boolean {
+    const v = this.get(k);
+    if (v) this.bytes -= v.entry.size;
+    return super.delete(k);
+  }
 }
 
 export class Receiver {
   private readonly list = new AsyncQueue<Message>();
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingMap();
+  private held: Lock | null = null;
   private incoming: Incoming | null = null;
   private readonly stats: Stats = emptyStats();
   private readonly dirs = new Map<string, { entry: Entry; abs: string; fix: boolean }>();
@@ -122,6 +143,7 @@ export class Receiver {
     if (head.t !== 'flist_head') throw new TsyncError('E_PROTOCOL', `expected the manifest header, got ${head.t}`);
     this.singleFile = head.singleFile;
     this.setupRoot(head.singleFile);
+    if (this.cfg.lock && this.rename === null) this.held = await this.cfg.lock(this.root);
     let count = 0;
     for (;;) {
       const m = await this.list.shift();
@@ -138,6 +160,7 @@ export class Receiver {
           const slow = this.entry(count++, e);
           if (slow) await slow;
         }
+        this.cfg.progress?.();
       } else if (m.t === 'flist_end') {
         if (m.count !== count || !macEqual(this.mac.final(count, m.ioErrors, this.singleFile), m.mac)) throw new TsyncError('E_PROTOCOL', 'manifest failed verification at its end (count or MAC mismatch)');
         this.listDone = true;
@@ -147,6 +170,7 @@ export class Receiver {
           else this.deleteExtraneous();
         }
         this.finishDirs();
+        this.held?.release();
         return this.stats;
       } else throw new TsyncError('E_PROTOCOL', `unexpected ${m.t} in the manifest`);
     }
@@ -476,9 +500,14 @@ export class Receiver {
   private fileData(data: Buffer): void {
     const inc = this.incoming;
     if (!inc) throw new TsyncError('E_PROTOCOL', 'file data outside a file');
-    if (inc.delta) return this.applyOps(inc, data);
+    if (inc.delta) {
+      this.applyOps(inc, data);
+      this.cfg.progress?.();
+      return;
+    }
     this.put(inc, data);
     this.stats.bytesLiteral += data.length;
+    this.cfg.progress?.();
   }
 
   private fileEnd(index: number, status: FileStatus, hash: Buffer, message: string): void {
@@ -545,6 +574,7 @@ export class Receiver {
       this.problem(rel, 'E_PARTIAL', describeFsError(err));
     }
     this.pending.delete(index);
+    this.cfg.progress?.();
     this.maybeDone();
   }
 
@@ -609,6 +639,7 @@ export class Receiver {
    * what arrived of the current file is kept aside as its partial file.
    */
   abandon(): void {
+    this.held?.release();
     const inc = this.incoming;
     if (inc && this.cfg.options.partial && inc.written > 0) {
       this.incoming = null;
@@ -632,6 +663,22 @@ export class Receiver {
       this.allDone = null;
       f();
     }
+  }
+
+  /** How far the run is: files and bytes settled of those listed so far, and the file arriving now. */
+  progress(): ProgressSnapshot {
+    const inc = this.incoming;
+    return {
+      files: this.stats.files - this.pending.size,
+      totalFiles: this.stats.files,
+      bytes: this.stats.totalSize - this.pending.bytes + (inc ? inc.written : 0),
+      totalBytes: this.stats.totalSize,
+      moved: this.stats.bytesLiteral + this.stats.bytesMatched,
+      listing: !this.listDone,
+      path: inc ? this.destRel(inc.p.entry.path) : '',
+      size: inc ? inc.size : 0,
+      done: inc ? inc.written : 0,
+    };
   }
 
   // ---- after the list -----------------------------------------------------

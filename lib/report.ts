@@ -6,12 +6,15 @@ import type { Entry } from './wire/schema.js';
 import type { ErrorRecord, Stats } from './stats.js';
 import { showPath } from './text.js';
 import type { ConflictRecord } from './twoway/describe.js';
+import type { ProgressSnapshot } from './progress.js';
 
 export interface Events {
   /** a change made (or, in a dry run, that would be made) */
   item(code: string, path: string, type: Entry['type'], target: string, size: number): void;
   /** a file-level problem; the run goes on and ends with the partial-transfer code */
   warn(w: ErrorRecord): void;
+  /** how far the run is (the receiving server's PROGRESS messages, when asked for) */
+  progress?(s: ProgressSnapshot): void;
 }
 
 export interface OutputOptions {
@@ -32,6 +35,7 @@ export const DELETE_CODE = '*deleting';
 
 export class Reporter implements Events {
   readonly warnings: ErrorRecord[] = [];
+  /** filled by two-way runs; reported by --json */
   readonly conflicts: ConflictRecord[] = [];
   constructor(
     private readonly o: OutputOptions,
@@ -59,6 +63,11 @@ export class Reporter implements Events {
     if (this.o.json) return;
     if ((this.o.itemize || this.o.verbose > 0 || this.o.dryRun) && !this.o.quiet) this.out.stdout(`${line}\n`);
     else if (conflict) this.out.stderr(`tsync: conflict: ${showPath(conflict.path)}: the ${conflict.kept} replica's newer version kept, the other saved as ${showPath(conflict.copy)}\n`);
+  }
+
+  /** a remark that is neither a change nor a problem (a stale lock taken over) */
+  note(s: string): void {
+    this.out.stderr(`tsync: note: ${s}\n`);
   }
 
   warn(w: ErrorRecord): void {

@@ -107,6 +107,7 @@ export class Sender {
       } else if (m.t === 'req') this.requests.push(m);
       else if (m.t === 'item') this.events.item(m.code, m.path, m.type, m.target, m.size);
       else if (m.t === 'warn') this.events.warn({ path: m.path, code: m.code, message: m.message });
+      else if (m.t === 'progress') this.events.progress?.(m);
       else throw new TsyncError('E_PROTOCOL', `unexpected ${m.t} message from the receiver`);
     });
     const single = sources.length === 1 && !sources[0].contents && !fs.statSync(sources[0].abs, { throwIfNoEntry: false })?.isDirectory() && !fs.lstatSync(sources[0].abs).isDirectory();

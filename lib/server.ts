@@ -11,6 +11,9 @@ import { TsyncError, toTsyncError } from './errors.js';
 import type { Events } from './report.js';
 import { serveReplica } from './twoway/replica.js';
 import { keyFileFrom, loadKey } from './keys.js';
+import { diagReport } from './doctor.js';
+import { destLock } from './lock.js';
+import { PROGRESS_CAP, streamProgress } from './progress.js';
 
 export function expandHome(p: string): string {
   if (p === '~') return os.homedir();
@@ -30,6 +33,7 @@ function remoteEvents(conn: Connection): Events {
 export async function runServer(keyOption?: unknown): Promise<number> {
   const conn = new Connection(process.stdin, process.stdout, { timeout: 0, expectJunk: false });
   let receiver: Receiver | null = null;
+  let stopProgress: (() => void) | null = null;
   try {
     // With -z the client compresses everything after START: switch at that very
     // frame. Armed before the handshake, as HELLO, START and compressed bytes
@@ -42,6 +46,7 @@ export async function runServer(keyOption?: unknown): Promise<number> {
     const keyFile = keyFileFrom(keyOption);
     const neg = await Promise.race([handshake(conn, 'server', keyFile ? loadKey(keyFile) : null), conn.failed()]);
     const start = await Promise.race([conn.next(), conn.failed()]);
+    const startAt = Date.now();
     if (start.t !== 'start') throw new TsyncError('E_PROTOCOL', `expected START, got ${start.t}`);
     conn.setTimeout(start.options.timeout);
     if (start.options.compress) conn.startCompress(neg.codec, start.options.compressLevel);
@@ -51,18 +56,30 @@ export async function runServer(keyOption?: unknown): Promise<number> {
     if (start.role === 'twoway') {
       if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a two-way replica takes exactly one root');
       await Promise.race([serveReplica(conn, paths[0], start.options, neg.key, events), conn.failed()]);
+    } else if (start.role === 'doctor') {
+      conn.send({ t: 'diag', report: JSON.stringify(diagReport(paths[0], startAt)) });
     } else if (start.role === 'sender') {
       const sender = new Sender({ sources: toSources(paths), options: start.options }, events);
       await Promise.race([sender.run(conn, neg.key), conn.failed()]);
     } else {
       if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a receiver takes exactly one destination');
-      receiver = new Receiver(conn, { dest: paths[0], options: start.options, key: neg.key }, events);
-      const stats = await Promise.race([receiver.run(), conn.failed()]);
+      let tick: (() => void) | undefined;
+      const r = new Receiver(conn, { dest: paths[0], options: start.options, key: neg.key, lock: destLock(start.options, (s) => process.stderr.write(`tsync: note: ${s}\n`)), progress: () => tick?.() }, events);
+      receiver = r;
+      if (neg.peer.caps.includes(PROGRESS_CAP)) {
+        // flushed at once: the receiver may be busy for a while before the event loop turns
+        const feed = streamProgress((s) => conn.send({ t: 'progress', ...s }) && conn.flush(), () => r.progress());
+        tick = feed.tick;
+        stopProgress = feed.stop;
+      }
+      const stats = await Promise.race([r.run(), conn.failed()]);
+      stopProgress?.();
       conn.send({ t: 'done', stats: JSON.stringify(stats) });
     }
     conn.close();
     return 0;
   } catch (e) {
+    stopProgress?.();
     receiver?.abandon();
     const err = toTsyncError(e);
     // whoever runs the server (socat, inetd) sees a failed key check too, not only the client

@@ -13,7 +13,10 @@ import { authenticate, checkKeyPresence, KEY_CAP } from './keyed.js';
 
 export type Hello = Extract<Message, { t: 'hello' }>;
 
-export const CAPS = ['hash:sha256', 'twoway', ...capsFor(CODECS)];
+// 'twoway': START role twoway (lib/twoway/replica.ts);
+// 'lock': a receiving server takes the destination's lock and reads START's lockWait;
+// 'doctor': the server answers START role doctor with a DIAG.
+export const CAPS = ['hash:sha256', 'twoway', ...capsFor(CODECS), 'lock', 'doctor'];
 
 export interface Negotiated {
   version: number;
@@ -36,22 +39,26 @@ export function ourRange(): { min: number; max: number } {
   return { min: PROTOCOL_MIN, max: PROTOCOL_VERSION };
 }
 
-/** psk: the pre-shared key (--key), or null for an unkeyed session; it is wiped when the handshake ends */
-export async function handshake(conn: Connection, side: 'client' | 'server', psk: Buffer | null = null): Promise<Negotiated> {
+/**
+ * psk: the pre-shared key (--key), or null for an unkeyed session; it is wiped when the handshake ends.
+ * extraCaps: requests of this run only (PROGRESS_CAP).
+ */
+export async function handshake(conn: Connection, side: 'client' | 'server', psk: Buffer | null = null, extraCaps: readonly string[] = []): Promise<Negotiated> {
   try {
-    return await negotiate(conn, side, psk);
+    return await negotiate(conn, side, psk, extraCaps);
   } finally {
     psk?.fill(0);
   }
 }
 
-async function negotiate(conn: Connection, side: 'client' | 'server', psk: Buffer | null): Promise<Negotiated> {
+async function negotiate(conn: Connection, side: 'client' | 'server', psk: Buffer | null, extraCaps: readonly string[]): Promise<Negotiated> {
   const range = ourRange();
   const nonce = randomBytes(32);
   const sentAt = Date.now();
   // keyed: the peer seals everything after its AUTH, so decoding stops there until we can open it
   if (psk) conn.pauseAfter('auth');
-  const hello: Hello = { t: 'hello', version: range.max, minVersion: range.min, software: VERSION, caps: psk ? [...CAPS, KEY_CAP] : CAPS, clock: sentAt, nonce };
+  const caps = [...CAPS, ...extraCaps, ...(psk ? [KEY_CAP] : [])];
+  const hello: Hello = { t: 'hello', version: range.max, minVersion: range.min, software: VERSION, caps, clock: sentAt, nonce };
   conn.send(hello);
   const m = await conn.next();
   const receivedAt = Date.now();

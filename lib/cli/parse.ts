@@ -95,6 +95,8 @@ export function helpText(): string {
   return [
     'usage: tsync [options] SRC... DEST',
     '       tsync keygen [--force] [FILE]     make a key for --key',
+    '       tsync [options] @PROFILE [SRC... DEST]',
+    '       tsync doctor [-e CMD] [--tsync-path PROG] [--json] ENDPOINT [ENDPOINT] | @PROFILE',
     '',
     'Make DEST like SRC, locally or over SSH or any stdio command.',
     'Endpoints: a local path, [user@]host:path, or ssh://[user@]host[:port]/path.',

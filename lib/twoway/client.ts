@@ -22,6 +22,7 @@ import type { Events, Reporter } from '../report.js';
 import { addStats, emptyStats, type Stats } from '../stats.js';
 import { TsyncError } from '../errors.js';
 import { withPeer, type PeerSpec } from '../peer.js';
+import { acquireLock, withLockWait } from '../lock.js';
 import { planTwoWay, needsHash, nextBaseline, type Decision, type Side, type TwoWayInput } from '../plan/twoway.js';
 import { agreed, decodeBaseline, encodeBaseline, loadBaseline, replicaId, saveBaseline, NO_DIGEST, type Baseline } from './baseline.js';
 import { applyOp, opOrder, type TwoWayOp } from './ops.js';
@@ -37,6 +38,8 @@ export interface TwoWaySpec {
   /** the local replica was named first on the command line */
   localFirst: boolean;
   options: StartOptions;
+  /** --wait-lock: seconds to wait for another run on either replica */
+  lockWait: number;
 }
 
 export interface TwoWayResult {
@@ -54,6 +57,17 @@ interface Theirs {
 export async function runTwoWay(spec: TwoWaySpec, reporter: Reporter): Promise<TwoWayResult> {
   const { options } = spec;
   const root = ensureRoot(spec.localPath, options.dryRun);
+  // one run at a time per replica: ours here, theirs on their side (START's lockWait)
+  const lock = options.dryRun ? null : await acquireLock(root, { waitSeconds: spec.lockWait, note: (s) => reporter.note(s) });
+  try {
+    return await twoWay(spec, root, reporter);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promise<TwoWayResult> {
+  const { options } = spec;
   const failed = new Set<string>();
   let globalTrouble = false;
   const events: Events = {
@@ -71,7 +85,7 @@ export async function runTwoWay(spec: TwoWaySpec, reporter: Reporter): Promise<T
     async ({ conn, neg }) => {
       if (!neg.peer.caps.includes('twoway')) throw new TsyncError('E_VERSION', `the remote tsync ${neg.peer.software} cannot do two-way runs; install tsync 0.1 or later there`);
       conn.doneEnds = false;
-      conn.send({ t: 'start', role: 'twoway', paths: [spec.remotePath], options });
+      conn.send({ t: 'start', role: 'twoway', paths: [spec.remotePath], options: withLockWait(options, spec.lockWait, neg.peer.caps) });
       if (options.compress) {
         conn.startCompress(neg.codec, options.compressLevel);
         conn.startInflate(neg.codec);

@@ -16,6 +16,7 @@ import type { Events } from '../report.js';
 import { TsyncError } from '../errors.js';
 import { decodeBaseline, loadBaseline, NO_DIGEST, replicaId, saveBaseline } from './baseline.js';
 import { applyOp, type OpContext } from './ops.js';
+import { acquireLock } from '../lock.js';
 
 /** at most this many baseline batches (of 1,000 entries) are taken from a client */
 const MAX_BATCHES = 10_000;
@@ -46,6 +47,7 @@ export async function serveReplica(conn: Connection, root: string, options: Star
   const dir = ensureRoot(root, options.dryRun);
   const self = replicaId(dir);
   let receiver: Receiver | null = null;
+  const lock = options.dryRun ? null : await acquireLock(dir, { waitSeconds: options.lockWait ?? 0, note: (s) => process.stderr.write(`tsync: note: ${s}\n`) });
   try {
     // our scan starts now, while the client pings and reads baselines
     const sender = new Sender({ sources: [{ abs: dir, contents: true }], options }, events);
@@ -125,6 +127,8 @@ export async function serveReplica(conn: Connection, root: string, options: Star
   } catch (e) {
     receiver?.abandon();
     throw e;
+  } finally {
+    lock?.release();
   }
 }
 

@@ -39,8 +39,12 @@ export interface Entry {
   target?: string;
 }
 
-export type Role = 'sender' | 'receiver' | 'twoway';
-const ROLES: readonly Role[] = ['sender', 'receiver', 'twoway'];
+/** twoway: a replica in a two-way run; doctor: answer one DIAG about the path and end (tsync doctor) */
+export type Role = 'sender' | 'receiver' | 'twoway' | 'doctor';
+
+/** START's role byte; stable forever, like the tags */
+const ROLE_CODE: Record<Role, number> = { sender: 0, receiver: 1, twoway: 2, doctor: 8 };
+const CODE_ROLE = new Map<number, Role>(Object.entries(ROLE_CODE).map(([k, v]) => [v, k as Role]));
 
 export interface Rule {
   kind: 'include' | 'exclude';
@@ -63,6 +67,12 @@ export interface StartOptions {
   compressLevel: number;
   /** keep an interrupted file aside and use it as the delta basis next time */
   partial: boolean;
+  /**
+   * seconds the receiver waits for another run's lock on the destination.
+   * An optional trailing field: sent only to a peer whose HELLO lists 'lock'
+   * (older peers take no lock and would refuse the extra bytes).
+   */
+  lockWait?: number;
 }
 
 export type Message =
@@ -82,6 +92,8 @@ export type Message =
   | { t: 'file_end'; index: number; status: FileStatus; hash: Buffer; message: string }
   | { t: 'item'; path: string; code: string; type: EntryType; size: number; target: string }
   | { t: 'done'; stats: string }
+  | { t: 'progress'; files: number; totalFiles: number; bytes: number; totalBytes: number; moved: number; listing: boolean; path: string; size: number; done: number }
+  | { t: 'diag'; report: string }
   // two-way (role 'twoway', capability 'twoway'): see lib/twoway/
   | { t: 'ping'; seq: number; clock: number }
   | { t: 'pong'; seq: number; clock: number }
@@ -139,6 +151,8 @@ export const TAGS: Record<MessageType, number> = {
   tw_save_end: 0x68,
   tw_saved: 0x69,
   tw_go: 0x6a,
+  progress: 0x45,
+  diag: 0x46,
 };
 
 const BY_TAG = new Map<number, MessageType>(Object.entries(TAGS).map(([k, v]) => [v, k as MessageType]));
@@ -155,7 +169,7 @@ export function encodeMessage(m: Message): Buffer {
       w.f64(m.clock).bytes(m.nonce);
       break;
     case 'start': {
-      w.u8(ROLES.indexOf(m.role)).uint(m.paths.length);
+      w.u8(ROLE_CODE[m.role]).uint(m.paths.length);
       for (const p of m.paths) w.str(p);
       const o = m.options;
       let flags = 0;
@@ -165,6 +179,7 @@ export function encodeMessage(m: Message): Buffer {
       w.uint(flags).uint(o.rules.length);
       for (const r of o.rules) w.u8(r.kind === 'include' ? 1 : 0).str(r.pattern);
       w.str(o.backupDir).f64(o.modifyWindow).uint(o.timeout).uint(o.compressLevel);
+      if (o.lockWait !== undefined) w.uint(o.lockWait);
       break;
     }
     case 'error':
@@ -230,6 +245,13 @@ export function encodeMessage(m: Message): Buffer {
       break;
     case 'tw_save_end':
       w.uint(m.count).bytes(m.digest);
+
+      break;
+    case 'progress':
+      w.uint(m.files).uint(m.totalFiles).uint(m.bytes).uint(m.totalBytes).uint(m.moved).bool(m.listing).str(m.path).uint(m.size).uint(m.done);
+      break;
+    case 'diag':
+      w.str(m.report);
       break;
   }
   return w.finish();
@@ -254,7 +276,8 @@ export function decodeMessage(buf: Buffer): Message {
     }
     case 'start': {
       const roleByte = r.u8();
-      if (roleByte >= ROLES.length) throw new DecodeError(`bad role ${roleByte}`);
+      const role = CODE_ROLE.get(roleByte);
+      if (!role) throw new DecodeError(`bad role ${roleByte}`);
       const n = r.uint(1024);
       const paths: string[] = [];
       for (let i = 0; i < n; i++) paths.push(r.str(LIMITS.path));
@@ -272,7 +295,8 @@ export function decodeMessage(buf: Buffer): Message {
       });
       if (!(options.modifyWindow >= 0 && options.modifyWindow <= LIMITS.modifyWindow)) throw new DecodeError('bad modify window');
       if (flags >= 1 << OPT_FLAGS.length) throw new DecodeError(`unknown option flags 0x${flags.toString(16)}`);
-      m = { t, role: ROLES[roleByte], paths, options };
+      if (r.remaining > 0) options.lockWait = r.uint(LIMITS.timeout);
+      m = { t, role, paths, options };
       break;
     }
     case 'error':
@@ -355,6 +379,13 @@ export function decodeMessage(buf: Buffer): Message {
       break;
     case 'tw_save_end':
       m = { t, count: r.uint(), digest: r.bytes(LIMITS.mac) };
+
+      break;
+    case 'progress':
+      m = { t, files: r.uint(), totalFiles: r.uint(), bytes: r.uint(), totalBytes: r.uint(), moved: r.uint(), listing: r.bool(), path: r.str(LIMITS.path), size: r.uint(), done: r.uint() };
+      break;
+    case 'diag':
+      m = { t, report: r.str(LIMITS.json) };
       break;
   }
   r.end(t);

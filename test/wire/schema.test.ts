@@ -113,6 +113,13 @@ const SAMPLES: Message[] = [
   { t: 'item', path: 'docs', code: 'cd+++++++++', type: 'd', size: 0, target: '' },
   { t: 'item', path: 'docs/link', code: 'cL+++++++++', type: 'l', size: 0, target: '../x' },
   { t: 'done', stats: '{}' },
+  { t: 'start', role: 'doctor', paths: ['~/docs'], options: baseOptions },
+  { t: 'start', role: 'receiver', paths: ['dst'], options: { ...baseOptions, lockWait: 0 } },
+  { t: 'start', role: 'receiver', paths: ['dst'], options: { ...baseOptions, lockWait: LIMITS.timeout } },
+  { t: 'progress', files: 0, totalFiles: 0, bytes: 0, totalBytes: 0, moved: 0, listing: true, path: '', size: 0, done: 0 },
+  { t: 'progress', files: 999_999, totalFiles: 1_000_000, bytes: 5 * 2 ** 40, totalBytes: Number.MAX_SAFE_INTEGER, moved: 2 ** 33, listing: false, path: 'docs/naïve ファイル.iso', size: 5 * 2 ** 30, done: 2 ** 31 },
+  { t: 'diag', report: JSON.stringify({ tsync: '0.1.0', root: { path: '/srv/ü' } }) },
+  { t: 'diag', report: '' },
   { t: 'done', stats: JSON.stringify({ files: 3, bytes: 5 * 2 ** 30, names: ['ü', 'e\u0301'] }) },
   { t: 'start', role: 'twoway', paths: ['~/docs'], options: { ...baseOptions, modifyWindow: 2 } },
   { t: 'ping', seq: 0, clock: 1_795_430_000_123 },
@@ -175,6 +182,8 @@ t.test('tags are stable and unique', async (t) => {
     data: 0x31,
     file_end: 0x32,
     item: 0x40,
+    progress: 0x45,
+    diag: 0x46,
     done: 0x50,
     ping: 0x60,
     pong: 0x61,
@@ -216,6 +225,18 @@ t.test('encodeMessage/decodeMessage round trip every sample', async (t) => {
   });
 });
 
+t.test('START: the role byte, and lockWait only when set', async (t) => {
+  const roles = { sender: 0, receiver: 1, doctor: 8 } as const;
+  for (const [role, byte] of Object.entries(roles)) {
+    t.equal(encodeMessage({ t: 'start', role: role as keyof typeof roles, paths: [], options: baseOptions })[1], byte, `${role} is ${byte}`);
+  }
+  const plain = encodeMessage({ t: 'start', role: 'receiver', paths: [], options: baseOptions });
+  const waiting = encodeMessage({ t: 'start', role: 'receiver', paths: [], options: { ...baseOptions, lockWait: 300 } });
+  t.same(waiting.subarray(0, plain.length), plain, 'lockWait is appended after every older field');
+  t.equal(waiting.subarray(plain.length).toString('hex'), 'ac02', '300 as a varint');
+  t.notOk('lockWait' in (decodeMessage(plain) as { options: object }).options, 'absent when not sent');
+});
+
 t.test('exact bytes of a few messages (the wire format is fixed)', async (t) => {
   t.equal(encodeMessage({ t: 'keepalive' }).toString('hex'), '06');
   t.equal(encodeMessage({ t: 'flist_head', singleFile: true }).toString('hex'), '1001');
@@ -241,6 +262,12 @@ t.test('every proper prefix of every message is a DecodeError (DATA excepted)', 
         if (back.t !== 'data' || !back.data.equals(b.subarray(1, n))) bad++;
         continue;
       }
+      if (m.t === 'start' && m.options.lockWait !== undefined && n === encodeMessage({ ...m, options: { ...m.options, lockWait: undefined } }).length) {
+        // START's lockWait is an optional trailing field: without it, this is a START from an older client
+        const back = decodeMessage(prefix) as typeof m;
+        if (back.options.lockWait !== undefined) bad++;
+        continue;
+      }
       const e = thrown(() => decodeMessage(prefix));
       if (!(e instanceof DecodeError)) {
         bad++;
@@ -256,6 +283,12 @@ t.test('trailing bytes are a DecodeError (DATA excepted)', async (t) => {
     const b = Buffer.concat([encodeMessage(m), Buffer.from([0])]);
     if (m.t === 'data') {
       t.equal((decodeMessage(b) as { data: Buffer }).data.length, m.data.length + 1, `${label(m, i)}: one more data byte`);
+      return;
+    }
+    if (m.t === 'start' && m.options.lockWait === undefined) {
+      // the optional trailing lockWait: a zero byte there is lockWait 0
+      t.equal((decodeMessage(b) as typeof m).options.lockWait, 0, `${label(m, i)}: a trailing byte is lockWait`);
+      t.throws(() => decodeMessage(Buffer.concat([b, Buffer.from([0])])), { name: 'DecodeError', message: /trailing/ }, `${label(m, i)}: and one more is trailing`);
       return;
     }
     t.throws(() => decodeMessage(b), { name: 'DecodeError', message: /trailing/ }, label(m, i));
