@@ -3,10 +3,9 @@
 // had no test (11, 12) and an index that says where each one is, checked
 // against ERROR_TABLE so that a new status without a test fails here.
 //
-// Not triggered anywhere yet, each for a reason the index gives: 4 and 15
-// (no restricted servers or keyed pipes in this version), 40 (two-way
-// conflicts), 70 (an internal error is a bug; there is no honest way to
-// cause one).
+// Not triggered anywhere, each for a reason the index gives: 70 (an
+// internal error is a bug; there is no honest way to cause one), and any
+// status whose feature is not in this version.
 //
 // Also: ssh is never left to prompt when stdin is not a terminal.
 
@@ -30,11 +29,11 @@ const WHERE: Record<number, string> = {
   10: 'test/integration/cli.test.ts "an rsh that cannot connect: exit 10"; test/integration/ssh.test.ts',
   11: 'this file: "exit 11"',
   12: 'this file: "exit 12"',
-  15: 'none yet: keyed pipes (and so authentication failures) are another branch',
+  15: 'test/integration/keyed.test.ts "a wrong key" and "a key on one side only"',
   20: 'test/integration/lock.test.ts "SIGTERM to a pushing client: exit 20"',
   23: 'test/integration/cli.test.ts "an invalid UTF-8 name is skipped with a warning, exit 23"',
   30: 'test/integration/cli.test.ts "--timeout 2 against a peer that never answers: exit 30"',
-  40: 'none yet: two-way conflicts are another branch',
+  40: 'test/integration/twoway.test.ts "a conflict: the newer version wins, the other is kept on both sides; -n and --json tell"',
   41: 'test/integration/lock.test.ts "the second fails at once with exit 41"',
   42: 'test/integration/hooks.test.ts "a failing pre hook: exit 42"',
   43: 'test/integration/hooks.test.ts "a failing post hook: ... exit 43"',

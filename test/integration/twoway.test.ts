@@ -3,6 +3,7 @@
 // whose clock is an hour off (libfaketime) in each direction, different
 // time zones, three replicas synced pairwise, and a run killed halfway.
 
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -330,4 +331,27 @@ t.test('usage errors', async (t) => {
     t.not(r.code, 0, args.join(' '));
     t.match(r.stderr, re);
   }
+});
+
+t.test('one run at a time per replica: a locked replica on either side stops the run (exit 41)', async (t) => {
+  const { a, b } = pair();
+  write(path.join(a, 'f'), 'x', 1_700_000_000);
+  t.equal((await twoWay(a, b)).code, 0);
+  write(path.join(a, 'g'), 'new', 1_700_000_100);
+  // a live process that passes for a tsync run holds the lock
+  const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)', 'tsync'], { stdio: 'ignore' });
+  t.teardown(() => void holder.kill('SIGKILL'));
+  for (const locked of [a, b]) {
+    const lock = path.join(locked, '.tsync', 'lock');
+    fs.writeFileSync(lock, JSON.stringify({ pid: holder.pid, host: os.hostname(), started: new Date().toISOString(), tsync: '0.1.0' }));
+    const r = await twoWay(a, remote(b));
+    t.equal(r.code, 41, `${locked === a ? 'local' : 'remote'} replica locked: ${r.stderr}`);
+    t.match(r.stderr, /is locked by another tsync run/);
+    t.notOk(fs.existsSync(path.join(b, 'g')), 'nothing was synced');
+    fs.rmSync(lock);
+  }
+  const r = await twoWay(a, remote(b));
+  t.equal(r.code, 0, r.stderr);
+  t.ok(fs.existsSync(path.join(b, 'g')), 'once free, the run goes');
+  t.notOk(fs.existsSync(path.join(a, '.tsync', 'lock')) || fs.existsSync(path.join(b, '.tsync', 'lock')), 'and releases both locks');
 });
