@@ -198,6 +198,9 @@ export class Receiver {
       if (parent !== '.' && !this.dirs.has(parent)) throw new TsyncError('E_PROTOCOL', `${JSON.stringify(e.path)} arrived before its directory (or under a non-directory)`);
     } else if (this.stats.entries > 0) {
       throw new TsyncError('E_PROTOCOL', 'the root entry must come first');
+    } else if (e.type !== 'd') {
+      // a root listed as a symlink would replace the destination with a link, and what follows would be written through it
+      throw new TsyncError('E_PROTOCOL', 'the sender listed the transfer root as something other than a directory');
     }
     this.stats.entries++;
     if (e.path !== '.' && this.failedDirs.has(parentOf(e.path))) {
