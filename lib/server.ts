@@ -9,6 +9,7 @@ import { Sender, toSources } from './sender.js';
 import { Receiver } from './receiver.js';
 import { TsyncError, toTsyncError } from './errors.js';
 import type { Events } from './report.js';
+import { limitStart, type ServerLimits } from './restrict.js';
 
 export function expandHome(p: string): string {
   if (p === '~') return os.homedir();
@@ -24,7 +25,7 @@ function remoteEvents(conn: Connection): Events {
   };
 }
 
-export async function runServer(): Promise<number> {
+export async function runServer(limits: ServerLimits = { readOnly: false }): Promise<number> {
   const conn = new Connection(process.stdin, process.stdout, { timeout: 0, expectJunk: false });
   let receiver: Receiver | null = null;
   try {
@@ -41,15 +42,16 @@ export async function runServer(): Promise<number> {
     if (start.t !== 'start') throw new TsyncError('E_PROTOCOL', `expected START, got ${start.t}`);
     conn.setTimeout(start.options.timeout);
     if (start.options.compress) conn.startCompress(neg.codec, start.options.compressLevel);
-    const paths = start.paths.map(expandHome);
-    if (paths.length === 0) throw new TsyncError('E_PROTOCOL', 'START names no path');
+    if (start.paths.length === 0) throw new TsyncError('E_PROTOCOL', 'START names no path');
+    // --root/--read-only (an SSH forced command): refused or mapped into the root here
+    const { paths, options } = limitStart(limits, start.role, start.paths, start.options, expandHome);
     const events = remoteEvents(conn);
     if (start.role === 'sender') {
-      const sender = new Sender(conn, { sources: toSources(paths), options: start.options }, events);
+      const sender = new Sender(conn, { sources: toSources(paths), options }, events);
       await Promise.race([sender.run(neg.key), conn.failed()]);
     } else {
       if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a receiver takes exactly one destination');
-      receiver = new Receiver(conn, { dest: paths[0], options: start.options, key: neg.key }, events);
+      receiver = new Receiver(conn, { dest: paths[0], options, key: neg.key }, events);
       const stats = await Promise.race([receiver.run(), conn.failed()]);
       conn.send({ t: 'done', stats: JSON.stringify(stats) });
     }
