@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import type { Test } from 'tap';
 import { runTsync, type RunResult } from './run.js';
 import { diffSnapshots, snapshot } from './tree.js';
+import { decodeEntries, type Entry } from '../../lib/wire/schema.js';
 import { PeerClosed, serverHandshake, remoteStandIn, type RemoteStandIn, type WirePeer } from './hostile.js';
 
 export interface Sandbox {
@@ -117,3 +118,66 @@ export async function runSenderCase(t: Test, remote: RemoteStandIn, c: SenderCas
 }
 
 export { remoteStandIn };
+
+export interface ReceiverCase {
+  name: string;
+  args?: string[];
+  /**
+   * After the handshake, with the sender's manifest read (entries by index):
+   * the lie. Whatever it returns is ignored; the other side's end is awaited.
+   */
+  play(p: WirePeer, list: Entry[], s: Sandbox): Promise<unknown> | unknown;
+  expect: Expect;
+  check?(t: Test, s: Sandbox, r: RunResult, p: WirePeer): Promise<void> | void;
+}
+
+/** The source the real sender pushes: two files, a directory, and a symlink to the sentinel's secret. */
+export async function makeSource(s: Sandbox): Promise<string> {
+  const src = path.join(s.sb, 'src');
+  await fsp.mkdir(path.join(src, 'sub'), { recursive: true });
+  await fsp.writeFile(path.join(src, 'a.txt'), 'alpha\n');
+  await fsp.writeFile(path.join(src, 'sub/b.bin'), Buffer.alloc(40 * 1024, 0x62));
+  await fsp.symlink(path.join(s.sentinel, 'secret.txt'), path.join(src, 'leak'));
+  return src;
+}
+
+/** Read FLIST_HEAD .. FLIST_END; the entries in index order. */
+export async function readManifest(p: WirePeer): Promise<Entry[]> {
+  const list: Entry[] = [];
+  await p.expect('flist_head');
+  for (;;) {
+    const m = await p.next();
+    if (m.t === 'flist') list.push(...decodeEntries(m.data));
+    else if (m.t === 'flist_end') return list;
+  }
+}
+
+/**
+ * A hostile receiver against the real client pushing (`tsync -e STANDIN
+ * SRC/ host:dst/`): the client is the sender under attack. Besides the
+ * usual outcome: nothing the sender sent contains the sentinel's secret.
+ */
+export async function runReceiverCase(t: Test, remote: RemoteStandIn, c: ReceiverCase): Promise<void> {
+  const s = await makeSandbox(t);
+  const src = await makeSource(s);
+  const before = await outside(s);
+  const run = runTsync(['-e', remote.rsh, ...(c.args ?? []), `${src}/`, 'localhost:dst/'], { timeoutMs: 60_000 });
+  const p = await remote.accept();
+  const played = serverHandshake(p)
+    .then(() => readManifest(p))
+    .then((list) => c.play(p, list, s))
+    .then(() => p.drain())
+    .then(
+      () => null,
+      (e: unknown) => e,
+    );
+  const r = await run;
+  const lie = await Promise.race([played, new Promise((res) => setTimeout(res, 3000, null))]);
+  p.destroy();
+  if (lie && !(lie instanceof PeerClosed)) t.comment(`the hostile side stopped with: ${(lie as Error).message}`);
+  outcome(t, r, c.expect);
+  t.same(diffSnapshots(before, await outside(s), { labels: ['before', 'after'] }), [], 'nothing outside the destination changed');
+  const secret = fs.readFileSync(path.join(s.sentinel, 'secret.txt'));
+  t.equal(Buffer.concat(p.bytesIn).indexOf(secret), -1, "the sentinel's content never crossed the wire");
+  await c.check?.(t, s, r, p);
+}
