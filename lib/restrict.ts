@@ -119,3 +119,16 @@ export function limitStart(limits: ServerLimits, role: Role, paths: readonly str
   if (limits.root === undefined) return { paths: paths.map(expandHome), options };
   return restrictStart(openRestriction(limits.root, limits.readOnly), role, paths, options);
 }
+
+/** A restricted server's message with the root's own location taken out: clients see paths as they name them. */
+export function hideRoot(limits: ServerLimits, err: TsyncError): TsyncError {
+  if (limits.root === undefined) return err;
+  let root: string;
+  try {
+    root = fs.realpathSync(path.resolve(limits.root));
+  } catch {
+    return err;
+  }
+  const shown = err.message.split(`${root}/`).join('/').split(root).join('/');
+  return shown === err.message ? err : new TsyncError(err.code, shown, { cause: err });
+}

@@ -9,7 +9,7 @@ import { Sender, toSources } from './sender.js';
 import { Receiver } from './receiver.js';
 import { TsyncError, toTsyncError } from './errors.js';
 import type { Events } from './report.js';
-import { limitStart, type ServerLimits } from './restrict.js';
+import { hideRoot, limitStart, type ServerLimits } from './restrict.js';
 
 export function expandHome(p: string): string {
   if (p === '~') return os.homedir();
@@ -59,7 +59,7 @@ export async function runServer(limits: ServerLimits = { readOnly: false }): Pro
     return 0;
   } catch (e) {
     receiver?.abandon();
-    const err = toTsyncError(e);
+    const err = hideRoot(limits, toTsyncError(e));
     conn.abort(err);
     conn.close();
     return err.exitCode;
