@@ -121,10 +121,13 @@ export class Receiver {
           throw new TsyncError('E_PROTOCOL', `bad manifest batch: ${(e as DecodeError).message}`);
         }
         for (const e of entries) {
+          // once the session has failed, nothing more is done to the destination
+          if (this.conn.error) throw this.conn.error;
           const slow = this.entry(count++, e);
           if (slow) await slow;
         }
       } else if (m.t === 'flist_end') {
+        if (this.conn.error) throw this.conn.error;
         if (m.count !== count || !macEqual(this.mac.final(count, m.ioErrors, this.singleFile), m.mac)) throw new TsyncError('E_PROTOCOL', 'manifest failed verification at its end (count or MAC mismatch)');
         this.listDone = true;
         await this.drain();
