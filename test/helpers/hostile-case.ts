@@ -86,7 +86,7 @@ export interface SenderCase {
   /** after the handshake: the lie */
   play(p: WirePeer, key: Buffer, s: Sandbox): Promise<unknown>;
   expect: Expect;
-  check?(t: Test, s: Sandbox, r: RunResult, p: WirePeer): Promise<void> | void;
+  check?(t: Test, s: Sandbox, r: RunResult, p: WirePeer): unknown;
 }
 
 /**
@@ -128,7 +128,7 @@ export interface ReceiverCase {
    */
   play(p: WirePeer, list: Entry[], s: Sandbox): Promise<unknown> | unknown;
   expect: Expect;
-  check?(t: Test, s: Sandbox, r: RunResult, p: WirePeer): Promise<void> | void;
+  check?(t: Test, s: Sandbox, r: RunResult, p: WirePeer): unknown;
 }
 
 /** The source the real sender pushes: two files, a directory, and a symlink to the sentinel's secret. */

@@ -23,8 +23,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Readable, Writable } from 'node:stream';
-import type { Transform } from 'node:stream';
+import type { Readable, Transform, Writable } from 'node:stream';
 import { chooseCodec, compressor, decompressor, type Codec, type Compressor } from '../../lib/compress.js';
 import { CAPS } from '../../lib/session.js';
 import { deriveKey, MacChain } from '../../lib/tree/manifest.js';
@@ -324,11 +323,11 @@ s.on('close', () => process.stdout.write('', () => process.exit(0)));
 
 /** A unix socket the `-e` stand-in connects to; closed at teardown. */
 export async function remoteStandIn(t: TeardownHost): Promise<RemoteStandIn> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsync-hostile-'));
-  const sock = path.join(dir, 's');
-  fs.writeFileSync(path.join(dir, 'bridge.mjs'), BRIDGE);
-  const rsh = path.join(dir, 'rsh');
-  fs.writeFileSync(rsh, `#!/bin/sh\nexec env -u NODE_OPTIONS '${process.execPath}' '${dir}/bridge.mjs' '${sock}'\n`, { mode: 0o755 });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsync-hostile-'));
+  const sock = path.join(tmp, 's');
+  fs.writeFileSync(path.join(tmp, 'bridge.mjs'), BRIDGE);
+  const rsh = path.join(tmp, 'rsh');
+  fs.writeFileSync(rsh, `#!/bin/sh\nexec env -u NODE_OPTIONS '${process.execPath}' '${tmp}/bridge.mjs' '${sock}'\n`, { mode: 0o755 });
   const waiting: Array<(p: WirePeer) => void> = [];
   const ready: WirePeer[] = [];
   const sockets = new Set<net.Socket>();
@@ -344,7 +343,7 @@ export async function remoteStandIn(t: TeardownHost): Promise<RemoteStandIn> {
   t.teardown(async () => {
     for (const s of sockets) s.destroy();
     await new Promise((r) => server.close(r));
-    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(tmp, { recursive: true, force: true });
   });
   return {
     rsh,

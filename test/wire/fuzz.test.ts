@@ -80,7 +80,7 @@ function compressedSession(rnd: () => number): { bytes: Buffer; head: number } {
 
 t.test('mutated sessions through a real Connection, plain and -z: only protocol or connection errors', async (t) => {
   const rnd = mulberry32(SEED + 1);
-  const pool = fuzz.sessionPool(mulberry32).map((s: { stream: Buffer }) => s.stream);
+  const pool = fuzz.sessionPool(mulberry32).map((s) => s.stream);
   const seen = new Map<string, number>();
   const bad: string[] = [];
   for (let i = 0; i < 400; i++) {
