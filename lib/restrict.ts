@@ -96,7 +96,8 @@ export function resolveInRoot(r: Restriction, requested: string): string {
 export function restrictStart(r: Restriction, role: Role, paths: readonly string[], options: StartOptions): { paths: string[]; options: StartOptions } {
   if (r.readOnly && role === 'receiver') throw new TsyncError('E_READ_ONLY', READ_ONLY_MESSAGE);
   const mapped = paths.map((p) => resolveInRoot(r, p));
-  if (!options.backupDir) return { paths: mapped, options };
+  // --backup-dir is the receiver's: pulling, it names a directory on the client
+  if (!options.backupDir || role !== 'receiver') return { paths: mapped, options };
   // --backup-dir: absolute (or ~) from the root, otherwise relative to the destination, as without --root
   const b = options.backupDir;
   const anchored = b.startsWith('/') || b === '~' || b.startsWith('~/');

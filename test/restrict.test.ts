@@ -94,6 +94,7 @@ t.test('--backup-dir is mapped into the root too', async (t) => {
   t.match(refused(() => b('../bk')), /^E_REFUSED: "\.\.\/bk" is refused/);
   t.match(refused(() => b('/out/bk')), /^E_REFUSED: .*leads outside/);
   t.equal(restrictStart(r, 'receiver', ['sub/'], OPTIONS).options.backupDir, '', 'no --backup-dir: none');
+  t.equal(restrictStart(r, 'sender', ['sub/'], { ...OPTIONS, backupDir: '../old' }).options.backupDir, '../old', "pulling, --backup-dir is the client's business");
 });
 
 t.test('messages show paths as the client names them', async (t) => {

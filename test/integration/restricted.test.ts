@@ -74,6 +74,10 @@ t.test('a read-only share through a forced-command stand-in', async (t) => {
       t.same(await files(path.join(s.sb, to)), [...want].sort(), 'the share\'s files, nothing else');
     });
   }
+  await t.test("pulling with --backup-dir ../x: the client's own backup directory, not the server's business", async (t) => {
+    const r = await pull('sub/', 'dst-bk/', ['--backup-dir', '../dst-bk-old']);
+    t.equal(r.code, 0, describe(r));
+  });
   await t.test('a symlink to outside is pulled as a link, never followed', async (t) => {
     t.equal(fs.readlinkSync(path.join(s.sb, 'dst-/escape')), '../outside', 'escape is a link in the copy');
   });
