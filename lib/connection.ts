@@ -64,7 +64,13 @@ export class Connection {
     input.on('error', (err) => this.fail(new TsyncError('E_CONNECTION_LOST', `reading from peer: ${err.message}`)));
     output.on('error', (err: NodeJS.ErrnoException) => {
       if (this.finished) return;
-      this.fail(new TsyncError('E_CONNECTION_LOST', err.code === 'EPIPE' ? 'the peer closed the connection' : `writing to peer: ${err.message}`));
+      const lost = new TsyncError('E_CONNECTION_LOST', err.code === 'EPIPE' ? 'the peer closed the connection' : `writing to peer: ${err.message}`);
+      if (err.code === 'EPIPE' && !this.ended) {
+        // a peer that stopped reading may have said why first: read to its end, then give up
+        setTimeout(() => this.fail(lost), 500).unref();
+        return;
+      }
+      this.fail(lost);
     });
     output.on('drain', () => {
       this.blocked = false;

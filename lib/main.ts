@@ -46,7 +46,8 @@ export async function main(argv: readonly string[], out: Out = stdio): Promise<n
   } catch (e) {
     return fail(out, toTsyncError(e));
   }
-  if (values.server) return runServer(values.key);
+  if (values.server) return runServer({ root: values.root as string | undefined, readOnly: Boolean(values['read-only']), key: values.key });
+  if (values.root !== undefined || values['read-only']) return fail(out, new TsyncError('E_USAGE', '--root and --read-only limit a server: give them with --server (the command an SSH forced command runs)'));
   if (values.help) {
     out.stdout(helpText());
     return 0;

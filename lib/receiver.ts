@@ -157,11 +157,14 @@ export class Receiver {
           throw new TsyncError('E_PROTOCOL', `bad manifest batch: ${(e as DecodeError).message}`);
         }
         for (const e of entries) {
+          // once the session has failed, nothing more is done to the destination
+          if (this.conn.error) throw this.conn.error;
           const slow = this.entry(count++, e);
           if (slow) await slow;
         }
         this.cfg.progress?.();
       } else if (m.t === 'flist_end') {
+        if (this.conn.error) throw this.conn.error;
         if (m.count !== count || !macEqual(this.mac.final(count, m.ioErrors, this.singleFile), m.mac)) throw new TsyncError('E_PROTOCOL', 'manifest failed verification at its end (count or MAC mismatch)');
         this.listDone = true;
         await this.drain();
@@ -236,6 +239,9 @@ export class Receiver {
       if (parent !== '.' && !this.dirs.has(parent) && !this.passed.has(parent)) throw new TsyncError('E_PROTOCOL', `${JSON.stringify(e.path)} arrived before its directory (or under a non-directory)`);
     } else if (this.stats.entries > 0) {
       throw new TsyncError('E_PROTOCOL', 'the root entry must come first');
+    } else if (e.type !== 'd') {
+      // a root listed as a symlink would replace the destination with a link, and what follows would be written through it
+      throw new TsyncError('E_PROTOCOL', 'the sender listed the transfer root as something other than a directory');
     }
     let rel = this.destRel(e.path);
     if (this.cfg.select) {

@@ -97,7 +97,8 @@ export class Sender {
       throw new TsyncError('E_SOURCE_MISSING', `source ${names} does not exist`);
     }
     for (const s of sources) {
-      if (s.contents && fs.lstatSync(s.abs, { throwIfNoEntry: false })?.isFile()) throw new TsyncError('E_USAGE', `source ${s.abs}/ has a trailing slash but is not a directory`);
+      const st = s.contents ? fs.statSync(s.abs, { throwIfNoEntry: false }) : undefined;
+      if (st && !st.isDirectory()) throw new TsyncError('E_USAGE', `source ${s.abs}/ has a trailing slash but is not a directory`);
     }
     this.conn.onMessage((m) => {
       if (m.t === 'done') {

@@ -14,6 +14,7 @@ import { keyFileFrom, loadKey } from './keys.js';
 import { diagReport } from './doctor.js';
 import { destLock } from './lock.js';
 import { PROGRESS_CAP, streamProgress } from './progress.js';
+import { hideRoot, limitStart, type ServerLimits } from './restrict.js';
 
 export function expandHome(p: string): string {
   if (p === '~') return os.homedir();
@@ -29,8 +30,8 @@ function remoteEvents(conn: Connection): Events {
   };
 }
 
-/** keyOption: the value of --key, if given */
-export async function runServer(keyOption?: unknown): Promise<number> {
+/** limits: --root/--read-only, and --key, from the server's command line */
+export async function runServer(limits: ServerLimits & { key?: unknown } = { readOnly: false }): Promise<number> {
   const conn = new Connection(process.stdin, process.stdout, { timeout: 0, expectJunk: false });
   let receiver: Receiver | null = null;
   let stopProgress: (() => void) | null = null;
@@ -43,28 +44,29 @@ export async function runServer(keyOption?: unknown): Promise<number> {
       if (m.t === 'hello') peerCaps = m.caps;
       return m.t === 'start' && m.options.compress ? chooseCodec(CAPS, peerCaps) : null;
     };
-    const keyFile = keyFileFrom(keyOption);
+    const keyFile = keyFileFrom(limits.key);
     const neg = await Promise.race([handshake(conn, 'server', keyFile ? loadKey(keyFile) : null), conn.failed()]);
     const start = await Promise.race([conn.next(), conn.failed()]);
     const startAt = Date.now();
     if (start.t !== 'start') throw new TsyncError('E_PROTOCOL', `expected START, got ${start.t}`);
     conn.setTimeout(start.options.timeout);
     if (start.options.compress) conn.startCompress(neg.codec, start.options.compressLevel);
-    const paths = start.paths.map(expandHome);
-    if (paths.length === 0) throw new TsyncError('E_PROTOCOL', 'START names no path');
+    if (start.paths.length === 0) throw new TsyncError('E_PROTOCOL', 'START names no path');
+    // --root/--read-only (an SSH forced command): refused or mapped into the root here
+    const { paths, options } = limitStart(limits, start.role, start.paths, start.options, expandHome);
     const events = remoteEvents(conn);
     if (start.role === 'twoway') {
       if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a two-way replica takes exactly one root');
-      await Promise.race([serveReplica(conn, paths[0], start.options, neg.key, events), conn.failed()]);
+      await Promise.race([serveReplica(conn, paths[0], options, neg.key, events), conn.failed()]);
     } else if (start.role === 'doctor') {
       conn.send({ t: 'diag', report: JSON.stringify(diagReport(paths[0], startAt)) });
     } else if (start.role === 'sender') {
-      const sender = new Sender({ sources: toSources(paths), options: start.options }, events);
+      const sender = new Sender({ sources: toSources(paths), options }, events);
       await Promise.race([sender.run(conn, neg.key), conn.failed()]);
     } else {
       if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a receiver takes exactly one destination');
       let tick: (() => void) | undefined;
-      const r = new Receiver(conn, { dest: paths[0], options: start.options, key: neg.key, lock: destLock(start.options, (s) => process.stderr.write(`tsync: note: ${s}\n`)), progress: () => tick?.() }, events);
+      const r = new Receiver(conn, { dest: paths[0], options, key: neg.key, lock: destLock(options, (s) => process.stderr.write(`tsync: note: ${s}\n`)), progress: () => tick?.() }, events);
       receiver = r;
       if (neg.peer.caps.includes(PROGRESS_CAP)) {
         // flushed at once: the receiver may be busy for a while before the event loop turns
@@ -81,7 +83,7 @@ export async function runServer(keyOption?: unknown): Promise<number> {
   } catch (e) {
     stopProgress?.();
     receiver?.abandon();
-    const err = toTsyncError(e);
+    const err = hideRoot(limits, toTsyncError(e));
     // whoever runs the server (socat, inetd) sees a failed key check too, not only the client
     if (err.code === 'E_AUTH' && !err.remote) process.stderr.write(`tsync --server: error: ${err.message}\n`);
     conn.abort(err);

@@ -1,5 +1,7 @@
 // What a run did, counted by the receiver and reported by the client.
 
+import { TsyncError } from './errors.js';
+
 export interface ErrorRecord {
   path: string;
   code: string;
@@ -24,8 +26,15 @@ export function emptyStats(): Stats {
   return { entries: 0, files: 0, created: 0, updated: 0, metaOnly: 0, deleted: 0, unchanged: 0, skipped: 0, bytesLiteral: 0, bytesMatched: 0, totalSize: 0 };
 }
 
+/** The peer's DONE statistics: anything but a JSON object is a protocol error, unknown or odd fields are ignored. */
 export function parseStats(json: string): Stats {
-  const s = JSON.parse(json) as Partial<Stats>;
+  let s: Partial<Stats>;
+  try {
+    s = JSON.parse(json) as Partial<Stats>;
+  } catch {
+    s = null as unknown as Partial<Stats>;
+  }
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new TsyncError('E_PROTOCOL', 'the peer ended with statistics that are not a JSON object');
   const out = emptyStats();
   for (const k of Object.keys(out) as Array<keyof Stats>) {
     if (typeof s[k] === 'number' && Number.isFinite(s[k])) out[k] = s[k] as number;

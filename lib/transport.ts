@@ -120,7 +120,8 @@ function wrap(child: ChildProcess, describe: string): Peer {
 
 /** Turn a peer that died before the handshake finished into the error the user should see. */
 export async function explainEarlyExit(peer: Peer, ep: Endpoint, tsyncPath: string, fallback: TsyncError): Promise<TsyncError> {
-  if (fallback.code === 'E_REMOTE_JUNK' || fallback.code === 'E_VERSION' || fallback.code === 'E_TIMEOUT' || fallback.code === 'E_AUTH' || fallback.remote) return fallback;
+  // a protocol error means the peer did greet as tsync: it started, and said something invalid
+  if (fallback.code === 'E_REMOTE_JUNK' || fallback.code === 'E_VERSION' || fallback.code === 'E_TIMEOUT' || fallback.code === 'E_AUTH' || fallback.code === 'E_PROTOCOL' || fallback.remote) return fallback;
   const timeout = new Promise<null>((r) => setTimeout(() => r(null), 2000).unref());
   const exit = await Promise.race([peer.exited, timeout]);
   if (!exit) return fallback;

@@ -48,4 +48,6 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'help', short: 'h', kind: 'flag', help: 'show this help' },
   { long: 'version', short: 'V', kind: 'flag', help: 'print the version and protocol versions' },
   { long: 'server', kind: 'flag', hidden: true, help: 'run as the peer side, spoken to over stdin/stdout by a tsync client' },
+  { long: 'root', kind: 'value', arg: 'DIR', hidden: true, help: 'with --server: every path a client names is inside DIR (an SSH forced command)' },
+  { long: 'read-only', kind: 'flag', hidden: true, help: 'with --server: refuse every write; clients can only pull' },
 ];

@@ -75,7 +75,8 @@ export class Scanner {
     for (const src of sources) {
       let st: fs.Stats;
       try {
-        st = fs.lstatSync(src.abs);
+        // rsync's rule: a trailing slash follows a symlink to the directory it names
+        st = src.contents ? fs.statSync(src.abs) : fs.lstatSync(src.abs);
       } catch (e) {
         this.problem(src.abs, e);
         continue;
