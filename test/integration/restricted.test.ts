@@ -116,6 +116,13 @@ t.test('a read-only share through a forced-command stand-in', async (t) => {
       outcome(t, r, { code: REFUSED, stderr: /remote: this server is read-only: it can be pulled from, not pushed to/ });
     });
   }
+  await t.test('--two-way with a read-only share is refused: a replica is written to', async (t) => {
+    const mine = path.join(s.sb, 'dst-twoway');
+    await fsp.mkdir(mine);
+    await fsp.writeFile(path.join(mine, 'mine.txt'), 'would go there\n');
+    const r = await runTsync(['--two-way', '-e', rsh, mine, 'host:sub']);
+    outcome(t, r, { code: REFUSED, stderr: /remote: this server is read-only/ });
+  });
   t.same(diffSnapshots(before, await everything(s), { labels: ['before', 'after'] }), [], 'the share and everything beside it are unchanged');
 });
 
@@ -167,6 +174,22 @@ t.test('a writable share: pushes land inside it, escapes are refused', async (t)
     outcome(t, r, { code: REFUSED, stderr: /"incoming\/planted\/" is refused: it leads outside/ });
     r = await runTsync(['-e', rsh, 'host:incoming/planted/', path.join(s.sb, 'dst-planted')]);
     outcome(t, r, { code: REFUSED, stderr: /leads outside/ });
+  });
+  await t.test('--two-way: the replica is inside the share; escapes are refused', async (t) => {
+    const mine = path.join(s.sb, 'dst-twoway');
+    await fsp.mkdir(mine);
+    await fsp.writeFile(path.join(mine, 'mine.txt'), 'from the client\n');
+    const r = await runTsync(['--two-way', '-e', rsh, mine, 'host:/replica']);
+    t.equal(r.code, 0, describe(r));
+    t.equal(fs.readFileSync(path.join(s.share, 'replica/mine.txt'), 'utf8'), 'from the client\n', 'host:/replica is SHARE/replica');
+    for (const [to, extra, why] of [
+      ['escape/x', [], /leads outside/],
+      ['../outside', [], /does not allow "\.\."/],
+      ['/replica', ['--backup-dir', '/escape/bk'], /leads outside/],
+    ] as const) {
+      const bad = await runTsync(['--two-way', '-e', rsh, ...extra, mine, `host:${to}`]);
+      outcome(t, bad, { code: REFUSED, stderr: why });
+    }
   });
   t.same(diffSnapshots(outsideBefore, await snapshot(s.outside), { labels: ['before', 'after'] }), [], 'nothing outside the share changed');
 });
