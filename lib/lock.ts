@@ -12,6 +12,8 @@
 // no trace.
 
 import * as fs from 'node:fs';
+import { secondsOf } from './apply.js';
+import { mtimeUs } from './time.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -190,7 +192,8 @@ function removeStateDir(root: string, dir: string): void {
 
 function restoreTimes(root: string, st: fs.Stats): void {
   try {
-    fs.utimesSync(root, st.atimeMs / 1000, st.mtimeMs / 1000);
+    // to the microsecond (tsync's time unit), not a float that loses one now and then
+    fs.utimesSync(root, secondsOf(Math.round(st.atimeMs * 1000)), secondsOf(mtimeUs(st)));
   } catch {
     // the directory's time is cosmetic here; the receiver sets it when it must
   }

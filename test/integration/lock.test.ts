@@ -16,7 +16,7 @@ import { diffSnapshots, snapshot } from '../helpers/tree.js';
 const lockOf = (dst: string) => path.join(dst, '.tsync', 'lock');
 
 async function bigTree(dir: string): Promise<void> {
-  await writeTree(dir, { 'big.bin': randomBytes(6 * 1024 * 1024), 'a.txt': 'alpha\n', 'sub/b.txt': 'beta\n' });
+  await writeTree(dir, { 'big.bin': randomBytes(20 * 1024 * 1024), 'a.txt': 'alpha\n', 'sub/b.txt': 'beta\n' });
 }
 
 async function same(t: Test, a: string, b: string, what: string): Promise<void> {
