@@ -11,9 +11,12 @@ import { VERSION } from './version.js';
 import { capsFor, chooseCodec, CODECS, type Codec } from './compress.js';
 import { authenticate, checkKeyPresence, KEY_CAP } from './keyed.js';
 
+/** multi-round deltas (REQ_FILL, FileStatus.Holes, the hole op): lib/delta/rounds.ts */
+export const ROUNDS_CAP = 'delta:rounds';
+
 export type Hello = Extract<Message, { t: 'hello' }>;
 
-export const CAPS = ['hash:sha256', 'twoway', ...capsFor(CODECS)];
+export const CAPS = ['hash:sha256', 'twoway', ...capsFor(CODECS), ROUNDS_CAP];
 
 export interface Negotiated {
   version: number;
