@@ -21,7 +21,6 @@ import { LIMITS, PROTOCOL_MIN, PROTOCOL_VERSION } from './wire/schema.js';
 import { printable } from './text.js';
 import { keygen } from './cli/keygen.js';
 import { keyFileFrom, loadKey } from './keys.js';
-import { ROUNDS_CAP } from './session.js';
 
 export const stdio: Out = {
   stdout: (s) => void process.stdout.write(s),
@@ -195,7 +194,7 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
       if (sender) {
         stats = await Promise.race([sender.run(conn, neg.key), conn.failed()]);
       } else {
-        receiver = new Receiver(conn, { dest: dest.path, options, key: neg.key, rounds: neg.peer.caps.includes(ROUNDS_CAP) }, reporter);
+        receiver = new Receiver(conn, { dest: dest.path, options, key: neg.key, rounds: neg.rounds }, reporter);
         stats = await Promise.race([receiver.run(), conn.failed()]);
         conn.send({ t: 'done', stats: JSON.stringify(stats) });
       }

@@ -3,7 +3,7 @@
 
 import * as os from 'node:os';
 import { Connection } from './connection.js';
-import { CAPS, handshake, ROUNDS_CAP } from './session.js';
+import { CAPS, handshake } from './session.js';
 import { chooseCodec } from './compress.js';
 import { Sender, toSources } from './sender.js';
 import { Receiver } from './receiver.js';
@@ -56,7 +56,7 @@ export async function runServer(keyOption?: unknown): Promise<number> {
       await Promise.race([sender.run(conn, neg.key), conn.failed()]);
     } else {
       if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a receiver takes exactly one destination');
-      receiver = new Receiver(conn, { dest: paths[0], options: start.options, key: neg.key, rounds: neg.peer.caps.includes(ROUNDS_CAP) }, events);
+      receiver = new Receiver(conn, { dest: paths[0], options: start.options, key: neg.key, rounds: neg.rounds }, events);
       const stats = await Promise.race([receiver.run(), conn.failed()]);
       conn.send({ t: 'done', stats: JSON.stringify(stats) });
     }

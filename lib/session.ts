@@ -27,6 +27,8 @@ export interface Negotiated {
   /** when the peer's HELLO arrived (our clock, ms) */
   receivedAt: number;
   sentAt: number;
+  /** both HELLOs offer multi-round deltas */
+  rounds: boolean;
 }
 
 /** Our supported range; TSYNC_TEST_PROTOCOL="min-max" pretends to be another version (tests only). */
@@ -54,7 +56,9 @@ async function negotiate(conn: Connection, side: 'client' | 'server', psk: Buffe
   const sentAt = Date.now();
   // keyed: the peer seals everything after its AUTH, so decoding stops there until we can open it
   if (psk) conn.pauseAfter('auth');
-  const hello: Hello = { t: 'hello', version: range.max, minVersion: range.min, software: VERSION, caps: psk ? [...CAPS, KEY_CAP] : CAPS, clock: sentAt, nonce };
+  // TSYNC_TEST_NO_ROUNDS=1 plays a peer without multi-round deltas (tests only)
+  const caps = process.env.TSYNC_TEST_NO_ROUNDS === '1' ? CAPS.filter((c) => c !== ROUNDS_CAP) : CAPS;
+  const hello: Hello = { t: 'hello', version: range.max, minVersion: range.min, software: VERSION, caps: psk ? [...caps, KEY_CAP] : caps, clock: sentAt, nonce };
   conn.send(hello);
   const m = await conn.next();
   const receivedAt = Date.now();
@@ -68,5 +72,5 @@ async function negotiate(conn: Connection, side: 'client' | 'server', psk: Buffe
   checkKeyPresence(side, psk !== null, m);
   const [c, s] = side === 'client' ? [nonce, m.nonce] : [m.nonce, nonce];
   const key = psk ? await authenticate(conn, side, psk, hello, m) : deriveKey(Buffer.from('tsync-unkeyed'), Buffer.concat([c, s]), 'tsync manifest v1');
-  return { version, peer: m, key, receivedAt, sentAt, codec: chooseCodec(CAPS, m.caps) };
+  return { version, peer: m, key, receivedAt, sentAt, codec: chooseCodec(CAPS, m.caps), rounds: caps.includes(ROUNDS_CAP) && m.caps.includes(ROUNDS_CAP) };
 }
