@@ -429,13 +429,14 @@ export class Receiver {
 
   /** a multi-round delta failed here (I/O): the file is not done */
   private fillFailed(p: Pending, fill: FillFile | null, err: unknown): void {
+    const message = typeof err === 'string' ? err : err instanceof Error && !(err as NodeJS.ErrnoException).code ? err.message : describeFsError(err);
     if (fill) {
       fill.discard();
       this.fills.delete(fill);
     }
     p.fill = null;
     this.pending.delete(p.index);
-    this.problem(p.rel, 'E_PARTIAL', describeFsError(err));
+    this.problem(p.rel, 'E_PARTIAL', message);
     this.maybeDone();
   }
 
@@ -651,7 +652,7 @@ export class Receiver {
     if (!fill || (this.filling && this.filling !== p)) throw new TsyncError('E_PROTOCOL', `end of file ${p.index} while receiving another`);
     const begun = this.filling === p;
     this.filling = null;
-    if (status === FileStatus.Failed) return this.fillFailed(p, fill, new Error(`not sent: ${message}`));
+    if (status === FileStatus.Failed) return this.fillFailed(p, fill, `not sent: ${message}`);
     if (!begun || (status !== FileStatus.Sent && status !== FileStatus.Holes)) throw new TsyncError('E_PROTOCOL', `file ${p.index} ended with status ${status} in a delta round`);
     if (status === FileStatus.Sent && hash.length !== 32) throw new TsyncError('E_PROTOCOL', `file ${p.index} ended without its hash`);
     if (fill.end(status === FileStatus.Holes)) void this.nextRound(p, fill);
