@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { TsyncError } from './errors.js';
 import { LIMITS } from './wire/schema.js';
-import { chooseStrongLen, encodeSignature, OpsDecoder, roundBlockSizes, roundMinHole, roundStrongLen, SignatureBuilder, SIGNATURE_HEADER_LEN, unreferenced, VirtualBasis, type RoundOp } from './delta/index.js';
+import { ChunkedHash, chooseStrongLen, encodeSignature, OpsDecoder, roundBlockSizes, roundMinHole, roundStrongLen, SignatureBuilder, SIGNATURE_HEADER_LEN, unreferenced, VirtualBasis, type RoundOp } from './delta/index.js';
 import { NOFOLLOW, readAt, readFull } from './source.js';
 import type { Stats } from './stats.js';
 
@@ -39,6 +39,8 @@ export class FillFile {
   private hpos = 0;
   private decoder: OpsDecoder | null = null;
   private readonly buf = Buffer.allocUnsafe(CHUNK);
+  /** the whole-file hash, computed on the way where writes come in order */
+  private readonly hash: ChunkedHash;
 
   private constructor(
     private readonly basisFd: number,
@@ -48,6 +50,7 @@ export class FillFile {
     this.blocks = roundBlockSizes(basisSize);
     this.vb = VirtualBasis.whole(basisSize);
     this.holes = size > 0 ? [0, size] : [];
+    this.hash = new ChunkedHash(size);
   }
 
   /** A file of `size` bytes to rebuild from the basis at basisPath (opened without following links). */
@@ -150,6 +153,7 @@ export class FillFile {
   private write(data: Buffer, at: number): void {
     let off = 0;
     while (off < data.length) off += fs.writeSync(this.fd, data, off, data.length - off, at + off);
+    this.hash.update(at, data);
     this.written += data.length;
   }
 
@@ -171,17 +175,22 @@ export class FillFile {
     return true;
   }
 
-  /** the temporary's SHA-256, re-read from disk (writes were out of order) */
+  /** the temporary's whole-file hash (ChunkedHash): chunks not hashed on the way are re-read from disk */
   async digest(): Promise<Buffer> {
-    const h = createHash('sha256');
-    let off = 0;
-    for (;;) {
-      const { bytesRead } = await readAt(this.fd, this.buf, 0, CHUNK, off);
-      if (bytesRead === 0) break;
-      h.update(this.buf.subarray(0, bytesRead));
-      off += bytesRead;
+    const h = this.hash;
+    if (fs.fstatSync(this.fd).size !== this.size) return Buffer.alloc(0);
+    for (const i of h.missing()) {
+      const len = h.chunkLen(i);
+      const c = createHash('sha256');
+      for (let o = 0; o < len; ) {
+        const { bytesRead } = await readAt(this.fd, this.buf, 0, Math.min(CHUNK, len - o), i * h.chunk + o);
+        if (bytesRead === 0) return Buffer.alloc(0);
+        c.update(this.buf.subarray(0, bytesRead));
+        o += bytesRead;
+      }
+      h.set(i, c.digest());
     }
-    return off === this.size ? h.digest() : Buffer.alloc(0);
+    return h.root();
   }
 
   /** close the basis (the temporary stays open for install) */

@@ -5,14 +5,13 @@
 // and refuse a file whose size or mtime is no longer what was listed.
 
 import * as fs from 'node:fs';
-import { createHash } from 'node:crypto';
 import type { Connection } from './connection.js';
 import { FileStatus, LIMITS, type Entry } from './wire/schema.js';
 import { TsyncError } from './errors.js';
-import { decodeSignature, DeltaGenerator, encodeOps, HoleFilter, MIN_HOLE, type RoundOp } from './delta/index.js';
+import { ChunkedHash, decodeSignature, DeltaGenerator, encodeOps, HoleFilter, MIN_HOLE, type RoundOp } from './delta/index.js';
 import { ChangedError, matches, NOFOLLOW, readAt, readListed } from './source.js';
 
-/** what a file's next round needs: its holes (flat [offset, length] pairs) and whole-file hash */
+/** what a file's next round needs: its holes (flat [offset, length] pairs) and whole-file hash (ChunkedHash) */
 export interface FillState {
   holes: number[];
   hash: Buffer;
@@ -43,16 +42,18 @@ export async function sendRound(conn: Connection, index: number, f: { entry: Ent
   let hash: Buffer;
   try {
     if (!state) {
-      const h = createHash('sha256');
+      const h = new ChunkedHash(size);
+      let pos = 0;
       for await (const chunk of readListed(f.abs, f.entry)) {
         await begin();
-        h.update(chunk);
+        h.update(pos, chunk);
+        pos += chunk.length;
         await send(filter.push(gen.push(chunk)));
       }
       await begin();
       await send(filter.push(gen.finish()));
       await send(filter.finish());
-      hash = h.digest();
+      hash = h.root();
     } else {
       await begin();
       await fillHoles(f, state.holes, gen, filter, send);

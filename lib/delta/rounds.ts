@@ -11,6 +11,7 @@
 //   unreferenced()  receiver: the virtual basis of the next round
 //   roundBlockSizes, roundStrongLen: the parameters
 
+import { createHash, type Hash } from 'node:crypto';
 import { TsyncError } from '../errors.js';
 import type { DeltaOp, RoundOp } from './types.js';
 
@@ -223,4 +224,87 @@ export function unreferenced(vb: VirtualBasis, blockSize: number, referenced: Ui
     k = e;
   }
   return new VirtualBasis(segs);
+}
+
+/** chunk size of ChunkedHash: 256 KiB, doubled until a file has at most 65,536 chunks */
+export function hashChunkSize(size: number): number {
+  let c = 256 << 10;
+  while (size / c > 65536) c *= 2;
+  return c;
+}
+
+/**
+ * The whole-file hash of a multi-round delta: SHA-256 over
+ * "tsync-chunked-sha256" || size (u64) || chunk size (u32) || the SHA-256 of
+ * each chunk, in order. As strong as SHA-256 of the file, but computable
+ * from pieces written out of order: the receiver hashes each chunk it wrote
+ * in one go from its start while writing, and re-reads only the chunks a
+ * hole interrupted.
+ */
+export class ChunkedHash {
+  readonly chunk: number;
+  readonly count: number;
+  private readonly digests: Buffer;
+  private readonly have: Uint8Array;
+  private cur = -1;
+  private h: Hash | null = null;
+  private filled = 0;
+
+  constructor(readonly size: number) {
+    this.chunk = hashChunkSize(size);
+    this.count = Math.ceil(size / this.chunk);
+    this.digests = Buffer.alloc(this.count * 32);
+    this.have = new Uint8Array(this.count);
+  }
+
+  chunkLen(i: number): number {
+    return Math.min(this.chunk, this.size - i * this.chunk);
+  }
+
+  /** bytes written at `at`: hashed on the way when they continue the chunk in hand, else its digest is dropped */
+  update(at: number, data: Uint8Array): void {
+    for (let o = 0; o < data.length; ) {
+      const pos = at + o;
+      const i = Math.floor(pos / this.chunk);
+      const within = pos - i * this.chunk;
+      const take = Math.min(data.length - o, this.chunkLen(i) - within);
+      if (take <= 0) throw new RangeError(`write at ${pos} past the end (${this.size})`);
+      if (i !== this.cur) {
+        this.cur = i;
+        this.h = within === 0 ? createHash('sha256') : null;
+        this.filled = 0;
+      }
+      this.have[i] = 0;
+      if (this.h && within === this.filled) {
+        this.h.update(data.subarray(o, o + take));
+        this.filled += take;
+        if (this.filled === this.chunkLen(i)) {
+          this.set(i, this.h.digest());
+          this.h = null;
+        }
+      } else this.h = null;
+      o += take;
+    }
+  }
+
+  /** chunks whose digest is not known (to be re-read) */
+  missing(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.count; i++) if (!this.have[i]) out.push(i);
+    return out;
+  }
+
+  set(i: number, digest: Uint8Array): void {
+    this.digests.set(digest, i * 32);
+    this.have[i] = 1;
+  }
+
+  root(): Buffer {
+    if (this.missing().length > 0) throw new Error('ChunkedHash: chunks missing');
+    const head = Buffer.alloc(12);
+    head.writeUInt32BE(Math.floor(this.size / 0x100000000), 0);
+    head.writeUInt32BE(this.size % 0x100000000, 4);
+    head.writeUInt32BE(this.chunk, 8);
+    return createHash('sha256').update('tsync-chunked-sha256').update(head).update(this.digests).digest();
+  }
 }

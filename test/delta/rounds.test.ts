@@ -3,7 +3,7 @@
 // -> basis ranges) and unreferenced() (the next round's virtual basis).
 import t from 'tap';
 import { encodeOps, decodeOps, OpsDecoder } from '../../lib/delta/wire.js';
-import { HoleFilter, VirtualBasis, unreferenced, roundBlockSizes, roundMinHole, roundStrongLen, MIN_HOLE } from '../../lib/delta/rounds.js';
+import { ChunkedHash, hashChunkSize, HoleFilter, VirtualBasis, unreferenced, roundBlockSizes, roundMinHole, roundStrongLen, MIN_HOLE } from '../../lib/delta/rounds.js';
 import { signatureOf } from '../../lib/delta/signature.js';
 import { DeltaGenerator } from '../../lib/delta/match.js';
 import type { DeltaOp, RoundOp } from '../../lib/delta/types.js';
@@ -142,4 +142,45 @@ t.test('seeded random: filter + virtual basis reproduce the file over two rounds
     }
     t.ok(out.equals(neu), `seed ${seed}: identical (${neu.length} bytes, ${f1.holes.length / 2} holes)`);
   }
+});
+
+t.test('ChunkedHash: the same root whatever the order of writes', async (t) => {
+  const r = mulberry32(77);
+  const data = Buffer.alloc(3 * 256 * 1024 + 12345);
+  for (let i = 0; i < data.length; i++) data[i] = Math.floor(r() * 256);
+  const inOrder = new ChunkedHash(data.length);
+  for (let o = 0; o < data.length; o += 70000) inOrder.update(o, data.subarray(o, o + 70000));
+  t.same(inOrder.missing(), [], 'in order: every chunk hashed on the way');
+  const root = inOrder.root();
+  // pieces in a shuffled order: the chunks a gap interrupted must be re-read
+  const pieces: Array<[number, number]> = [];
+  for (let o = 0; o < data.length; ) {
+    const n = 1 + Math.floor(r() * 300000);
+    pieces.push([o, Math.min(n, data.length - o)]);
+    o += n;
+  }
+  for (let i = pieces.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [pieces[i], pieces[j]] = [pieces[j]!, pieces[i]!];
+  }
+  const shuffled = new ChunkedHash(data.length);
+  for (const [o, n] of pieces) shuffled.update(o, data.subarray(o, o + n));
+  t.throws(() => shuffled.root(), /missing/, 'no root while chunks are missing');
+  const missing = shuffled.missing();
+  t.ok(missing.length > 0 && missing.length < shuffled.count, `${missing.length} of ${shuffled.count} chunks to re-read`);
+  const { createHash } = await import('node:crypto');
+  for (const i of missing) shuffled.set(i, createHash('sha256').update(data.subarray(i * shuffled.chunk, i * shuffled.chunk + shuffled.chunkLen(i))).digest());
+  t.same(shuffled.root(), root, 'same root');
+  const changed = Buffer.from(data);
+  changed[300000] ^= 1;
+  const other = new ChunkedHash(changed.length);
+  other.update(0, changed);
+  t.notSame(other.root(), root, 'one bit changes the root');
+  const shorter = new ChunkedHash(data.length - 1);
+  shorter.update(0, data.subarray(0, data.length - 1));
+  t.notSame(shorter.root(), root, 'the size is part of it');
+  t.throws(() => shorter.update(data.length - 1, Buffer.alloc(1)), RangeError, 'no write past the end');
+  t.equal(new ChunkedHash(0).root().length, 32, 'an empty file has a root');
+  t.equal(hashChunkSize(1 << 30), 256 * 1024);
+  t.ok(2 ** 44 / hashChunkSize(2 ** 44) <= 65536, 'at most 65,536 chunks');
 });
