@@ -38,6 +38,8 @@ export class FillFile {
   private hi = 0;
   private hpos = 0;
   private decoder: OpsDecoder | null = null;
+  /** a round's signature was made and not yet answered: the only time a FILE_BEGIN is expected */
+  private asked = false;
   private readonly buf = Buffer.allocUnsafe(CHUNK);
   /** the whole-file hash, computed on the way where writes come in order */
   private readonly hash: ChunkedHash;
@@ -97,11 +99,14 @@ export class FillFile {
     this.referenced = new Uint8Array(sig.blockCount);
     // nothing left to match against: this is the last round
     this.minHole = size === 0 ? 0 : roundMinHole(this.blocks, this.k);
+    this.asked = true;
     return { sig: encodeSignature(sig), holeMin: this.minHole };
   }
 
   /** FILE_BEGIN of this round's ops */
   begin(): void {
+    if (!this.asked) throw new TsyncError('E_PROTOCOL', 'delta data for a round that was not asked for');
+    this.asked = false;
     this.decoder = new OpsDecoder({ blockCount: Math.ceil(this.vb.size / this.blockSize), minHole: this.minHole });
     this.hi = 0;
     this.hpos = 0;

@@ -147,6 +147,12 @@ t.test('lying op streams get E_PROTOCOL, never a write outside the holes', async
   const fill = setup(t, old, 100);
   throwsProto(t, () => fill.data(Buffer.from([0x02, 0x01, 0x00]), emptyStats()), 'data before a round began');
   throwsProto(t, () => fill.end(false), 'an end before a round began');
+  throwsProto(t, () => fill.begin(), 'a round begun before it was asked for');
+  await fill.sign();
+  fill.begin();
+  fill.data(encodeOps([{ op: 'literal', data: Buffer.alloc(100) }]), emptyStats());
+  fill.end(false);
+  throwsProto(t, () => fill.begin(), 'another round after the file was complete');
 });
 
 t.test('the last round allows no holes; a later round copies only from the unreferenced basis', async (t) => {
