@@ -68,11 +68,11 @@ export function tempName(base: string): string {
 }
 
 /** A new file beside its target that cannot be pre-planted (O_EXCL) nor be a link (O_NOFOLLOW). */
-export function openTemp(dirAbs: string, base: string, mode = 0o600): { fd: number; path: string } {
+export function openTemp(dirAbs: string, base: string, mode = 0o600, access = fs.constants.O_WRONLY): { fd: number; path: string } {
   for (let i = 0; ; i++) {
     const path = `${dirAbs}/${tempName(base)}`;
     try {
-      const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode & 0o777);
+      const fd = fs.openSync(path, access | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode & 0o777);
       return { fd, path };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || i > 5) throw e;

@@ -23,6 +23,8 @@ import { emptyStats, type Stats } from './stats.js';
 import { describeFsError, TsyncError } from './errors.js';
 import type { Lock } from './lock.js';
 import type { ProgressSnapshot } from './progress.js';
+import { FillFile } from './fill-receive.js';
+import { ROUNDS_MIN } from './delta/index.js';
 
 interface Pending {
   index: number;
@@ -34,6 +36,8 @@ interface Pending {
   action: Action;
   retried: boolean;
   basis: Basis | null;
+  /** a multi-round delta in progress */
+  fill?: FillFile | null;
 }
 
 interface Incoming {
@@ -68,6 +72,8 @@ export interface ReceiverConfig {
   lock?: (root: string) => Promise<Lock>;
   /** called as work is done, for --progress (it keeps its own pace) */
   progress?: () => void;
+  /** the peer speaks multi-round deltas (capability 'delta:rounds') */
+  rounds?: boolean;
 }
 
 /** the requested files, with the sum of their sizes (for progress) */
@@ -89,6 +95,10 @@ export class Receiver {
   private readonly pending = new PendingMap();
   private held: Lock | null = null;
   private incoming: Incoming | null = null;
+  /** the file whose round's ops are arriving (multi-round deltas) */
+  private filling: Pending | null = null;
+  /** every multi-round delta with a temporary or basis open */
+  private readonly fills = new Set<FillFile>();
   private readonly stats: Stats = emptyStats();
   private readonly dirs = new Map<string, { entry: Entry; abs: string; fix: boolean }>();
   private readonly touched = new Set<string>();
@@ -412,6 +422,7 @@ export class Receiver {
 
   /** Ask for a delta against a basis (our copy, or --partial's leftover): sign it, then request. */
   private askDelta(p: Pending, basisPath: string): Promise<void> {
+    if (this.cfg.rounds && (fs.lstatSync(basisPath, { throwIfNoEntry: false })?.size ?? 0) >= ROUNDS_MIN) return this.askFill(p, basisPath);
     return signFile(basisPath).then(
       ({ sig, size }) => {
         p.basis = { path: basisPath, size, blockSize: basisBlockSize(size).blockSize };
@@ -423,6 +434,81 @@ export class Receiver {
         this.maybeDone();
       },
     );
+  }
+
+  /** A multi-round delta: sign the basis for round 1 and ask. */
+  private askFill(p: Pending, basisPath: string): Promise<void> {
+    let fill: FillFile;
+    try {
+      fill = FillFile.open(basisPath, p.entry.size);
+    } catch (err) {
+      return Promise.resolve(this.fillFailed(p, null, err));
+    }
+    this.fills.add(fill);
+    p.fill = fill;
+    p.basis = { path: basisPath, size: fill.basisSize, blockSize: 0 };
+    return this.nextRound(p, fill);
+  }
+
+  private nextRound(p: Pending, fill: FillFile): Promise<void> {
+    return fill.sign().then(
+      ({ sig, holeMin }) => void this.conn.send({ t: 'req_fill', index: p.index, holeMin, sig }),
+      (err) => this.fillFailed(p, fill, err),
+    );
+  }
+
+  /** a multi-round delta failed here (I/O): the file is not done */
+  private fillFailed(p: Pending, fill: FillFile | null, err: unknown): void {
+    const message = typeof err === 'string' ? err : err instanceof Error && !(err as NodeJS.ErrnoException).code ? err.message : describeFsError(err);
+    if (fill) {
+      fill.discard();
+      this.fills.delete(fill);
+    }
+    p.fill = null;
+    this.pending.delete(p.index);
+    this.problem(p.rel, 'E_PARTIAL', message);
+    this.maybeDone();
+  }
+
+  /** the last round ended: check the whole-file hash (re-read), then install or retry whole */
+  private finishFill(p: Pending, fill: FillFile, hash: Buffer): void {
+    fill.closeBasis();
+    fill.digest().then(
+      (digest) => {
+        this.fills.delete(fill);
+        p.fill = null;
+        if (!digest.equals(hash)) {
+          fill.discard();
+          return this.retryWhole(p, p.rel) ? undefined : this.fillDone(p);
+        }
+        try {
+          this.install(p, { fd: fill.fd, tmp: fill.tmp }, p.rel);
+        } catch (err) {
+          fs.rmSync(fill.tmp, { force: true });
+          this.problem(p.rel, 'E_PARTIAL', describeFsError(err));
+        }
+        this.fillDone(p);
+      },
+      (err) => this.fillFailed(p, fill, err),
+    );
+  }
+
+  private fillDone(p: Pending): void {
+    this.pending.delete(p.index);
+    this.maybeDone();
+  }
+
+  /** after a failed verification: once more, whole (true), or give up (false) */
+  private retryWhole(p: Pending, rel: string): boolean {
+    if (!p.retried) {
+      // never a wrong file, never a silent skip
+      p.retried = true;
+      p.basis = null;
+      this.conn.send({ t: 'req', index: p.index, flags: 0, check: Buffer.alloc(0), sig: Buffer.alloc(0) });
+      return true;
+    }
+    this.problem(rel, 'E_PARTIAL', 'received data failed verification twice');
+    return false;
   }
 
   /** Remove what stands where an entry of another type must go; false if it must stay. */
@@ -452,8 +538,9 @@ export class Receiver {
 
   private fileBegin(index: number, size: number, isDelta: boolean): void {
     const p = this.pending.get(index);
-    if (!p || this.incoming) throw new TsyncError('E_PROTOCOL', `file data for ${index} that was not requested`);
+    if (!p || this.incoming || this.filling) throw new TsyncError('E_PROTOCOL', `file data for ${index} that was not requested`);
     if (size !== p.entry.size) throw new TsyncError('E_PROTOCOL', `file ${index} announced with ${size} bytes, listed with ${p.entry.size}`);
+    if (p.fill) return this.fillBegin(p, p.fill, isDelta);
     if (isDelta && !p.basis) throw new TsyncError('E_PROTOCOL', `a delta for file ${index}, for which no signature was sent`);
     const dir = parentAbs(p.abs);
     if (!this.cleaned.has(dir) && !this.fresh.has(dir)) {
@@ -470,6 +557,22 @@ export class Receiver {
     }
     const { fd, path: tmp } = openTemp(dir, baseOf(p.abs), p.entry.mode);
     this.incoming = { p, fd, tmp, hash: createHash('sha256'), written: 0, size, delta };
+  }
+
+  private fillBegin(p: Pending, fill: FillFile, isDelta: boolean): void {
+    if (!isDelta) throw new TsyncError('E_PROTOCOL', `whole data for file ${p.index}, for which a delta round was asked`);
+    if (fill.fd < 0) {
+      const dir = parentAbs(p.abs);
+      if (!this.cleaned.has(dir) && !this.fresh.has(dir)) {
+        this.cleaned.add(dir);
+        cleanStaleTemps(dir);
+      }
+      const { fd, path: tmp } = openTemp(dir, baseOf(p.abs), p.entry.mode, fs.constants.O_RDWR);
+      fill.fd = fd;
+      fill.tmp = tmp;
+    }
+    fill.begin();
+    this.filling = p;
   }
 
   /** one piece of the new file: written to the temporary and hashed; false if it overruns the size */
@@ -504,6 +607,7 @@ export class Receiver {
   }
 
   private fileData(data: Buffer): void {
+    if (this.filling) return this.filling.fill!.data(data, this.stats);
     const inc = this.incoming;
     if (!inc) throw new TsyncError('E_PROTOCOL', 'file data outside a file');
     if (inc.delta) {
@@ -522,6 +626,7 @@ export class Receiver {
     const rel = p.rel;
     const inc = this.incoming;
     if (inc && inc.p !== p) throw new TsyncError('E_PROTOCOL', `end of file ${index} while receiving another`);
+    if (p.fill || this.filling) return this.fillEnd(p, status, hash, message);
     try {
       switch (status) {
         case FileStatus.Same:
@@ -560,14 +665,7 @@ export class Receiver {
           if (inc.written !== inc.size || !digest.equals(hash)) {
             fs.closeSync(inc.fd);
             fs.rmSync(inc.tmp, { force: true });
-            if (!p.retried) {
-              // once more, whole: never a wrong file, never a silent skip
-              p.retried = true;
-              p.basis = null;
-              this.conn.send({ t: 'req', index, flags: 0, check: Buffer.alloc(0), sig: Buffer.alloc(0) });
-              return;
-            }
-            this.problem(rel, 'E_PARTIAL', 'received data failed verification twice');
+            if (this.retryWhole(p, rel)) return;
             break;
           }
           this.install(p, inc, rel);
@@ -584,7 +682,20 @@ export class Receiver {
     this.maybeDone();
   }
 
-  private install(p: Pending, inc: Incoming, rel: string): void {
+  /** FILE_END of a round of a multi-round delta */
+  private fillEnd(p: Pending, status: FileStatus, hash: Buffer, message: string): void {
+    const fill = p.fill;
+    if (!fill || (this.filling && this.filling !== p)) throw new TsyncError('E_PROTOCOL', `end of file ${p.index} while receiving another`);
+    const begun = this.filling === p;
+    this.filling = null;
+    if (status === FileStatus.Failed) return this.fillFailed(p, fill, `not sent: ${message}`);
+    if (!begun || (status !== FileStatus.Sent && status !== FileStatus.Holes)) throw new TsyncError('E_PROTOCOL', `file ${p.index} ended with status ${status} in a delta round`);
+    if (status === FileStatus.Sent && hash.length !== 32) throw new TsyncError('E_PROTOCOL', `file ${p.index} ended without its hash`);
+    if (fill.end(status === FileStatus.Holes)) void this.nextRound(p, fill);
+    else this.finishFill(p, fill, hash);
+  }
+
+  private install(p: Pending, inc: { fd: number; tmp: string }, rel: string): void {
     try {
       setFileMeta(inc.fd, p.entry);
     } finally {
@@ -646,6 +757,17 @@ export class Receiver {
    */
   abandon(): void {
     this.held?.release();
+    const filling = this.filling;
+    this.filling = null;
+    for (const fill of this.fills) {
+      if (filling?.fill === fill && this.cfg.options.partial && fill.written > 0) {
+        // holes read as zeros: still a good basis for the next run
+        fill.closeBasis();
+        fs.closeSync(fill.fd);
+        fs.renameSync(fill.tmp, partialOf(filling.abs));
+      } else fill.discard();
+    }
+    this.fills.clear();
     const inc = this.incoming;
     if (inc && this.cfg.options.partial && inc.written > 0) {
       this.incoming = null;

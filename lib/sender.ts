@@ -17,6 +17,7 @@ import { hashFile } from './apply.js';
 import { ChangedError, DELTA_MIN, readListed } from './source.js';
 import { decodeSignature, DeltaGenerator, encodeOps, type DeltaOp } from './delta/index.js';
 import { parseStats, type Stats } from './stats.js';
+import { sendRound, type FillState } from './fill-send.js';
 
 export interface SenderConfig {
   sources: Source[];
@@ -41,6 +42,8 @@ export function toSources(paths: readonly string[]): Source[] {
 
 export class Sender {
   private readonly files = new Map<number, { entry: Entry; abs: string }>();
+  /** files between rounds of a multi-round delta */
+  private readonly fills = new Map<number, FillState>();
   private readonly requests = new AsyncQueue<Message>();
   private scanner: Scanner | null = null;
   private batches: Iterator<ScannedFile[]> | null = null;
@@ -105,7 +108,7 @@ export class Sender {
         // the receiver's last word in this role: what follows is for whoever runs next
         this.conn.release();
         this.requests.push(m);
-      } else if (m.t === 'req') this.requests.push(m);
+      } else if (m.t === 'req' || m.t === 'req_fill') this.requests.push(m);
       else if (m.t === 'item') this.events.item(m.code, m.path, m.type, m.target, m.size);
       else if (m.t === 'warn') this.events.warn({ path: m.path, code: m.code, message: m.message });
       else if (m.t === 'progress') this.events.progress?.(m);
@@ -146,6 +149,10 @@ export class Sender {
     for (;;) {
       const m = await this.requests.shift();
       if (m.t === 'done') return parseStats(m.stats);
+      if (m.t === 'req_fill') {
+        await this.fill(m.index, m.holeMin, m.sig);
+        continue;
+      }
       if (m.t !== 'req') continue;
       const f = this.files.get(m.index);
       if (!f) throw new TsyncError('E_PROTOCOL', `the receiver asked for entry ${m.index}, which is not a file in the manifest`);
@@ -158,6 +165,21 @@ export class Sender {
         if (err instanceof TsyncError) throw err;
         this.conn.send({ t: 'file_end', index: m.index, status: FileStatus.Failed, hash: Buffer.alloc(0), message: describeFsError(err) });
       }
+    }
+  }
+
+  /** one round of a multi-round delta */
+  private async fill(index: number, holeMin: number, sig: Buffer): Promise<void> {
+    const f = this.files.get(index);
+    if (!f) throw new TsyncError('E_PROTOCOL', `the receiver asked for entry ${index}, which is not a file in the manifest`);
+    const state = this.fills.get(index);
+    this.fills.delete(index);
+    try {
+      const next = await sendRound(this.conn, index, f, { holeMin, sig }, state);
+      if (next) this.fills.set(index, next);
+    } catch (err) {
+      if (err instanceof TsyncError) throw err;
+      this.conn.send({ t: 'file_end', index, status: FileStatus.Failed, hash: Buffer.alloc(0), message: describeFsError(err) });
     }
   }
 

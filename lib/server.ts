@@ -57,7 +57,7 @@ export async function runServer(limits: ServerLimits & { key?: unknown } = { rea
     const events = remoteEvents(conn);
     if (start.role === 'twoway') {
       if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a two-way replica takes exactly one root');
-      await Promise.race([serveReplica(conn, paths[0], options, neg.key, events), conn.failed()]);
+      await Promise.race([serveReplica(conn, paths[0], options, neg.key, events, neg.rounds), conn.failed()]);
     } else if (start.role === 'doctor') {
       conn.send({ t: 'diag', report: JSON.stringify(diagReport(paths[0], startAt)) });
     } else if (start.role === 'sender') {
@@ -66,7 +66,7 @@ export async function runServer(limits: ServerLimits & { key?: unknown } = { rea
     } else {
       if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a receiver takes exactly one destination');
       let tick: (() => void) | undefined;
-      const r = new Receiver(conn, { dest: paths[0], options, key: neg.key, lock: destLock(options, (s) => process.stderr.write(`tsync: note: ${s}\n`)), progress: () => tick?.() }, events);
+      const r = new Receiver(conn, { dest: paths[0], options, key: neg.key, rounds: neg.rounds, lock: destLock(options, (s) => process.stderr.write(`tsync: note: ${s}\n`)), progress: () => tick?.() }, events);
       receiver = r;
       if (neg.peer.caps.includes(PROGRESS_CAP)) {
         // flushed at once: the receiver may be busy for a while before the event loop turns

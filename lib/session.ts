@@ -11,12 +11,16 @@ import { VERSION } from './version.js';
 import { capsFor, chooseCodec, CODECS, type Codec } from './compress.js';
 import { authenticate, checkKeyPresence, KEY_CAP } from './keyed.js';
 
+/** multi-round deltas (REQ_FILL, FileStatus.Holes, the hole op): lib/delta/rounds.ts */
+export const ROUNDS_CAP = 'delta:rounds';
+
 export type Hello = Extract<Message, { t: 'hello' }>;
 
 // 'twoway': START role twoway (lib/twoway/replica.ts);
 // 'lock': a receiving server takes the destination's lock and reads START's lockWait;
-// 'doctor': the server answers START role doctor with a DIAG.
-export const CAPS = ['hash:sha256', 'twoway', ...capsFor(CODECS), 'lock', 'doctor'];
+// 'doctor': the server answers START role doctor with a DIAG;
+// ROUNDS_CAP: multi-round deltas for big files (lib/delta/rounds.ts).
+export const CAPS = ['hash:sha256', 'twoway', ...capsFor(CODECS), 'lock', 'doctor', ROUNDS_CAP];
 
 export interface Negotiated {
   version: number;
@@ -27,6 +31,8 @@ export interface Negotiated {
   /** when the peer's HELLO arrived (our clock, ms) */
   receivedAt: number;
   sentAt: number;
+  /** both HELLOs offer multi-round deltas */
+  rounds: boolean;
 }
 
 /** Our supported range; TSYNC_TEST_PROTOCOL="min-max" pretends to be another version (tests only). */
@@ -57,7 +63,9 @@ async function negotiate(conn: Connection, side: 'client' | 'server', psk: Buffe
   const sentAt = Date.now();
   // keyed: the peer seals everything after its AUTH, so decoding stops there until we can open it
   if (psk) conn.pauseAfter('auth');
-  const caps = [...CAPS, ...extraCaps, ...(psk ? [KEY_CAP] : [])];
+  // TSYNC_TEST_NO_ROUNDS=1 plays a peer without multi-round deltas (tests only)
+  const ours = process.env.TSYNC_TEST_NO_ROUNDS === '1' ? CAPS.filter((c) => c !== ROUNDS_CAP) : CAPS;
+  const caps = [...ours, ...extraCaps, ...(psk ? [KEY_CAP] : [])];
   const hello: Hello = { t: 'hello', version: range.max, minVersion: range.min, software: VERSION, caps, clock: sentAt, nonce };
   conn.send(hello);
   const m = await conn.next();
@@ -72,5 +80,5 @@ async function negotiate(conn: Connection, side: 'client' | 'server', psk: Buffe
   checkKeyPresence(side, psk !== null, m);
   const [c, s] = side === 'client' ? [nonce, m.nonce] : [m.nonce, nonce];
   const key = psk ? await authenticate(conn, side, psk, hello, m) : deriveKey(Buffer.from('tsync-unkeyed'), Buffer.concat([c, s]), 'tsync manifest v1');
-  return { version, peer: m, key, receivedAt, sentAt, codec: chooseCodec(CAPS, m.caps) };
+  return { version, peer: m, key, receivedAt, sentAt, codec: chooseCodec(CAPS, m.caps), rounds: caps.includes(ROUNDS_CAP) && m.caps.includes(ROUNDS_CAP) };
 }

@@ -14,7 +14,7 @@ export const SMALL = 1 << 20;
 export const DELTA_MIN = 16 << 10;
 const CHUNK = 1 << 20;
 export const readAt = promisify(fs.read);
-const NOFOLLOW = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW;
+export const NOFOLLOW = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW;
 
 export class ChangedError extends Error {}
 
@@ -35,7 +35,7 @@ export interface Listed {
   mtime: number; // microseconds
 }
 
-function matches(st: fs.Stats, l: Listed): boolean {
+export function matches(st: fs.Stats, l: Listed): boolean {
   return st.isFile() && st.size === l.size && mtimeUs(st) === l.mtime;
 }
 

@@ -6,3 +6,4 @@ export * from './signature.js';
 export * from './match.js';
 export * from './wire.js';
 export * from './patch.js';
+export * from './rounds.js';

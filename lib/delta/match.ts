@@ -188,6 +188,23 @@ export class DeltaGenerator {
     this.buf = Buffer.allocUnsafe(cap);
   }
 
+  /**
+   * Start over on another piece of new data against the same signature (the
+   * holes of a multi-round delta, one at a time), keeping the tables.
+   */
+  reset(): void {
+    this.end = this.pos = this.lit = 0;
+    this.haveSum = false;
+    this.a = this.b = 0;
+    this.expected = 0;
+    this.fresh = true;
+    this.strongPos = -1;
+    this.runStart = -1;
+    this.runCount = 0;
+    this.ops = [];
+    this.done = false;
+  }
+
   /** Feed the next bytes of the new file; returns the ops completed so far. */
   push(chunk: Uint8Array): DeltaOp[] {
     if (this.done) throw new Error('DeltaGenerator: push() after finish()');

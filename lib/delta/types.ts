@@ -15,6 +15,19 @@ export interface LiteralOp {
 
 export type DeltaOp = CopyOp | LiteralOp;
 
+/**
+ * Multi-round deltas only: `length` bytes of the new file that a later round
+ * will fill (they are matched against a finer signature of the basis bytes
+ * no copy referenced).
+ */
+export interface HoleOp {
+  op: 'hole';
+  length: number;
+}
+
+/** An op of a round of a multi-round delta. */
+export type RoundOp = DeltaOp | HoleOp;
+
 /** The matcher flushes literal runs at this size; the wire decoder's default cap. */
 export const MAX_LITERAL = 64 * 1024;
 

@@ -2,6 +2,8 @@
 //
 //   copy:    0x01, varint block, varint count      (count >= 1)
 //   literal: 0x02, varint length, length bytes     (1 <= length <= maxLiteral)
+//   hole:    0x03, varint length                   (length >= minHole; only
+//            in a round of a multi-round delta that allows holes)
 //
 // Varints are unsigned LEB128, canonical (no trailing zero groups), at most 8
 // bytes, values <= 2^53 - 1. The stream has no end marker: the caller's
@@ -10,10 +12,11 @@
 // validates every length and block index before allocating or returning.
 
 import { TsyncError } from '../errors.js';
-import { MAX_LITERAL, type DeltaOp } from './types.js';
+import { MAX_LITERAL, type DeltaOp, type RoundOp } from './types.js';
 
 export const OP_COPY = 0x01;
 export const OP_LITERAL = 0x02;
+export const OP_HOLE = 0x03;
 
 function varintLen(v: number): number {
   let n = 1;
@@ -35,10 +38,14 @@ function checkCount(v: number, what: string): void {
 }
 
 /** Encode ops; literals longer than MAX_LITERAL are split, empty ones dropped. */
-export function encodeOps(ops: readonly DeltaOp[]): Buffer {
+export function encodeOps(ops: readonly RoundOp[]): Buffer {
   let size = 0;
   for (const op of ops) {
-    if (op.op === 'copy') {
+    if (op.op === 'hole') {
+      checkCount(op.length, 'hole length');
+      if (op.length < 1) throw new RangeError(`expected hole length >= 1, got ${op.length}`);
+      size += 1 + varintLen(op.length);
+    } else if (op.op === 'copy') {
       checkCount(op.block, 'copy block');
       checkCount(op.count, 'copy count');
       if (op.count < 1) throw new RangeError(`expected copy count >= 1, got ${op.count}`);
@@ -51,7 +58,10 @@ export function encodeOps(ops: readonly DeltaOp[]): Buffer {
   const out = Buffer.allocUnsafe(size);
   let o = 0;
   for (const op of ops) {
-    if (op.op === 'copy') {
+    if (op.op === 'hole') {
+      out[o++] = OP_HOLE;
+      o = writeVarint(out, o, op.length);
+    } else if (op.op === 'copy') {
       out[o++] = OP_COPY;
       o = writeVarint(out, o, op.block);
       o = writeVarint(out, o, op.count);
@@ -74,16 +84,19 @@ export interface OpsLimits {
   blockCount: number;
   /** largest literal accepted (default MAX_LITERAL) */
   maxLiteral?: number;
+  /** accept hole ops of at least this many bytes (default 0: holes are refused) */
+  minHole?: number;
 }
 
 // decoder states
-const St = { Tag: 0, CopyBlock: 1, CopyCount: 2, LitLen: 3, LitData: 4 } as const;
+const St = { Tag: 0, CopyBlock: 1, CopyCount: 2, LitLen: 3, LitData: 4, HoleLen: 5 } as const;
 type St = (typeof St)[keyof typeof St];
 
 /** Chunk-wise decoder: push() any split of the stream, end() when it is complete. */
 export class OpsDecoder {
   private readonly blockCount: number;
   private readonly maxLiteral: number;
+  private readonly minHole: number;
   private st: St = St.Tag;
   private v = 0;
   private mul = 1;
@@ -98,14 +111,22 @@ export class OpsDecoder {
     checkCount(limits.blockCount, 'blockCount');
     this.blockCount = limits.blockCount;
     this.maxLiteral = limits.maxLiteral ?? MAX_LITERAL;
+    this.minHole = limits.minHole ?? 0;
+    checkCount(this.minHole, 'minHole');
   }
 
   private fail(msg: string, at: number): never {
     throw new TsyncError('E_PROTOCOL', `invalid delta stream at byte ${at}: ${msg}`);
   }
 
+  /** The ops completed by this chunk (no holes unless minHole was given). */
   push(chunk: Uint8Array): DeltaOp[] {
-    const ops: DeltaOp[] = [];
+    return this.pushRound(chunk) as DeltaOp[];
+  }
+
+  /** push() for a round of a multi-round delta: holes too. */
+  pushRound(chunk: Uint8Array): RoundOp[] {
+    const ops: RoundOp[] = [];
     const n = chunk.length;
     let i = 0;
     while (i < n) {
@@ -128,6 +149,7 @@ export class OpsDecoder {
       if (this.st === St.Tag) {
         if (byte === OP_COPY) this.st = St.CopyBlock;
         else if (byte === OP_LITERAL) this.st = St.LitLen;
+        else if (byte === OP_HOLE && this.minHole > 0) this.st = St.HoleLen;
         else this.fail(`unknown op tag 0x${byte.toString(16).padStart(2, '0')}`, at);
         this.v = 0; this.mul = 1; this.vBytes = 0;
         continue;
@@ -150,6 +172,10 @@ export class OpsDecoder {
         if (v < 1) this.fail('copy of 0 blocks', at);
         if (this.block + v > this.blockCount) this.fail(`copy of blocks ${this.block}..${this.block + v - 1}, but the basis has ${this.blockCount} blocks`, at);
         ops.push({ op: 'copy', block: this.block, count: v });
+        this.st = St.Tag;
+      } else if (this.st === St.HoleLen) {
+        if (v < this.minHole) this.fail(`hole of ${v} bytes, shorter than the ${this.minHole} asked for`, at);
+        ops.push({ op: 'hole', length: v });
         this.st = St.Tag;
       } else {
         if (v < 1 || v > this.maxLiteral) this.fail(`literal length ${v} not in 1..${this.maxLiteral}`, at);

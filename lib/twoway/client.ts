@@ -154,7 +154,7 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
       // the pull
       const pulls = pullMap(decisions, failed);
       if (pulls.size > 0) {
-        receiver = new Receiver(conn, { dest: root, options, key: neg.key, select: (e) => pulls.get(e.path) ?? null }, events);
+        receiver = new Receiver(conn, { dest: root, options, key: neg.key, rounds: neg.rounds, select: (e) => pulls.get(e.path) ?? null }, events);
         receiver.preload(theirs.messages);
         addStats(stats, await receiver.run());
         receiver = null;

@@ -43,7 +43,8 @@ export function decodeExpect(b: Buffer): Entry {
   return list[0];
 }
 
-export async function serveReplica(conn: Connection, root: string, options: StartOptions, key: Buffer, events: Events): Promise<void> {
+/** rounds: the client speaks multi-round deltas */
+export async function serveReplica(conn: Connection, root: string, options: StartOptions, key: Buffer, events: Events, rounds = false): Promise<void> {
   const dir = ensureRoot(root, options.dryRun);
   const self = replicaId(dir);
   let receiver: Receiver | null = null;
@@ -98,7 +99,7 @@ export async function serveReplica(conn: Connection, root: string, options: Star
           break;
         case 'flist_head': {
           // the client pushes
-          receiver = new Receiver(conn, { dest: dir, options, key }, events);
+          receiver = new Receiver(conn, { dest: dir, options, key, rounds }, events);
           receiver.preload([m]);
           const stats = await receiver.run();
           receiver = null;

@@ -87,6 +87,13 @@ export type Message =
   | { t: 'flist'; data: Buffer; mac: Buffer }
   | { t: 'flist_end'; count: number; mac: Buffer; ioErrors: number }
   | { t: 'req'; index: number; flags: number; check: Buffer; sig: Buffer }
+  /**
+   * capability 'delta:rounds': a round of a multi-round delta. The first for
+   * a file signs the whole basis; each later one the basis bytes no copy
+   * referenced (lib/delta/rounds.ts). Unmatched runs of at least holeMin
+   * bytes may be left as holes (0: none, the last round).
+   */
+  | { t: 'req_fill'; index: number; holeMin: number; sig: Buffer }
   | { t: 'file_begin'; index: number; size: number; delta: boolean }
   | { t: 'data'; data: Buffer }
   | { t: 'file_end'; index: number; status: FileStatus; hash: Buffer; message: string }
@@ -113,10 +120,11 @@ export type TwOpKind = (typeof TwOp)[keyof typeof TwOp];
 
 /**
  * How a sender ends a file: sent (hash follows), same as the receiver's
- * copy, failed, differs (dry run), or differs and worth a delta (the
- * receiver answers with a signature of its copy).
+ * copy, failed, differs (dry run), differs and worth a delta (the
+ * receiver answers with a signature of its copy), or sent except for holes
+ * (a round of a multi-round delta: the receiver asks for the next round).
  */
-export const FileStatus = { Sent: 0, Same: 1, Failed: 2, Differs: 3, NeedSig: 4 } as const;
+export const FileStatus = { Sent: 0, Same: 1, Failed: 2, Differs: 3, NeedSig: 4, Holes: 5 } as const;
 /** REQ flags: DRY asks only whether the content differs (dry-run) */
 export const ReqFlag = { Dry: 1 } as const;
 export type FileStatus = (typeof FileStatus)[keyof typeof FileStatus];
@@ -135,6 +143,7 @@ export const TAGS: Record<MessageType, number> = {
   flist: 0x11,
   flist_end: 0x12,
   req: 0x20,
+  req_fill: 0x21,
   file_begin: 0x30,
   data: 0x31,
   file_end: 0x32,
@@ -204,6 +213,9 @@ export function encodeMessage(m: Message): Buffer {
       break;
     case 'req':
       w.uint(m.index).uint(m.flags).bytes(m.check).bytes(m.sig);
+      break;
+    case 'req_fill':
+      w.uint(m.index).uint(m.holeMin).bytes(m.sig);
       break;
     case 'file_begin':
       w.uint(m.index).uint(m.size).bool(m.delta);
@@ -323,6 +335,9 @@ export function decodeMessage(buf: Buffer): Message {
     case 'req':
       m = { t, index: r.uint(), flags: r.uint(1), check: r.bytes(64), sig: r.bytes(LIMITS.sig) };
       break;
+    case 'req_fill':
+      m = { t, index: r.uint(), holeMin: r.uint(1 << 30), sig: r.bytes(LIMITS.sig) };
+      break;
     case 'file_begin':
       m = { t, index: r.uint(), size: r.uint(), delta: r.bool() };
       break;
@@ -335,7 +350,7 @@ export function decodeMessage(buf: Buffer): Message {
     case 'file_end': {
       const index = r.uint();
       const status = r.u8();
-      if (status > 4) throw new DecodeError(`bad file status ${status}`);
+      if (status > 5) throw new DecodeError(`bad file status ${status}`);
       m = { t, index, status: status as FileStatus, hash: r.bytes(64), message: r.str(LIMITS.message) };
       break;
     }
