@@ -40,7 +40,7 @@ export class FillFile {
   private decoder: OpsDecoder | null = null;
   /** a round's signature was made and not yet answered: the only time a FILE_BEGIN is expected */
   private asked = false;
-  private readonly buf = Buffer.allocUnsafe(CHUNK);
+  private readonly buf = Buffer.alloc(CHUNK);
   /** the whole-file hash, computed on the way where writes come in order */
   private readonly hash: ChunkedHash;
 

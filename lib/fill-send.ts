@@ -74,7 +74,7 @@ async function fillHoles(f: { entry: Entry; abs: string }, holes: number[], gen:
   const fd = fs.openSync(f.abs, NOFOLLOW);
   try {
     if (!matches(fs.fstatSync(fd), f.entry)) throw new ChangedError('file changed since it was listed');
-    const buf = Buffer.allocUnsafe(CHUNK);
+    const buf = Buffer.alloc(CHUNK);
     for (let i = 0; i < holes.length; i += 2) {
       const start = holes[i];
       const len = holes[i + 1];

@@ -185,7 +185,7 @@ export class DeltaGenerator {
     }
 
     const cap = Math.max(1 << 20, 4 * (MAX_LITERAL + L));
-    this.buf = Buffer.allocUnsafe(cap);
+    this.buf = Buffer.alloc(cap);
   }
 
   /**
@@ -273,7 +273,7 @@ export class DeltaGenerator {
     this.flushRun();
     while (from < to) {
       const e = Math.min(to, from + MAX_LITERAL);
-      const data = Buffer.allocUnsafe(e - from);
+      const data = Buffer.alloc(e - from);
       this.buf.copy(data, 0, from, e);
       this.ops.push({ op: 'literal', data });
       this.stats.literalOps++;

@@ -173,7 +173,7 @@ export function signatureOf(data: Uint8Array, blockSize: number, strongLen?: num
 
 export function encodeSignature(sig: Signature): Buffer {
   const per = 4 + sig.strongLen;
-  const out = Buffer.allocUnsafe(SIGNATURE_HEADER_LEN + sig.blockCount * per);
+  const out = Buffer.alloc(SIGNATURE_HEADER_LEN + sig.blockCount * per);
   out[0] = MAGIC[0]; out[1] = MAGIC[1]; out[2] = MAGIC[2];
   out[3] = SIGNATURE_VERSION;
   out[4] = sig.strongLen;

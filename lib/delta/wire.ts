@@ -55,7 +55,7 @@ export function encodeOps(ops: readonly RoundOp[]): Buffer {
       for (let o = 0; o < n; o += MAX_LITERAL) size += 1 + varintLen(Math.min(MAX_LITERAL, n - o)) + Math.min(MAX_LITERAL, n - o);
     }
   }
-  const out = Buffer.allocUnsafe(size);
+  const out = Buffer.alloc(size);
   let o = 0;
   for (const op of ops) {
     if (op.op === 'hole') {
@@ -179,7 +179,7 @@ export class OpsDecoder {
         this.st = St.Tag;
       } else {
         if (v < 1 || v > this.maxLiteral) this.fail(`literal length ${v} not in 1..${this.maxLiteral}`, at);
-        this.lit = Buffer.allocUnsafe(v);
+        this.lit = Buffer.alloc(v);
         this.litFill = 0;
         this.st = St.LitData;
       }

@@ -109,7 +109,7 @@ export class Sealer {
     const body = c.update(plain);
     c.final();
     // one copy: [length][ciphertext][tag]
-    const frame = Buffer.allocUnsafe(FRAME_HEADER + body.length + TAG_LEN);
+    const frame = Buffer.alloc(FRAME_HEADER + body.length + TAG_LEN);
     frame.writeUInt32BE(body.length + TAG_LEN, 0);
     body.copy(frame, FRAME_HEADER);
     c.getAuthTag().copy(frame, FRAME_HEADER + body.length);

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import t, { type Test } from 'tap';
 import { TSYNC_BIN, collect, runTsync, spawnTsync, type RunResult } from '../helpers/run.js';
 import { requireOrSkip, toolAvailable } from '../helpers/sshd.js';
+import { describe, writeTree } from '../helpers/standin.js';
 import { NFC_NAME, NFD_NAME, diffSnapshots, makeRandomTree, snapshot, type Entry } from '../helpers/tree.js';
 
 // ---------------------------------------------------------------- running bin/tsync
@@ -43,27 +44,11 @@ const SLOW_IN = tool('slow-in-rsh', `shift\n${THROTTLE} | sh -c "$*"`);
 const remote = (p: string) => `localhost:${p}`;
 const viaStandin = ['-e', STANDIN, '--tsync-path', TSYNC_BIN];
 
-function describe(r: RunResult): string {
-  return `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}${r.timedOut ? ' TIMED OUT' : ''}; stdout ${JSON.stringify(r.stdout.slice(0, 600))}; stderr ${JSON.stringify(r.stderr.slice(0, 1500))}`;
-}
 
 function ok(t: Test, r: RunResult, what: string): void {
   t.equal(r.code, 0, `${what}: exit 0 (${describe(r)})`);
 }
 
-/** Write a small tree: path -> content (string/Buffer), or null for a directory. */
-async function writeTree(root: string, spec: Record<string, string | Buffer | null>, mtime = 1_600_000_000): Promise<void> {
-  await fsp.mkdir(root, { recursive: true });
-  for (const [rel, content] of Object.entries(spec)) {
-    const abs = path.join(root, rel);
-    await fsp.mkdir(content === null ? abs : path.dirname(abs), { recursive: true });
-    if (content !== null) await fsp.writeFile(abs, content);
-  }
-  // fixed, old mtimes everywhere (deepest first), so quick checks are deterministic
-  const all = Object.keys(spec).sort((a, b) => b.split('/').length - a.split('/').length);
-  for (const rel of all) await fsp.utimes(path.join(root, rel), mtime, mtime);
-  await fsp.utimes(root, mtime, mtime);
-}
 
 const snap = (dir: string): Promise<Map<string, Entry>> => snapshot(dir, { includeRoot: true });
 const read = (p: string) => fs.readFileSync(p, 'utf8');
