@@ -105,6 +105,22 @@ t.test('changes on both sides travel; deletions propagate; nothing is a conflict
   t.equal(conflictsIn(a).length, 0, 'no conflict copies');
 });
 
+t.test('random edits on both sides at once, several seeds: both end equal, and the next run has nothing to do', async (t) => {
+  for (const seed of [101, 202, 303, 404]) {
+    const { a, b } = pair();
+    await makeRandomTree(a, seed, { files: 40, dirs: 8, bigFiles: 1, oddNames: seed % 2 === 0 });
+    t.equal((await twoWay(a, remote(b))).code, 0);
+    await mutateUser(a, seed + 1, 20);
+    await mutateUser(b, seed + 2, 20);
+    const r = await twoWay(seed % 2 ? a : remote(b), seed % 2 ? remote(b) : a, '--json');
+    t.ok(r.code === 0 || r.code === 40, `seed ${seed}: exit ${r.code} ${r.stderr}`);
+    await assertSame(t, a, b, `seed ${seed}: equal`);
+    const again = await twoWay(a, remote(b), '-i');
+    t.equal(again.code, 0, again.stderr);
+    t.equal(again.stdout, '', `seed ${seed}: settled`);
+  }
+});
+
 t.test('a conflict: the newer version wins, the other is kept on both sides; -n and --json tell', async (t) => {
   const { a, b } = pair();
   write(path.join(a, 'notes.txt'), 'v1', 1_700_000_000);
