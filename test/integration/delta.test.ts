@@ -86,18 +86,24 @@ function edit(buf: Buffer): Buffer {
   return Buffer.concat([out.subarray(0, ins), Buffer.from([0x42]), out.subarray(ins)]);
 }
 
+/** src/big.bin (4 MiB of random bytes, mtime T1), copied to dst by a first run in this mode */
+async function copiedOnce(t: Test, mode: Mode): Promise<{ src: string; dst: string; f: string; orig: Buffer }> {
+  const sb = t.testdir();
+  const src = path.join(sb, 'src');
+  const dst = path.join(sb, 'dst');
+  const f = 'big.bin';
+  const orig = randomBytes(4 * MiB);
+  await writeFileAt(path.join(src, f), orig, T1);
+  await tsync(t, mode, [], `${src}/`, `${dst}/`, 'first run');
+  return { src, dst, f, orig };
+}
+
 // ---------------------------------------------------------------- (a) delta transfer of an edited file
 
 t.test('delta: a 4 MiB file with scattered edits and a 1-byte insert sends mostly matched blocks', async (t) => {
   for (const mode of MODES) {
     await t.test(mode, async (t) => {
-      const sb = t.testdir();
-      const src = path.join(sb, 'src');
-      const dst = path.join(sb, 'dst');
-      const f = 'big.bin';
-      const orig = randomBytes(4 * MiB);
-      await writeFileAt(path.join(src, f), orig, T1);
-      await tsync(t, mode, [], `${src}/`, `${dst}/`, 'first run');
+      const { src, dst, f, orig } = await copiedOnce(t, mode);
       t.equal(sha(path.join(dst, f)), sha(path.join(src, f)), 'first run: identical');
 
       await writeFileAt(path.join(src, f), edit(orig), T2);
@@ -117,12 +123,7 @@ t.test('delta: a 4 MiB file with scattered edits and a 1-byte insert sends mostl
 t.test('delta: a touched but unchanged 4 MiB file sends no data, only fixes the mtime', async (t) => {
   for (const mode of MODES) {
     await t.test(mode, async (t) => {
-      const sb = t.testdir();
-      const src = path.join(sb, 'src');
-      const dst = path.join(sb, 'dst');
-      const f = 'big.bin';
-      await writeFileAt(path.join(src, f), randomBytes(4 * MiB), T1);
-      await tsync(t, mode, [], `${src}/`, `${dst}/`, 'first run');
+      const { src, dst, f } = await copiedOnce(t, mode);
       await fsp.utimes(path.join(src, f), T2, T2);
       const r = await tsync(t, mode, ['--json'], `${src}/`, `${dst}/`, 'touched run');
       const s = summary(t, r);
@@ -221,13 +222,7 @@ t.test('-z with delta: an edited big file through the stand-in', async (t) => {
 t.test('delta: a file that shrank on the receiver between runs still ends identical', async (t) => {
   for (const mode of MODES) {
     await t.test(mode, async (t) => {
-      const sb = t.testdir();
-      const src = path.join(sb, 'src');
-      const dst = path.join(sb, 'dst');
-      const f = 'big.bin';
-      const orig = randomBytes(4 * MiB);
-      await writeFileAt(path.join(src, f), orig, T1);
-      await tsync(t, mode, [], `${src}/`, `${dst}/`, 'first run');
+      const { src, dst, f, orig } = await copiedOnce(t, mode);
 
       // the receiver's copy loses its tail (odd size, not a block multiple); the source is unchanged
       await fsp.truncate(path.join(dst, f), 1 * MiB + 12_345);
