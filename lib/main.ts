@@ -2,7 +2,6 @@
 // Returns the exit code; bin/tsync is the only place that exits.
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { parseArgs, helpText, num, type OptionValues, type Parsed } from './cli/parse.js';
 import { parseEndpoint, sameRemote, type Endpoint } from './endpoint.js';
 import { ERROR_TABLE, TsyncError, toTsyncError, EXIT } from './errors.js';

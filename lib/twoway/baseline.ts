@@ -188,6 +188,11 @@ function writeAtomic(path: string, data: Buffer): void {
   fs.renameSync(tmp, path);
 }
 
+/** The same state, field for field (a baseline records exact values) */
+export function sameEntry(a: Entry, b: Entry): boolean {
+  return a.type === b.type && a.mode === b.mode && a.size === b.size && a.mtime === b.mtime && (a.target ?? '') === (b.target ?? '');
+}
+
 /** Per path, the entries both baselines agree on (they differ only after a run cut off between the two saves). */
 export function agreed(mine: Baseline | null, theirs: Baseline | null): Map<string, Entry> | null {
   if (!mine || !theirs) return null;
@@ -195,7 +200,7 @@ export function agreed(mine: Baseline | null, theirs: Baseline | null): Map<stri
   const t = new Map(theirs.entries.map((e) => [e.path, e]));
   for (const e of mine.entries) {
     const o = t.get(e.path);
-    if (o && o.type === e.type && o.mode === e.mode && o.size === e.size && o.mtime === e.mtime && (o.target ?? '') === (e.target ?? '')) out.set(e.path, e);
+    if (o && sameEntry(o, e)) out.set(e.path, e);
   }
   return out;
 }

@@ -24,7 +24,7 @@ import { TsyncError } from '../errors.js';
 import { withPeer, type PeerSpec } from '../peer.js';
 import { acquireLock, withLockWait } from '../lock.js';
 import { planTwoWay, needsHash, nextBaseline, type Decision, type Side, type TwoWayInput } from '../plan/twoway.js';
-import { agreed, decodeBaseline, encodeBaseline, loadBaseline, replicaId, saveBaseline, NO_DIGEST, type Baseline } from './baseline.js';
+import { agreed, sameEntry, decodeBaseline, encodeBaseline, loadBaseline, replicaId, saveBaseline, NO_DIGEST, type Baseline } from './baseline.js';
 import { applyOp, opOrder, type TwoWayOp } from './ops.js';
 import { ensureRoot, opContext } from './replica.js';
 import { estimateOffset } from './clock.js';
@@ -334,7 +334,7 @@ function asBefore(base: readonly Entry[], now: Pick<TwoWayInput, 'a' | 'b'>): bo
   if (base.length !== now.a.size || base.length !== now.b.size) return false;
   for (const e of base) {
     const a = now.a.get(e.path);
-    if (!a || a.type !== e.type || a.mode !== e.mode || a.size !== e.size || a.mtime !== e.mtime || (a.target ?? '') !== (e.target ?? '')) return false;
+    if (!a || !sameEntry(a, e)) return false;
   }
   return true;
 }
