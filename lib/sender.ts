@@ -90,6 +90,14 @@ export class Sender {
     }
   }
 
+  /** The whole scan at once, with its I/O error count (a two-way replica diffs it from its baseline before sending). */
+  drain(): { batches: ScannedFile[][]; ioErrors: number } {
+    const { scanner, batches } = this.startScan();
+    const out = this.ready.splice(0);
+    for (let n = batches.next(); !n.done; n = batches.next()) out.push(n.value);
+    return { batches: out, ioErrors: scanner.warnings };
+  }
+
   /** Runs until the receiver says it is done; returns the receiver's stats. */
   async run(conn: Connection, key: Buffer): Promise<Stats> {
     this.conn = conn;

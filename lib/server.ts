@@ -10,8 +10,6 @@ import { Receiver } from './receiver.js';
 import { TsyncError, toTsyncError } from './errors.js';
 import type { Events } from './report.js';
 import { serveReplica } from './twoway/replica.js';
-import { keyFileFrom, loadKey } from './keys.js';
-import { diagReport } from './doctor.js';
 import { destLock } from './lock.js';
 import { PROGRESS_CAP, streamProgress } from './progress.js';
 import { hideRoot, limitStart, type ServerLimits } from './restrict.js';
@@ -44,8 +42,12 @@ export async function runServer(limits: ServerLimits & { key?: unknown } = { rea
       if (m.t === 'hello') peerCaps = m.caps;
       return m.t === 'start' && m.options.compress ? chooseCodec(CAPS, peerCaps) : null;
     };
-    const keyFile = keyFileFrom(limits.key);
-    const neg = await Promise.race([handshake(conn, 'server', keyFile ? loadKey(keyFile) : null), conn.failed()]);
+    // the key reader and doctor's report load only when a run needs them
+    const psk = limits.key !== undefined || process.env.TSYNC_KEY_FILE ? await import('./keys.js').then(({ keyFileFrom, loadKey }) => {
+      const keyFile = keyFileFrom(limits.key);
+      return keyFile ? loadKey(keyFile) : null;
+    }) : null;
+    const neg = await Promise.race([handshake(conn, 'server', psk), conn.failed()]);
     const start = await Promise.race([conn.next(), conn.failed()]);
     const startAt = Date.now();
     if (start.t !== 'start') throw new TsyncError('E_PROTOCOL', `expected START, got ${start.t}`);
@@ -57,8 +59,9 @@ export async function runServer(limits: ServerLimits & { key?: unknown } = { rea
     const events = remoteEvents(conn);
     if (start.role === 'twoway') {
       if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a two-way replica takes exactly one root');
-      await Promise.race([serveReplica(conn, paths[0], options, neg.key, events, neg.rounds), conn.failed()]);
+      await Promise.race([serveReplica(conn, paths[0], options, neg, events), conn.failed()]);
     } else if (start.role === 'doctor') {
+      const { diagReport } = await import('./doctor.js');
       conn.send({ t: 'diag', report: JSON.stringify(diagReport(paths[0], startAt)) });
     } else if (start.role === 'sender') {
       const sender = new Sender({ sources: toSources(paths), options }, events);

@@ -13,14 +13,17 @@ import { authenticate, checkKeyPresence, KEY_CAP } from './keyed.js';
 
 /** multi-round deltas (REQ_FILL, FileStatus.Holes, the hole op): lib/delta/rounds.ts */
 export const ROUNDS_CAP = 'delta:rounds';
+/** a two-way replica sends its manifest as changes from the baseline both sides hold (TW_DIFF) */
+export const DIFF_CAP = 'twoway:diff';
 
 export type Hello = Extract<Message, { t: 'hello' }>;
 
 // 'twoway': START role twoway (lib/twoway/replica.ts);
 // 'lock': a receiving server takes the destination's lock and reads START's lockWait;
 // 'doctor': the server answers START role doctor with a DIAG;
-// ROUNDS_CAP: multi-round deltas for big files (lib/delta/rounds.ts).
-export const CAPS = ['hash:sha256', 'twoway', ...capsFor(CODECS), 'lock', 'doctor', ROUNDS_CAP];
+// ROUNDS_CAP: multi-round deltas for big files (lib/delta/rounds.ts);
+// DIFF_CAP: two-way manifests as changes from the shared baseline (lib/twoway/diff.ts).
+export const CAPS = ['hash:sha256', 'twoway', ...capsFor(CODECS), 'lock', 'doctor', ROUNDS_CAP, DIFF_CAP];
 
 export interface Negotiated {
   version: number;
@@ -33,6 +36,8 @@ export interface Negotiated {
   sentAt: number;
   /** both HELLOs offer multi-round deltas */
   rounds: boolean;
+  /** both HELLOs offer two-way diff manifests */
+  diff: boolean;
 }
 
 /** Our supported range; TSYNC_TEST_PROTOCOL="min-max" pretends to be another version (tests only). */
@@ -63,8 +68,9 @@ async function negotiate(conn: Connection, side: 'client' | 'server', psk: Buffe
   const sentAt = Date.now();
   // keyed: the peer seals everything after its AUTH, so decoding stops there until we can open it
   if (psk) conn.pauseAfter('auth');
-  // TSYNC_TEST_NO_ROUNDS=1 plays a peer without multi-round deltas (tests only)
-  const ours = process.env.TSYNC_TEST_NO_ROUNDS === '1' ? CAPS.filter((c) => c !== ROUNDS_CAP) : CAPS;
+  // TSYNC_TEST_NO_CAPS=cap,... plays a peer without those capabilities (tests only)
+  const without = (process.env.TSYNC_TEST_NO_CAPS ?? '').split(',');
+  const ours = CAPS.filter((c) => !without.includes(c));
   const caps = [...ours, ...extraCaps, ...(psk ? [KEY_CAP] : [])];
   const hello: Hello = { t: 'hello', version: range.max, minVersion: range.min, software: VERSION, caps, clock: sentAt, nonce };
   conn.send(hello);
@@ -80,5 +86,5 @@ async function negotiate(conn: Connection, side: 'client' | 'server', psk: Buffe
   checkKeyPresence(side, psk !== null, m);
   const [c, s] = side === 'client' ? [nonce, m.nonce] : [m.nonce, nonce];
   const key = psk ? await authenticate(conn, side, psk, hello, m) : deriveKey(Buffer.from('tsync-unkeyed'), Buffer.concat([c, s]), 'tsync manifest v1');
-  return { version, peer: m, key, receivedAt, sentAt, codec: chooseCodec(CAPS, m.caps), rounds: caps.includes(ROUNDS_CAP) && m.caps.includes(ROUNDS_CAP) };
+  return { version, peer: m, key, receivedAt, sentAt, codec: chooseCodec(CAPS, m.caps), rounds: caps.includes(ROUNDS_CAP) && m.caps.includes(ROUNDS_CAP), diff: caps.includes(DIFF_CAP) && m.caps.includes(DIFF_CAP) };
 }

@@ -50,6 +50,40 @@ export function statToEntry(path: string, st: fs.Stats, target?: string): Entry 
 const BATCH = 1000;
 const BATCH_BYTES = 256 << 10;
 
+/** Cuts a stream of entries into manifest batches that each fit in one frame. */
+export class Batcher<T extends { entry: Entry } = ScannedFile> {
+  private batch: T[] = [];
+  private bytes = 0;
+
+  /** a full batch when this entry completed one */
+  push(f: T): T[] | null {
+    this.batch.push(f);
+    // worst case per entry: the whole path, the link target, and fixed fields
+    this.bytes += 3 * (f.entry.path.length + (f.entry.target?.length ?? 0)) + 40;
+    return this.batch.length < BATCH && this.bytes < BATCH_BYTES ? null : this.rest();
+  }
+
+  /** whatever is pending (possibly nothing) */
+  rest(): T[] {
+    const out = this.batch;
+    this.batch = [];
+    this.bytes = 0;
+    return out;
+  }
+
+  static all<T extends { entry: Entry }>(files: Iterable<T>): T[][] {
+    const b = new Batcher<T>();
+    const out: T[][] = [];
+    for (const f of files) {
+      const full = b.push(f);
+      if (full) out.push(full);
+    }
+    const last = b.rest();
+    if (last.length) out.push(last);
+    return out;
+  }
+}
+
 export class Scanner {
   warnings = 0;
   constructor(
@@ -59,19 +93,9 @@ export class Scanner {
 
   /** Yields batches of [entry, absolute path] in manifest order. */
   *scan(sources: readonly Source[]): Generator<ScannedFile[]> {
-    let batch: ScannedFile[] = [];
-    let bytes = 0;
+    const batcher = new Batcher();
+    const push = (f: ScannedFile) => batcher.push(f);
     const seen = new Set<string>();
-    const push = (f: ScannedFile): ScannedFile[] | null => {
-      batch.push(f);
-      // worst case per entry: the whole path, the link target, and fixed fields
-      bytes += 3 * (f.entry.path.length + (f.entry.target?.length ?? 0)) + 40;
-      if (batch.length < BATCH && bytes < BATCH_BYTES) return null;
-      const out = batch;
-      batch = [];
-      bytes = 0;
-      return out;
-    };
     for (const src of sources) {
       let st: fs.Stats;
       try {
@@ -107,7 +131,8 @@ export class Scanner {
         for (const out of this.walk(src.abs, top === '.' ? '' : top, this.filter, push, top === '.' ? '' : top)) yield out;
       }
     }
-    if (batch.length) yield batch;
+    const last = batcher.rest();
+    if (last.length) yield last;
   }
 
   private *walk(dirAbs: string, dirRel: string, parentFilter: Filter, push: (f: ScannedFile) => ScannedFile[] | null, sourceRoot: string): Generator<ScannedFile[]> {

@@ -13,7 +13,7 @@ import type { Connection } from '../connection.js';
 import { FileStatus, ReqFlag, TwOp, encodeEntries, decodeEntries, type Entry, type Message, type StartOptions } from '../wire/schema.js';
 import { MacChain, macEqual } from '../tree/manifest.js';
 import { Filter } from '../tree/filter.js';
-import { Scanner, type ScannedFile } from '../tree/scan.js';
+import { Batcher, Scanner, type ScannedFile } from '../tree/scan.js';
 import { parentOf, under } from '../tree/paths.js';
 import { Sender } from '../sender.js';
 import { Receiver } from '../receiver.js';
@@ -28,6 +28,7 @@ import { agreed, sameEntry, decodeBaseline, encodeBaseline, loadBaseline, replic
 import { applyOp, opOrder, type TwoWayOp } from './ops.js';
 import { ensureRoot, opContext } from './replica.js';
 import { estimateOffset } from './clock.js';
+import { applyDiff, readGone } from './diff.js';
 import { describeDecision, type ConflictRecord } from './describe.js';
 
 export interface TwoWaySpec {
@@ -100,7 +101,9 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
       const mine = loadBaseline(root, hello.replica);
       const match = mine ? mine.digest.equals(hello.digest) : hello.digest.length === 0;
       const wantBase = !match && mine !== null && hello.baseCount > 0;
-      conn.send({ t: 'tw_go', wantBase });
+      // the same baseline on both sides: the replica need only send what changed since
+      const diff = match && mine !== null && neg.diff;
+      conn.send(diff ? { t: 'tw_diff' } : { t: 'tw_go', wantBase });
       let base: Map<string, Entry> | null = match && mine ? new Map(mine.entries.map((e) => [e.path, e])) : null;
       if (wantBase) {
         const got: Buffer[] = [];
@@ -114,10 +117,13 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
         base = agreed(mine, theirs);
       }
       // both manifests
+      const gone = diff ? await readGone(conn, neg.key, base!) : null;
       const theirs = await readManifest(conn, neg.key, events);
       const local = await scan.done;
       const a = new Map([...local.files].map(([p, f]) => [p, f.entry]));
-      const b = new Map([...theirs.entries].map(([p, t]) => [p, t.entry]));
+      const sent = [...theirs.entries.values()].map((t) => t.entry);
+      const b = gone ? applyDiff(base!, gone, sent) : new Map(sent.map((e) => [e.path, e]));
+      const bRoot = b.get('.');
       a.delete('.');
       b.delete('.');
       const input: Omit<TwoWayInput, 'sameContent'> = {
@@ -129,8 +135,10 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
         hosts: { a: os.hostname(), b: hello.host },
         unsure: { a: local.ioErrors > 0, b: theirs.ioErrors > 0 },
       };
-      const plan = { ...input, sameContent: await compareContent(conn, root, input, theirs) };
-      const decisions = planTwoWay(plan);
+      // the usual re-run: both sides exactly as the baseline says, nothing to decide
+      const quiet = gone !== null && gone.length === 0 && sent.every((e) => e.path === '.' || asIn(base!, e)) && asBefore(mine!.entries, input);
+      const plan = { ...input, sameContent: quiet ? new Set<string>() : await compareContent(conn, root, input, theirs) };
+      const decisions = quiet ? [] : planTwoWay(plan);
       const conflicts: ConflictRecord[] = [];
       for (const d of decisions) {
         const c = describeDecision(d, spec.localFirst, plan);
@@ -165,15 +173,15 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
       const remoteOps = opsOn('b', decisions, input);
       if (remoteOps.length > 0) await remoteApply(conn, remoteOps, events, stats);
       // the push
-      const push = pushList(decisions, input, local.files, theirs, failed);
+      const push = pushList(decisions, local.files, b, bRoot, failed);
       if (push.length > 1) {
-        const sender = new Sender({ sources: [{ abs: root, contents: true }], options, scanned: { batches: chunk(push, 1000), ioErrors: 0 } }, events);
+        const sender = new Sender({ sources: [{ abs: root, contents: true }], options, scanned: { batches: Batcher.all(push), ioErrors: 0 } }, events);
         addStats(stats, await sender.run(conn, neg.key));
       }
       // the new baseline, theirs first: a run cut off between the two saves leaves baselines whose agreement the next run uses
       if (!globalTrouble) {
         // nothing new to agree on (the usual re-run): both baselines stay as they are
-        const settled = match && mine !== null && decisions.length === 0 && failed.size === 0 && asBefore(mine.entries, plan);
+        const settled = match && mine !== null && decisions.length === 0 && failed.size === 0 && (quiet || asBefore(mine.entries, plan));
         if (!settled) await save(conn, root, self, hello.replica, encodeBaseline(nextBaseline(plan, decisions, failed)));
       }
       conn.send({ t: 'done', stats: '{}' });
@@ -306,12 +314,12 @@ async function remoteApply(conn: Connection, ops: TwoWayOp[], events: Events, st
  * create or update there with the directories above it (as b has them, so
  * they stay as they are), our conflict losers under their conflict names.
  */
-function pushList(decisions: readonly Decision[], input: Omit<TwoWayInput, 'sameContent'>, files: Map<string, ScannedFile>, theirs: Theirs, failed: ReadonlySet<string>): ScannedFile[] {
+function pushList(decisions: readonly Decision[], files: Map<string, ScannedFile>, b: ReadonlyMap<string, Entry>, bRoot: Entry | undefined, failed: ReadonlySet<string>): ScannedFile[] {
   const out = new Map<string, ScannedFile>();
   const add = (f: ScannedFile) => {
     out.set(f.entry.path, f);
     for (let d = parentOf(f.entry.path); d !== '.' && !out.has(d); d = parentOf(d)) {
-      const there = theirs.entries.get(d)?.entry;
+      const there = b.get(d);
       const here = files.get(d)!;
       out.set(d, there && there.type === 'd' ? { entry: there, abs: here.abs } : here);
     }
@@ -324,9 +332,15 @@ function pushList(decisions: readonly Decision[], input: Omit<TwoWayInput, 'same
       else if (d.winner === 'b' && !failed.has(d.path)) add({ entry: { ...mine.entry, path: d.copy }, abs: under(files.get('.')!.abs, d.copy) });
     }
   }
-  const rootEntry = theirs.entries.get('.')?.entry ?? files.get('.')!.entry;
+  const rootEntry = bRoot ?? files.get('.')!.entry;
   const list = [...out.keys()].sort().map((p) => out.get(p)!);
   return [{ entry: rootEntry, abs: files.get('.')!.abs }, ...list];
+}
+
+/** the baseline holds exactly this entry */
+function asIn(base: ReadonlyMap<string, Entry>, e: Entry): boolean {
+  const was = base.get(e.path);
+  return was !== undefined && sameEntry(was, e);
 }
 
 /** Both sides hold exactly what the baseline says, path for path. */
@@ -337,12 +351,6 @@ function asBefore(base: readonly Entry[], now: Pick<TwoWayInput, 'a' | 'b'>): bo
     if (!a || !sameEntry(a, e)) return false;
   }
   return true;
-}
-
-function chunk<T>(list: T[], n: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < list.length; i += n) out.push(list.slice(i, i + n));
-  return out;
 }
 
 async function save(conn: Connection, root: string, self: string, peer: string, next: Baseline): Promise<void> {

@@ -16,7 +16,9 @@ import type { Events } from '../report.js';
 import { TsyncError } from '../errors.js';
 import { decodeBaseline, loadBaseline, NO_DIGEST, replicaId, saveBaseline } from './baseline.js';
 import { applyOp, type OpContext } from './ops.js';
+import { diffFromBaseline, sendGone } from './diff.js';
 import { acquireLock } from '../lock.js';
+import type { Negotiated } from '../session.js';
 
 /** at most this many baseline batches (of 1,000 entries) are taken from a client */
 const MAX_BATCHES = 10_000;
@@ -43,8 +45,9 @@ export function decodeExpect(b: Buffer): Entry {
   return list[0];
 }
 
-/** rounds: the client speaks multi-round deltas */
-export async function serveReplica(conn: Connection, root: string, options: StartOptions, key: Buffer, events: Events, rounds = false): Promise<void> {
+/** neg: the session's manifest key, and whether both sides speak multi-round deltas and diff manifests */
+export async function serveReplica(conn: Connection, root: string, options: StartOptions, neg: Pick<Negotiated, 'key' | 'rounds' | 'diff'>, events: Events): Promise<void> {
+  const { key, rounds } = neg;
   const dir = ensureRoot(root, options.dryRun);
   const self = replicaId(dir);
   let receiver: Receiver | null = null;
@@ -56,28 +59,38 @@ export async function serveReplica(conn: Connection, root: string, options: Star
     const prefetching = sender.prefetch(new Promise<void>((r) => (go = r)));
     // hello, clock pings, go
     let peer = '';
-    let baseCount = 0;
+    let mine: ReturnType<typeof loadBaseline> = null;
     let batches: Buffer[] = [];
+    let diff = false;
     for (;;) {
       const m = await conn.next();
       if (m.t === 'ping') conn.send({ t: 'pong', seq: m.seq, clock: Date.now() });
       else if (m.t === 'tw_hello') {
         peer = m.replica;
         if (peer === self) throw new TsyncError('E_USAGE', `both replicas have the same id (${dir}/.tsync was copied from the other side, or both are the same directory); remove .tsync/id on one side`);
-        const mine = loadBaseline(dir, peer);
+        mine = loadBaseline(dir, peer);
         batches = mine?.batches ?? [];
-        baseCount = batches.length;
-        conn.send({ t: 'tw_hello', replica: self, host: os.hostname(), digest: mine?.digest ?? NO_DIGEST, baseCount });
+        conn.send({ t: 'tw_hello', replica: self, host: os.hostname(), digest: mine?.digest ?? NO_DIGEST, baseCount: batches.length });
       } else if (m.t === 'tw_go' && peer) {
         if (m.wantBase) for (const data of batches) conn.send({ t: 'tw_base', data });
         go();
         await prefetching;
         break;
+      } else if (m.t === 'tw_diff' && peer && mine && neg.diff) {
+        diff = true;
+        go();
+        await prefetching;
+        break;
       } else throw unexpected(m);
     }
-    // our manifest; the client pulls what it decided to
+    // our manifest (or only what changed since the baseline); the client pulls what it decided to
     conn.doneEnds = false;
-    await sender.run(conn, key);
+    if (diff) {
+      const scan = sender.drain();
+      const changes = diffFromBaseline(scan.batches, mine!.entries);
+      sendGone(conn, key, changes.gone);
+      await new Sender({ sources: [{ abs: dir, contents: true }], options, scanned: { batches: changes.batches, ioErrors: scan.ioErrors } }, events).run(conn, key);
+    } else await sender.run(conn, key);
     conn.doneEnds = true;
     const ctx = opContext(dir, options);
     let failed = 0;

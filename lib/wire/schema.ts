@@ -106,6 +106,11 @@ export type Message =
   | { t: 'pong'; seq: number; clock: number }
   | { t: 'tw_hello'; replica: string; host: string; digest: Buffer; baseCount: number }
   | { t: 'tw_go'; wantBase: boolean }
+  /** instead of TW_GO when both baselines match (DIFF_CAP): send the manifest as changes from the baseline */
+  | { t: 'tw_diff' }
+  /** baseline entries the replica no longer has (an entry batch), MAC-chained like the manifest */
+  | { t: 'tw_gone'; data: Buffer; mac: Buffer }
+  | { t: 'tw_gone_end'; count: number; mac: Buffer }
   | { t: 'tw_base'; data: Buffer }
   | { t: 'tw_op'; op: TwOpKind; path: string; to: string; expect: Buffer }
   | { t: 'tw_ops_end' }
@@ -160,6 +165,9 @@ export const TAGS: Record<MessageType, number> = {
   tw_save_end: 0x68,
   tw_saved: 0x69,
   tw_go: 0x6a,
+  tw_diff: 0x6b,
+  tw_gone: 0x6c,
+  tw_gone_end: 0x6d,
   progress: 0x45,
   diag: 0x46,
 };
@@ -248,6 +256,13 @@ export function encodeMessage(m: Message): Buffer {
       break;
     case 'tw_ops_end':
     case 'tw_saved':
+    case 'tw_diff':
+      break;
+    case 'tw_gone':
+      w.bytes(m.data).raw(m.mac);
+      break;
+    case 'tw_gone_end':
+      w.uint(m.count).raw(m.mac);
       break;
     case 'tw_ops_done':
       w.uint(m.failed);
@@ -384,7 +399,14 @@ export function decodeMessage(buf: Buffer): Message {
     }
     case 'tw_ops_end':
     case 'tw_saved':
+    case 'tw_diff':
       m = { t };
+      break;
+    case 'tw_gone':
+      m = { t, data: r.bytes(LIMITS.frame), mac: r.raw(LIMITS.mac) };
+      break;
+    case 'tw_gone_end':
+      m = { t, count: r.uint(), mac: r.raw(LIMITS.mac) };
       break;
     case 'tw_ops_done':
       m = { t, failed: r.uint() };

@@ -348,7 +348,7 @@ const SHARED_BENCH = path.resolve(TSYNC_BIN, '../../../shared/bench');
 const COUNT_RSH = path.join(SHARED_BENCH, 'count-rsh.mjs');
 /** a peer without multi-round deltas: the same tsync, told to leave the capability out of its HELLO */
 const NO_ROUNDS_PEER = path.join(TOOLS, 'tsync-no-rounds');
-fs.writeFileSync(NO_ROUNDS_PEER, `#!/bin/sh\nTSYNC_TEST_NO_ROUNDS=1 exec ${TSYNC_BIN} "$@"\n`, { mode: 0o755 });
+fs.writeFileSync(NO_ROUNDS_PEER, `#!/bin/sh\nTSYNC_TEST_NO_CAPS=delta:rounds exec ${TSYNC_BIN} "$@"\n`, { mode: 0o755 });
 
 t.test('multi-round delta: 64 MiB with 100 scattered edits sends a fraction of one round\'s bytes and of rsync\'s', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsync-rounds-'));
@@ -384,7 +384,7 @@ t.test('multi-round delta: 64 MiB with 100 scattered edits sends a fraction of o
   };
   for (const mode of ['push', 'pull'] as const) {
     const rounds = await run(mode, TSYNC_BIN, {}, 'rounds');
-    const single = await run(mode, TSYNC_BIN, { TSYNC_TEST_NO_ROUNDS: '1' }, 'both peers without rounds');
+    const single = await run(mode, TSYNC_BIN, { TSYNC_TEST_NO_CAPS: 'delta:rounds' }, 'both peers without rounds');
     const mixed = await run(mode, NO_ROUNDS_PEER, {}, 'a remote peer without rounds');
     t.comment(`${mode}: rounds ${rounds.wire} wire / ${rounds.literal} literal bytes; one round ${single.wire} / ${single.literal}; mixed peers ${mixed.wire}`);
     // measured: 97,463 vs 900,530 wire bytes (0.108), 25,424 vs 800,000+ literal

@@ -24,6 +24,8 @@ function tool(name: string, body: string): string {
 const STANDIN = tool('standin-rsh', 'shift\nexec sh -c "$*"');
 const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 /** the remote side runs with its clock shifted by $SKEW (libfaketime) and in time zone $PEER_TZ */
+/** the remote side plays a tsync without diff manifests (capability twoway:diff) */
+const NODIFF = tool('nodiff-rsh', 'shift\nexec env TSYNC_TEST_NO_CAPS=twoway:diff sh -c "$*"');
 const SKEWED = tool('skewed-rsh', `shift\nexec env FAKETIME="$SKEW" LD_PRELOAD=${FAKETIME_LIB} TZ="\${PEER_TZ:-UTC}" sh -c "$*"`);
 
 let n = 0;
@@ -118,6 +120,33 @@ t.test('random edits on both sides at once, several seeds: both end equal, and t
     const again = await twoWay(a, remote(b), '-i');
     t.equal(again.code, 0, again.stderr);
     t.equal(again.stdout, '', `seed ${seed}: settled`);
+  }
+});
+
+t.test('a replica without diff manifests decides the same; with them a quiet re-run sends only its root', async (t) => {
+  const viaOld = (a: string, b: string, ...opts: string[]) => runTsync(['--two-way', '-e', NODIFF, '--tsync-path', TSYNC_BIN, ...opts, a, b]);
+  const received = (r: RunResult) => JSON.parse(r.stdout).bytes.received as number;
+  for (const seed of [505, 606]) {
+    const { a, b } = pair();
+    await makeRandomTree(a, seed, { files: 60, dirs: 10, bigFiles: 0, oddNames: true });
+    t.equal((await twoWay(a, remote(b))).code, 0);
+    await mutateUser(a, seed + 1, 15);
+    await mutateUser(b, seed + 2, 15);
+    const old = await viaOld(a, remote(b), '-n', '-i');
+    const cur = await twoWay(a, remote(b), '-n', '-i');
+    t.ok(cur.code === 0 || cur.code === 40, `seed ${seed}: exit ${cur.code} ${cur.stderr}`);
+    t.equal(cur.code, old.code, `seed ${seed}: the same exit code`);
+    t.ok(cur.stdout.split('\n').length > 5, `seed ${seed}: there is something to decide`);
+    t.equal(cur.stdout, old.stdout, `seed ${seed}: every decision the same with the diff as with the whole manifest`);
+    const r = await twoWay(a, remote(b), '--json');
+    t.ok(r.code === 0 || r.code === 40, `seed ${seed}: exit ${r.code} ${r.stderr}`);
+    await assertSame(t, a, b, `seed ${seed}: equal`);
+    const quietOld = await viaOld(a, remote(b), '--json');
+    const quiet = await twoWay(a, remote(b), '--json');
+    t.equal(quiet.code, 0, quiet.stderr);
+    // handshake, pings, the root entry: under 1,000 bytes whatever the tree's size; the whole manifest is some KB here
+    t.ok(received(quiet) < 1000 && received(quietOld) > received(quiet) + 2000, `seed ${seed}: a quiet re-run receives ${received(quiet)} bytes, not ${received(quietOld)}`);
+    t.equal(JSON.parse(quiet.stdout).counts.entries, JSON.parse(quietOld.stdout).counts.entries, `seed ${seed}: both count every entry`);
   }
 });
 

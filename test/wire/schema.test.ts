@@ -130,6 +130,9 @@ const SAMPLES: Message[] = [
   { t: 'tw_hello', replica: 'fedcba9876543210fedcba9876543210', host: '', digest: Buffer.alloc(0), baseCount: 0 },
   { t: 'tw_go', wantBase: true },
   { t: 'tw_go', wantBase: false },
+  { t: 'tw_diff' },
+  { t: 'tw_gone', data: Buffer.from([0]), mac: Buffer.alloc(32, 3) },
+  { t: 'tw_gone_end', count: 25_000, mac: Buffer.alloc(32, 4) },
   { t: 'tw_base', data: Buffer.from([0]) },
   { t: 'tw_op', op: 0, path: 'a/b.txt', to: '', expect: Buffer.from([1, 2, 3]) },
   { t: 'tw_op', op: 1, path: 'a/b.txt', to: 'a/b.conflict-h-20261123-101010.txt', expect: Buffer.from([1]) },
@@ -199,6 +202,9 @@ t.test('tags are stable and unique', async (t) => {
     tw_save_end: 0x68,
     tw_saved: 0x69,
     tw_go: 0x6a,
+    tw_diff: 0x6b,
+    tw_gone: 0x6c,
+    tw_gone_end: 0x6d,
   });
   const values = Object.values(TAGS);
   t.equal(new Set(values).size, values.length, 'no two types share a tag');
