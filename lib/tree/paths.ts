@@ -4,8 +4,13 @@
 
 import { LIMITS } from '../wire/schema.js';
 
+/** anything checkRelPath could object to: a leading, doubled or trailing '/', a '.' or '..' component, NUL */
+const SUSPECT = /^\/|\/\/|\/$|(?:^|\/)\.\.?(?:\/|$)|\0/;
+
 export function checkRelPath(p: string): string | null {
   if (p === '.') return null;
+  // the common case, on every manifest entry: no UTF-16 unit takes more than 3 UTF-8 bytes
+  if (p.length > 0 && p.length * 3 <= LIMITS.path && !SUSPECT.test(p)) return null;
   if (p.length === 0) return 'empty path';
   if (Buffer.byteLength(p) > LIMITS.path) return 'path too long';
   if (p.includes('\0')) return 'path contains NUL';

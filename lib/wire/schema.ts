@@ -4,6 +4,7 @@
 // A session is: an 8-byte preamble (MAGIC) from each side, then frames
 // (frames.ts), each frame one message: [u8 tag][fields...]. See docs/design.md.
 
+import { isUtf8 } from 'node:buffer';
 import { DecodeError, Reader, Writer } from './codec.js';
 
 export const MAGIC = Buffer.from('\x89TSYNC\r\n', 'latin1');
@@ -460,15 +461,18 @@ export function decodeEntries(buf: Buffer): Entry[] {
   const r = new Reader(buf);
   const n = r.uint(LIMITS.entriesPerBatch);
   const out: Entry[] = [];
-  let prev = Buffer.alloc(0);
+  // each path is its shared prefix of the previous one, then its own suffix, built in place
+  const p = Buffer.alloc(LIMITS.path);
+  let prevLen = 0;
   for (let i = 0; i < n; i++) {
     const shared = r.uint(255);
-    if (shared > prev.length) throw new DecodeError(`entry ${i}: shared prefix ${shared} longer than previous path`);
+    if (shared > prevLen) throw new DecodeError(`entry ${i}: shared prefix ${shared} longer than previous path`);
     const suffix = r.bytes(LIMITS.path);
-    const p = Buffer.concat([prev.subarray(0, shared), suffix]);
-    if (p.length > LIMITS.path) throw new DecodeError(`entry ${i}: path longer than ${LIMITS.path} bytes`);
-    const path = p.toString('utf8');
-    if (!Buffer.from(path, 'utf8').equals(p)) throw new DecodeError(`entry ${i}: path is not valid UTF-8`);
+    const len = shared + suffix.length;
+    if (len > LIMITS.path) throw new DecodeError(`entry ${i}: path longer than ${LIMITS.path} bytes`);
+    suffix.copy(p, shared);
+    if (!isUtf8(p.subarray(0, len))) throw new DecodeError(`entry ${i}: path is not valid UTF-8`);
+    const path = p.toString('utf8', 0, len);
     const code = r.u8();
     const type = CODE_TYPE[code];
     if (!type) throw new DecodeError(`entry ${i}: bad type ${code}`);
@@ -478,7 +482,7 @@ export function decodeEntries(buf: Buffer): Entry[] {
     if (type === 'l') e.target = r.str(LIMITS.target);
     else if (type === 'f') e.size = r.uint();
     out.push(e);
-    prev = p;
+    prevLen = len;
   }
   r.end('entry batch');
   return out;

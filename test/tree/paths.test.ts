@@ -1,6 +1,7 @@
 import t from 'tap';
 import { baseOf, checkRelPath, parentOf, under } from '../../lib/tree/paths.js';
 import { LIMITS } from '../../lib/wire/schema.js';
+import { Rng } from '../helpers/tree.js';
 
 t.test('checkRelPath accepts ordinary relative paths', async (t) => {
   const ok = [
@@ -107,4 +108,23 @@ t.test('under joins without normalising', async (t) => {
   t.equal(under('/root/', 'a'), '/root/a');
   t.equal(under('/', 'a'), '/a');
   t.equal(under('rel', '-x'), 'rel/-x');
+});
+
+t.test('checkRelPath agrees with the rules spelled out one by one, on random paths', async (t) => {
+  // the rules as the comment above checkRelPath states them, without its fast path
+  const reference = (p: string): boolean =>
+    p === '.' || (p.length > 0 && Buffer.byteLength(p) <= LIMITS.path && !p.includes('\0') && !p.startsWith('/') && p.split('/').every((c) => c !== '' && c !== '.' && c !== '..'));
+  const rng = new Rng(4242);
+  const alphabet = ['a', 'b', '/', '.', '..', '\0', 'é', '😀', ' ', '-'];
+  let disagreements = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const n = rng.int(0, 8);
+    let p = '';
+    for (let k = 0; k < n; k++) p += alphabet[rng.int(0, alphabet.length - 1)];
+    if ((checkRelPath(p) === null) !== reference(p)) disagreements++;
+  }
+  for (const p of ['x'.repeat(LIMITS.path), 'x'.repeat(LIMITS.path + 1), 'é'.repeat(2048), 'é'.repeat(2049), '😀'.repeat(1024), '😀'.repeat(1025)]) {
+    if ((checkRelPath(p) === null) !== reference(p)) disagreements++;
+  }
+  t.equal(disagreements, 0);
 });
