@@ -90,12 +90,15 @@ export class Sender {
     }
   }
 
-  /** The whole scan at once, with its I/O error count (a two-way replica diffs it from its baseline before sending). */
-  drain(): { batches: ScannedFile[][]; ioErrors: number } {
+  /** Every batch of the scan, those scanned ahead first; `ioErrors` counts the scan's problems so far (all of them once every batch is taken). */
+  batchesLeft(): { batches: Generator<ScannedFile[]>; ioErrors: () => number } {
     const { scanner, batches } = this.startScan();
-    const out = this.ready.splice(0);
-    for (let n = batches.next(); !n.done; n = batches.next()) out.push(n.value);
-    return { batches: out, ioErrors: scanner.warnings };
+    const ready = this.ready;
+    const all = function* (): Generator<ScannedFile[]> {
+      yield* ready.splice(0);
+      for (let n = batches.next(); !n.done; n = batches.next()) yield n.value;
+    };
+    return { batches: all(), ioErrors: () => scanner.warnings };
   }
 
   /** Runs until the receiver says it is done; returns the receiver's stats. */
@@ -126,14 +129,10 @@ export class Sender {
     this.conn.send({ t: 'flist_head', singleFile: single });
     const serving = this.serve();
     serving.catch(() => {});
-    const { scanner, batches } = this.startScan();
+    const { scanner } = this.startScan();
     const mac = new MacChain(key);
     let index = 0;
-    const all = function* (ready: ScannedFile[][]): Generator<ScannedFile[]> {
-      yield* ready.splice(0);
-      for (let n = batches.next(); !n.done; n = batches.next()) yield n.value;
-    };
-    for (const batch of all(this.ready)) {
+    for (const batch of this.batchesLeft().batches) {
       const entries = batch.map((b) => b.entry);
       for (const b of batch) {
         if (b.entry.type === 'f') this.files.set(index, b);

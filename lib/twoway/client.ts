@@ -120,11 +120,14 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
       const gone = diff ? await readGone(conn, neg.key, base!) : null;
       const theirs = await readManifest(conn, neg.key, events);
       const local = await scan.done;
-      const a = new Map([...local.files].map(([p, f]) => [p, f.entry]));
-      const sent = [...theirs.entries.values()].map((t) => t.entry);
-      const b = gone ? applyDiff(base!, gone, sent) : new Map(sent.map((e) => [e.path, e]));
-      const bRoot = b.get('.');
+      const a = local.entries;
+      const aRoot = a.get('.')!;
       a.delete('.');
+      const sent = [...theirs.entries.values()].map((t) => t.entry);
+      const bRoot = theirs.entries.get('.')?.entry;
+      // the usual re-run: both sides exactly as the baseline says, nothing to decide (and b is the baseline itself)
+      const quiet = gone !== null && gone.length === 0 && sent.every((e) => e.path === '.' || asIn(base!, e)) && holds(mine!.entries, a);
+      const b = quiet ? base! : gone ? applyDiff(base!, gone, sent) : new Map(sent.map((e) => [e.path, e]));
       b.delete('.');
       const input: Omit<TwoWayInput, 'sameContent'> = {
         a,
@@ -135,8 +138,6 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
         hosts: { a: os.hostname(), b: hello.host },
         unsure: { a: local.ioErrors > 0, b: theirs.ioErrors > 0 },
       };
-      // the usual re-run: both sides exactly as the baseline says, nothing to decide
-      const quiet = gone !== null && gone.length === 0 && sent.every((e) => e.path === '.' || asIn(base!, e)) && asBefore(mine!.entries, input);
       const plan = { ...input, sameContent: quiet ? new Set<string>() : await compareContent(conn, root, input, theirs) };
       const decisions = quiet ? [] : planTwoWay(plan);
       const conflicts: ConflictRecord[] = [];
@@ -173,7 +174,7 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
       const remoteOps = opsOn('b', decisions, input);
       if (remoteOps.length > 0) await remoteApply(conn, remoteOps, events, stats);
       // the push
-      const push = pushList(decisions, local.files, b, bRoot, failed);
+      const push = pushList(decisions, { root, rootEntry: aRoot, entries: a }, b, bRoot, failed);
       if (push.length > 1) {
         const sender = new Sender({ sources: [{ abs: root, contents: true }], options, scanned: { batches: Batcher.all(push), ioErrors: 0 } }, events);
         addStats(stats, await sender.run(conn, neg.key));
@@ -197,7 +198,8 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
  */
 class LocalScan {
   private readonly scanner: Scanner;
-  readonly done: Promise<{ files: Map<string, ScannedFile>; ioErrors: number }>;
+  /** entries only: a million absolute paths would cost a hundred MB, and each is its root and path joined */
+  readonly done: Promise<{ entries: Map<string, Entry>; ioErrors: number }>;
 
   constructor(root: string, options: StartOptions, events: Events) {
     this.scanner = new Scanner(Filter.create(options.rules, { ignoreFiles: options.ignoreFiles }), (w) => events.warn(w));
@@ -205,13 +207,13 @@ class LocalScan {
     this.done.catch(() => {});
   }
 
-  private async run(batches: Iterator<ScannedFile[]>): Promise<{ files: Map<string, ScannedFile>; ioErrors: number }> {
-    const files = new Map<string, ScannedFile>();
+  private async run(batches: Iterator<ScannedFile[]>): Promise<{ entries: Map<string, Entry>; ioErrors: number }> {
+    const entries = new Map<string, Entry>();
     for (let n = batches.next(); !n.done; n = batches.next()) {
-      for (const f of n.value) files.set(f.entry.path, f);
+      for (const f of n.value) entries.set(f.entry.path, f.entry);
       await new Promise((r) => setImmediate(r));
     }
-    return { files, ioErrors: this.scanner.warnings };
+    return { entries, ioErrors: this.scanner.warnings };
   }
 }
 
@@ -314,27 +316,30 @@ async function remoteApply(conn: Connection, ops: TwoWayOp[], events: Events, st
  * create or update there with the directories above it (as b has them, so
  * they stay as they are), our conflict losers under their conflict names.
  */
-function pushList(decisions: readonly Decision[], files: Map<string, ScannedFile>, b: ReadonlyMap<string, Entry>, bRoot: Entry | undefined, failed: ReadonlySet<string>): ScannedFile[] {
+function pushList(decisions: readonly Decision[], ours: { root: string; rootEntry: Entry; entries: ReadonlyMap<string, Entry> }, b: ReadonlyMap<string, Entry>, bRoot: Entry | undefined, failed: ReadonlySet<string>): ScannedFile[] {
   const out = new Map<string, ScannedFile>();
+  const local = (p: string): ScannedFile | undefined => {
+    const entry = ours.entries.get(p);
+    return entry && { entry, abs: under(ours.root, p) };
+  };
   const add = (f: ScannedFile) => {
     out.set(f.entry.path, f);
     for (let d = parentOf(f.entry.path); d !== '.' && !out.has(d); d = parentOf(d)) {
       const there = b.get(d);
-      const here = files.get(d)!;
+      const here = local(d)!;
       out.set(d, there && there.type === 'd' ? { entry: there, abs: here.abs } : here);
     }
   };
   for (const d of decisions) {
-    const mine = files.get(d.path);
+    const mine = local(d.path);
     if (d.do === 'copy' && d.from === 'a' && mine) add(mine);
     else if (d.do === 'conflict' && mine) {
       if (d.winner === 'a' && !failed.has(d.path)) add(mine);
-      else if (d.winner === 'b' && !failed.has(d.path)) add({ entry: { ...mine.entry, path: d.copy }, abs: under(files.get('.')!.abs, d.copy) });
+      else if (d.winner === 'b' && !failed.has(d.path)) add({ entry: { ...mine.entry, path: d.copy }, abs: under(ours.root, d.copy) });
     }
   }
-  const rootEntry = bRoot ?? files.get('.')!.entry;
   const list = [...out.keys()].sort().map((p) => out.get(p)!);
-  return [{ entry: rootEntry, abs: files.get('.')!.abs }, ...list];
+  return [{ entry: bRoot ?? ours.rootEntry, abs: ours.root }, ...list];
 }
 
 /** the baseline holds exactly this entry */
@@ -343,14 +348,19 @@ function asIn(base: ReadonlyMap<string, Entry>, e: Entry): boolean {
   return was !== undefined && sameEntry(was, e);
 }
 
-/** Both sides hold exactly what the baseline says, path for path. */
-function asBefore(base: readonly Entry[], now: Pick<TwoWayInput, 'a' | 'b'>): boolean {
-  if (base.length !== now.a.size || base.length !== now.b.size) return false;
+/** One side holds exactly what the baseline says, path for path. */
+function holds(base: readonly Entry[], side: ReadonlyMap<string, Entry>): boolean {
+  if (base.length !== side.size) return false;
   for (const e of base) {
-    const a = now.a.get(e.path);
-    if (!a || !sameEntry(a, e)) return false;
+    const now = side.get(e.path);
+    if (!now || !sameEntry(now, e)) return false;
   }
   return true;
+}
+
+/** Both sides as the baseline says: a entry by entry, b by its count. */
+function asBefore(base: readonly Entry[], now: Pick<TwoWayInput, 'a' | 'b'>): boolean {
+  return base.length === now.b.size && holds(base, now.a);
 }
 
 async function save(conn: Connection, root: string, self: string, peer: string, next: Baseline): Promise<void> {

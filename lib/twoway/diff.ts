@@ -25,8 +25,12 @@ export interface ManifestDiff {
   gone: Entry[];
 }
 
-/** Pure: the scan of a replica against its baseline. The root is always sent. */
-export function diffFromBaseline(scan: readonly ScannedFile[][], base: readonly Entry[]): ManifestDiff {
+/**
+ * Pure: the scan of a replica against its baseline, batch by batch as it
+ * comes (what is kept: the baseline, what changed, and the directories).
+ * The root is always sent.
+ */
+export function diffFromBaseline(scan: Iterable<ScannedFile[]>, base: readonly Entry[]): ManifestDiff {
   const left = new Map(base.map((e) => [e.path, e]));
   const dirs = new Map<string, ScannedFile>();
   const sent = new Set<string>();

@@ -86,10 +86,10 @@ export async function serveReplica(conn: Connection, root: string, options: Star
     // our manifest (or only what changed since the baseline); the client pulls what it decided to
     conn.doneEnds = false;
     if (diff) {
-      const scan = sender.drain();
+      const scan = sender.batchesLeft();
       const changes = diffFromBaseline(scan.batches, mine!.entries);
       sendGone(conn, key, changes.gone);
-      await new Sender({ sources: [{ abs: dir, contents: true }], options, scanned: { batches: changes.batches, ioErrors: scan.ioErrors } }, events).run(conn, key);
+      await new Sender({ sources: [{ abs: dir, contents: true }], options, scanned: { batches: changes.batches, ioErrors: scan.ioErrors() } }, events).run(conn, key);
     } else await sender.run(conn, key);
     conn.doneEnds = true;
     const ctx = opContext(dir, options);
