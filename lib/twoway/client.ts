@@ -104,7 +104,9 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
       // the same baseline on both sides: the replica need only send what changed since
       const diff = match && mine !== null && neg.diff;
       conn.send(diff ? { t: 'tw_diff' } : { t: 'tw_go', wantBase });
-      let base: Map<string, Entry> | null = match && mine ? new Map(mine.entries.map((e) => [e.path, e])) : null;
+      // a map of the baseline is built only when there is something to plan (a million entries cost ~60 MB)
+      let base: Map<string, Entry> | null = null;
+      const baseMap = () => (base ??= new Map(mine!.entries.map((e) => [e.path, e])));
       if (wantBase) {
         const got: Buffer[] = [];
         while (got.length < hello.baseCount) {
@@ -117,7 +119,8 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
         base = agreed(mine, theirs);
       }
       // both manifests
-      const gone = diff ? await readGone(conn, neg.key, base!) : null;
+      const inBase = (p: string) => findSorted(mine!.entries, p);
+      const gone = diff ? await readGone(conn, neg.key, inBase) : null;
       const theirs = await readManifest(conn, neg.key, events);
       const local = await scan.done;
       const a = local.entries;
@@ -125,9 +128,18 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
       a.delete('.');
       const sent = [...theirs.entries.values()].map((t) => t.entry);
       const bRoot = theirs.entries.get('.')?.entry;
-      // the usual re-run: both sides exactly as the baseline says, nothing to decide (and b is the baseline itself)
-      const quiet = gone !== null && gone.length === 0 && sent.every((e) => e.path === '.' || asIn(base!, e)) && holds(mine!.entries, a);
-      const b = quiet ? base! : gone ? applyDiff(base!, gone, sent) : new Map(sent.map((e) => [e.path, e]));
+      // the pull phase (nothing pulled) and the run end here when there is nothing more to do
+      const end = (stats: Stats, conflicts: ConflictRecord[]): TwoWayResult => {
+        conn.send({ t: 'done', stats: '{}' });
+        conn.send({ t: 'done', stats: '{}' });
+        return { stats, wire: { sent: conn.bytesOut, received: conn.bytesIn }, conflicts };
+      };
+      // the usual re-run: both sides exactly as the baseline says; nothing to plan, move or save
+      if (gone !== null && gone.length === 0 && sent.every((e) => e.path === '.' || asIn(inBase(e.path), e)) && holds(mine!.entries, a)) {
+        return end({ ...emptyStats(), entries: 2 * a.size }, []);
+      }
+      if (match && mine && !base) baseMap();
+      const b = gone ? applyDiff(base!, gone, sent) : new Map(sent.map((e) => [e.path, e]));
       b.delete('.');
       const input: Omit<TwoWayInput, 'sameContent'> = {
         a,
@@ -138,8 +150,8 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
         hosts: { a: os.hostname(), b: hello.host },
         unsure: { a: local.ioErrors > 0, b: theirs.ioErrors > 0 },
       };
-      const plan = { ...input, sameContent: quiet ? new Set<string>() : await compareContent(conn, root, input, theirs) };
-      const decisions = quiet ? [] : planTwoWay(plan);
+      const plan = { ...input, sameContent: await compareContent(conn, root, input, theirs) };
+      const decisions = planTwoWay(plan);
       const conflicts: ConflictRecord[] = [];
       for (const d of decisions) {
         const c = describeDecision(d, spec.localFirst, plan);
@@ -148,11 +160,7 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
       }
       const stats = emptyStats();
       stats.entries = input.a.size + input.b.size;
-      if (options.dryRun) {
-        conn.send({ t: 'done', stats: '{}' });
-        conn.send({ t: 'done', stats: '{}' });
-        return { stats, wire: { sent: conn.bytesOut, received: conn.bytesIn }, conflicts };
-      }
+      if (options.dryRun) return end(stats, conflicts);
       const ctx = opContext(root, options);
       // ours: deletions, and our losing versions moved aside
       for (const op of opsOn('a', decisions, input)) {
@@ -182,7 +190,7 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
       // the new baseline, theirs first: a run cut off between the two saves leaves baselines whose agreement the next run uses
       if (!globalTrouble) {
         // nothing new to agree on (the usual re-run): both baselines stay as they are
-        const settled = match && mine !== null && decisions.length === 0 && failed.size === 0 && (quiet || asBefore(mine.entries, plan));
+        const settled = match && mine !== null && decisions.length === 0 && failed.size === 0 && asBefore(mine.entries, plan);
         if (!settled) await save(conn, root, self, hello.replica, encodeBaseline(nextBaseline(plan, decisions, failed)));
       }
       conn.send({ t: 'done', stats: '{}' });
@@ -342,10 +350,21 @@ function pushList(decisions: readonly Decision[], ours: { root: string; rootEntr
   return [{ entry: bRoot ?? ours.rootEntry, abs: ours.root }, ...list];
 }
 
-/** the baseline holds exactly this entry */
-function asIn(base: ReadonlyMap<string, Entry>, e: Entry): boolean {
-  const was = base.get(e.path);
+/** the baseline held exactly this entry */
+function asIn(was: Entry | undefined, e: Entry): boolean {
   return was !== undefined && sameEntry(was, e);
+}
+
+/** a path in baseline entries, which are sorted by path */
+function findSorted(sorted: readonly Entry[], p: string): Entry | undefined {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid].path < p) lo = mid + 1;
+    else hi = mid;
+  }
+  return sorted[lo]?.path === p ? sorted[lo] : undefined;
 }
 
 /** One side holds exactly what the baseline says, path for path. */

@@ -74,7 +74,7 @@ export function sendGone(conn: Connection, key: Buffer, gone: readonly Entry[]):
 }
 
 /** The replica's gone list, verified, each entry one the baseline holds exactly. */
-export async function readGone(conn: Connection, key: Buffer, base: ReadonlyMap<string, Entry>): Promise<Entry[]> {
+export async function readGone(conn: Connection, key: Buffer, inBase: (path: string) => Entry | undefined): Promise<Entry[]> {
   const mac = goneMac(key);
   const gone = new Map<string, Entry>();
   for (;;) {
@@ -82,7 +82,7 @@ export async function readGone(conn: Connection, key: Buffer, base: ReadonlyMap<
     if (m.t === 'tw_gone') {
       if (!macEqual(mac.next(m.data), m.mac)) throw new TsyncError('E_PROTOCOL', "the replica's gone list failed verification (MAC mismatch)");
       for (const e of decodeEntries(m.data)) {
-        const b = base.get(e.path);
+        const b = inBase(e.path);
         if (!b || !sameEntry(b, e) || gone.has(e.path) || e.path === '.') throw new TsyncError('E_PROTOCOL', `the replica listed ${JSON.stringify(e.path)} as gone, which is not a baseline entry`);
         gone.set(e.path, e);
       }

@@ -54,7 +54,7 @@ export async function serveReplica(conn: Connection, root: string, options: Star
   const lock = options.dryRun ? null : await acquireLock(dir, { waitSeconds: options.lockWait ?? 0, note: (s) => process.stderr.write(`tsync: note: ${s}\n`) });
   try {
     // our scan starts now, while the client pings and reads baselines
-    const sender = new Sender({ sources: [{ abs: dir, contents: true }], options }, events);
+    let sender: Sender | null = new Sender({ sources: [{ abs: dir, contents: true }], options }, events);
     let go!: () => void;
     const prefetching = sender.prefetch(new Promise<void>((r) => (go = r)));
     // hello, clock pings, go
@@ -91,6 +91,8 @@ export async function serveReplica(conn: Connection, root: string, options: Star
       sendGone(conn, key, changes.gone);
       await new Sender({ sources: [{ abs: dir, contents: true }], options, scanned: { batches: changes.batches, ioErrors: scan.ioErrors() } }, events).run(conn, key);
     } else await sender.run(conn, key);
+    // what it kept to serve the pull (every file it listed) is garbage now, before a new baseline arrives
+    sender = null;
     conn.doneEnds = true;
     const ctx = opContext(dir, options);
     let failed = 0;
