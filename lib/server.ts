@@ -10,6 +10,7 @@ import { Receiver } from './receiver.js';
 import { TsyncError, toTsyncError } from './errors.js';
 import type { Events } from './report.js';
 import { serveReplica } from './twoway/replica.js';
+import { keyFileFrom, loadKey } from './keys.js';
 import { destLock } from './lock.js';
 import { PROGRESS_CAP, streamProgress } from './progress.js';
 import { hideRoot, limitStart, type ServerLimits } from './restrict.js';
@@ -42,12 +43,8 @@ export async function runServer(limits: ServerLimits & { key?: unknown } = { rea
       if (m.t === 'hello') peerCaps = m.caps;
       return m.t === 'start' && m.options.compress ? chooseCodec(CAPS, peerCaps) : null;
     };
-    // the key reader and doctor's report load only when a run needs them
-    const psk = limits.key !== undefined || process.env.TSYNC_KEY_FILE ? await import('./keys.js').then(({ keyFileFrom, loadKey }) => {
-      const keyFile = keyFileFrom(limits.key);
-      return keyFile ? loadKey(keyFile) : null;
-    }) : null;
-    const neg = await Promise.race([handshake(conn, 'server', psk), conn.failed()]);
+    const keyFile = keyFileFrom(limits.key);
+    const neg = await Promise.race([handshake(conn, 'server', keyFile ? loadKey(keyFile) : null), conn.failed()]);
     const start = await Promise.race([conn.next(), conn.failed()]);
     const startAt = Date.now();
     if (start.t !== 'start') throw new TsyncError('E_PROTOCOL', `expected START, got ${start.t}`);
@@ -61,6 +58,7 @@ export async function runServer(limits: ServerLimits & { key?: unknown } = { rea
       if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a two-way replica takes exactly one root');
       await Promise.race([serveReplica(conn, paths[0], options, neg, events), conn.failed()]);
     } else if (start.role === 'doctor') {
+      // doctor's report loads only when asked for
       const { diagReport } = await import('./doctor.js');
       conn.send({ t: 'diag', report: JSON.stringify(diagReport(paths[0], startAt)) });
     } else if (start.role === 'sender') {

@@ -84,8 +84,7 @@ function plural(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? '' : 's'}`;
 }
 
-/** `--two-way A B`: one replica here, the other local or remote (the peer serves it). */
-/** `--two-way A B`, checked now and run when called (after the pre hook) */
+/** `--two-way A B` (one replica here, the other local or remote, served by the peer): checked now, run when called (after the pre hook) */
 function twoWay(eps: Endpoint[], options: StartOptions, reach: Omit<PeerSpec, 'remote' | 'named'>, reporter: Reporter, lockWait: number): () => Promise<TwoWayResult> {
   if (eps.length !== 2) throw new TsyncError('E_USAGE', '--two-way takes exactly two replicas: A B');
   if (options.delete) throw new TsyncError('E_USAGE', '--delete does not apply to --two-way: deletions follow what changed since the last run');

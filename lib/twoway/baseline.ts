@@ -188,9 +188,9 @@ function writeAtomic(path: string, data: Buffer): void {
   fs.renameSync(tmp, path);
 }
 
-/** The same state, field for field (a baseline records exact values) */
-export function sameEntry(a: Entry, b: Entry): boolean {
-  return a.type === b.type && a.mode === b.mode && a.size === b.size && a.mtime === b.mtime && (a.target ?? '') === (b.target ?? '');
+/** The same state, field for field (a baseline records exact values); no entry is never the same */
+export function sameEntry(a: Entry | undefined, b: Entry): boolean {
+  return a !== undefined && a.type === b.type && a.mode === b.mode && a.size === b.size && a.mtime === b.mtime && (a.target ?? '') === (b.target ?? '');
 }
 
 /** Per path, the entries both baselines agree on (they differ only after a run cut off between the two saves). */
@@ -199,8 +199,7 @@ export function agreed(mine: Baseline | null, theirs: Baseline | null): Map<stri
   const out = new Map<string, Entry>();
   const t = new Map(theirs.entries.map((e) => [e.path, e]));
   for (const e of mine.entries) {
-    const o = t.get(e.path);
-    if (o && sameEntry(o, e)) out.set(e.path, e);
+    if (sameEntry(t.get(e.path), e)) out.set(e.path, e);
   }
   return out;
 }

@@ -104,9 +104,7 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
       // the same baseline on both sides: the replica need only send what changed since
       const diff = match && mine !== null && neg.diff;
       conn.send(diff ? { t: 'tw_diff' } : { t: 'tw_go', wantBase });
-      // a map of the baseline is built only when there is something to plan (a million entries cost ~60 MB)
       let base: Map<string, Entry> | null = null;
-      const baseMap = () => (base ??= new Map(mine!.entries.map((e) => [e.path, e])));
       if (wantBase) {
         const got: Buffer[] = [];
         while (got.length < hello.baseCount) {
@@ -135,10 +133,11 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
         return { stats, wire: { sent: conn.bytesOut, received: conn.bytesIn }, conflicts };
       };
       // the usual re-run: both sides exactly as the baseline says; nothing to plan, move or save
-      if (gone !== null && gone.length === 0 && sent.every((e) => e.path === '.' || asIn(inBase(e.path), e)) && holds(mine!.entries, a)) {
+      if (gone !== null && gone.length === 0 && sent.every((e) => e.path === '.' || sameEntry(inBase(e.path), e)) && holds(mine!.entries, a)) {
         return end({ ...emptyStats(), entries: 2 * a.size }, []);
       }
-      if (match && mine && !base) baseMap();
+      // a map of the baseline only when there is something to plan (a million entries cost ~60 MB)
+      if (match && mine) base = new Map(mine.entries.map((e) => [e.path, e]));
       const b = gone ? applyDiff(base!, gone, sent) : new Map(sent.map((e) => [e.path, e]));
       b.delete('.');
       const input: Omit<TwoWayInput, 'sameContent'> = {
@@ -350,11 +349,6 @@ function pushList(decisions: readonly Decision[], ours: { root: string; rootEntr
   return [{ entry: bRoot ?? ours.rootEntry, abs: ours.root }, ...list];
 }
 
-/** the baseline held exactly this entry */
-function asIn(was: Entry | undefined, e: Entry): boolean {
-  return was !== undefined && sameEntry(was, e);
-}
-
 /** a path in baseline entries, which are sorted by path */
 function findSorted(sorted: readonly Entry[], p: string): Entry | undefined {
   let lo = 0;
@@ -370,11 +364,7 @@ function findSorted(sorted: readonly Entry[], p: string): Entry | undefined {
 /** One side holds exactly what the baseline says, path for path. */
 function holds(base: readonly Entry[], side: ReadonlyMap<string, Entry>): boolean {
   if (base.length !== side.size) return false;
-  for (const e of base) {
-    const now = side.get(e.path);
-    if (!now || !sameEntry(now, e)) return false;
-  }
-  return true;
+  return base.every((e) => sameEntry(side.get(e.path), e));
 }
 
 /** Both sides as the baseline says: a entry by entry, b by its count. */

@@ -35,12 +35,10 @@ export function diffFromBaseline(scan: Iterable<ScannedFile[]>, base: readonly E
   const dirs = new Map<string, ScannedFile>();
   const sent = new Set<string>();
   const out: ScannedFile[] = [];
+  // the root comes first in every scan, so the walk up from any other entry stops at it
   const send = (f: ScannedFile) => {
     const above: ScannedFile[] = [];
-    for (let d = parentOf(f.entry.path); f.entry.path !== '.' && !sent.has(d); d = parentOf(d)) {
-      above.push(dirs.get(d)!);
-      if (d === '.') break;
-    }
+    for (let d = parentOf(f.entry.path); d !== '.' && !sent.has(d); d = parentOf(d)) above.push(dirs.get(d)!);
     for (const a of above.reverse()) {
       sent.add(a.entry.path);
       out.push(a);
@@ -54,7 +52,7 @@ export function diffFromBaseline(scan: Iterable<ScannedFile[]>, base: readonly E
       const was = left.get(p);
       left.delete(p);
       if (f.entry.type === 'd') dirs.set(p, f);
-      if (p === '.' || !was || !sameEntry(was, f.entry)) send(f);
+      if (p === '.' || !sameEntry(was, f.entry)) send(f);
     }
   }
   return { batches: Batcher.all(out), gone: [...left.values()] };
@@ -82,8 +80,7 @@ export async function readGone(conn: Connection, key: Buffer, inBase: (path: str
     if (m.t === 'tw_gone') {
       if (!macEqual(mac.next(m.data), m.mac)) throw new TsyncError('E_PROTOCOL', "the replica's gone list failed verification (MAC mismatch)");
       for (const e of decodeEntries(m.data)) {
-        const b = inBase(e.path);
-        if (!b || !sameEntry(b, e) || gone.has(e.path) || e.path === '.') throw new TsyncError('E_PROTOCOL', `the replica listed ${JSON.stringify(e.path)} as gone, which is not a baseline entry`);
+        if (!sameEntry(inBase(e.path), e) || gone.has(e.path) || e.path === '.') throw new TsyncError('E_PROTOCOL', `the replica listed ${JSON.stringify(e.path)} as gone, which is not a baseline entry`);
         gone.set(e.path, e);
       }
     } else if (m.t === 'tw_gone_end') {

@@ -71,13 +71,9 @@ export async function serveReplica(conn: Connection, root: string, options: Star
         mine = loadBaseline(dir, peer);
         batches = mine?.batches ?? [];
         conn.send({ t: 'tw_hello', replica: self, host: os.hostname(), digest: mine?.digest ?? NO_DIGEST, baseCount: batches.length });
-      } else if (m.t === 'tw_go' && peer) {
-        if (m.wantBase) for (const data of batches) conn.send({ t: 'tw_base', data });
-        go();
-        await prefetching;
-        break;
-      } else if (m.t === 'tw_diff' && peer && mine && neg.diff) {
-        diff = true;
+      } else if (peer && (m.t === 'tw_go' || (m.t === 'tw_diff' && mine && neg.diff))) {
+        if (m.t === 'tw_go' && m.wantBase) for (const data of batches) conn.send({ t: 'tw_base', data });
+        diff = m.t === 'tw_diff';
         go();
         await prefetching;
         break;
