@@ -13,6 +13,7 @@
 // with the seed that replays it. Exits 1 when something crashed.
 
 import { makeFuzzer } from '../test/helpers/fuzz-core.mjs';
+import { mulberry32 } from '../test/helpers/prng.mjs';
 import * as schema from '../dist/wire/schema.js';
 import * as frames from '../dist/wire/frames.js';
 import { DecodeError } from '../dist/wire/codec.js';
@@ -22,17 +23,6 @@ import * as delta from '../dist/delta/index.js';
 import { parseStats } from '../dist/stats.js';
 import { MacChain } from '../dist/tree/manifest.js';
 import { CAPS } from '../dist/session.js';
-
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const args = process.argv.slice(2);
 const opt = {};

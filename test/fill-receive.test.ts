@@ -10,7 +10,7 @@ import { FillFile } from '../lib/fill-receive.js';
 import { openTemp } from '../lib/apply.js';
 import { ChunkedHash, decodeSignature, DeltaGenerator, encodeOps, HoleFilter, type RoundOp } from '../lib/delta/index.js';
 import { emptyStats } from '../lib/stats.js';
-import { mulberry32 } from './helpers/prng.js';
+import { mulberry32 } from './helpers/prng.mjs';
 import { throwsProto } from './helpers/assert.js';
 
 const KiB = 1024;

@@ -12,7 +12,7 @@ import { openTemp } from '../lib/apply.js';
 import { mtimeUs } from '../lib/time.js';
 import { FileStatus, type Entry, type Message } from '../lib/wire/schema.js';
 import { emptyStats } from '../lib/stats.js';
-import { mulberry32 } from './helpers/prng.js';
+import { mulberry32 } from './helpers/prng.mjs';
 
 const KiB = 1024;
 

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { TsyncError } from '../lib/errors.js';
 import { CODE_PREFIX, crc16, decodeKeyCode, defaultKeyPath, encodeKeyCode, keyFileFrom, loadKey, parseKeyFile, writeNewKey } from '../lib/keys.js';
-import { mulberry32 } from './helpers/prng.js';
+import { mulberry32 } from './helpers/prng.mjs';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 

@@ -6,7 +6,7 @@ import { applyDelta } from '../../lib/delta/patch.js';
 import { encodeOps, decodeOps } from '../../lib/delta/wire.js';
 import { weakSum } from '../../lib/delta/rolling.js';
 import { MAX_LITERAL, type DeltaOp, type Signature } from '../../lib/delta/types.js';
-import { mulberry32 } from '../helpers/prng.js';
+import { mulberry32 } from '../helpers/prng.mjs';
 
 type Rng = () => number;
 const int = (r: Rng, n: number) => Math.floor(r() * n);

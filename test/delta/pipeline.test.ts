@@ -7,7 +7,7 @@ import { DeltaGenerator } from '../../lib/delta/match.js';
 import { encodeOps, OpsDecoder } from '../../lib/delta/wire.js';
 import { Patcher } from '../../lib/delta/patch.js';
 import type { DeltaOp } from '../../lib/delta/types.js';
-import { mulberry32 } from '../helpers/prng.js';
+import { mulberry32 } from '../helpers/prng.mjs';
 
 
 function* chunks(data: Buffer, r: () => number): Generator<Buffer> {

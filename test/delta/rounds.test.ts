@@ -7,7 +7,7 @@ import { ChunkedHash, hashChunkSize, HoleFilter, VirtualBasis, unreferenced, rou
 import { signatureOf } from '../../lib/delta/signature.js';
 import { DeltaGenerator } from '../../lib/delta/match.js';
 import type { DeltaOp, RoundOp } from '../../lib/delta/types.js';
-import { mulberry32 } from '../helpers/prng.js';
+import { mulberry32 } from '../helpers/prng.mjs';
 import { throwsProto } from '../helpers/assert.js';
 
 t.test('hole op: known bytes, round trip, refused unless allowed', async (t) => {

@@ -4,7 +4,7 @@ import {
   chooseBlockSize, chooseStrongLen, SignatureBuilder, signatureOf, encodeSignature, decodeSignature,
   SIGNATURE_HEADER_LEN, TARGET_MAX_BLOCKS, MAX_BLOCK_SIZE,
 } from '../../lib/delta/signature.js';
-import { mulberry32 } from '../helpers/prng.js';
+import { mulberry32 } from '../helpers/prng.mjs';
 import { isProto, throwsProto } from '../helpers/assert.js';
 
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { encodeOps, decodeOps, OpsDecoder, OP_COPY, OP_LITERAL } from '../../lib/delta/wire.js';
 import { MAX_LITERAL, type DeltaOp } from '../../lib/delta/types.js';
-import { mulberry32 } from '../helpers/prng.js';
+import { mulberry32 } from '../helpers/prng.mjs';
 import { isProto, throwsProto } from '../helpers/assert.js';
 
 const lit = (s: string): DeltaOp => ({ op: 'literal', data: Buffer.from(s) });

@@ -1,5 +1,6 @@
-// mulberry32: a small seeded PRNG, so every generated case is reproducible from its seed.
-export function mulberry32(seed: number): () => number {
+// mulberry32: a small seeded PRNG, so every generated case is reproducible
+// from its seed. Plain JavaScript so bench/fuzz.mjs can use it too.
+export function mulberry32(seed) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -21,7 +21,7 @@ import * as path from 'node:path';
 
 // ---------------------------------------------------------------- PRNG
 
-import { mulberry32 } from './prng.js';
+import { mulberry32 } from './prng.mjs';
 export { mulberry32 };
 
 /** A seeded random source with the helpers the tree code needs. */

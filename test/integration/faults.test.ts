@@ -15,7 +15,7 @@
 // unnoticed. SSH, or a keyed pipe, is what protects those.
 
 import t from 'tap';
-import { mulberry32 } from '../helpers/prng.js';
+import { mulberry32 } from '../helpers/prng.mjs';
 import { describe } from '../helpers/hostile-case.js';
 import { checkRerun, checkRun, freshDest, makeWorld, readLog, relayed, run, type Direction } from '../helpers/faults.js';
 

@@ -10,7 +10,7 @@
 // converges and leaves none.
 
 import t from 'tap';
-import { mulberry32 } from '../helpers/prng.js';
+import { mulberry32 } from '../helpers/prng.mjs';
 import { describe } from '../helpers/hostile-case.js';
 import { checkRerun, checkRun, freshDest, makeWorld, readLog, relayed, run, type Direction } from '../helpers/faults.js';
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { DecodeError } from '../../lib/wire/codec.js';
 import { encodeFrame, FrameDecoder, FRAME_HEADER } from '../../lib/wire/frames.js';
-import { mulberry32 as prng } from '../helpers/prng.js';
+import { mulberry32 as prng } from '../helpers/prng.mjs';
 
 /** mulberry32: a small seeded PRNG so failures replay */
 

@@ -20,7 +20,7 @@ import { checkRelPath } from '../../lib/tree/paths.js';
 import { MacChain } from '../../lib/tree/manifest.js';
 import * as delta from '../../lib/delta/index.js';
 import { parseStats } from '../../lib/stats.js';
-import { mulberry32 } from '../helpers/prng.js';
+import { mulberry32 } from '../helpers/prng.mjs';
 import { makeFuzzer } from '../helpers/fuzz-core.mjs';
 
 const SEED = Number(process.env.TSYNC_FUZZ_SEED ?? 0xf0221);

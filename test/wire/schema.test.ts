@@ -17,7 +17,7 @@ import {
   type MessageType,
   type StartOptions,
 } from '../../lib/wire/schema.js';
-import { mulberry32 as prng } from '../helpers/prng.js';
+import { mulberry32 as prng } from '../helpers/prng.mjs';
 
 /** mulberry32: a small seeded PRNG so failures replay */
 

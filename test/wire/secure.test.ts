@@ -9,7 +9,7 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { DecodeError } from '../../lib/wire/codec.js';
 import { FRAME_HEADER } from '../../lib/wire/frames.js';
 import { Opener, proof, proofMatches, RECORD_MAX, Sealer, sessionKeys, TAG_LEN, transcript, type SessionKeys } from '../../lib/wire/secure.js';
-import { mulberry32 } from '../helpers/prng.js';
+import { mulberry32 } from '../helpers/prng.mjs';
 
 const KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
 const OTHER = Buffer.alloc(32, 7);

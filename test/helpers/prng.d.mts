@@ -1,0 +1,3 @@
+// Types for prng.mjs.
+
+export function mulberry32(seed: number): () => number;
