@@ -4,23 +4,23 @@
 
 import * as fs from 'node:fs';
 import { num, type OptionValues, type Parsed } from './parse.js';
-import { parseEndpoint, sameRemote, type Endpoint } from '../endpoint.js';
+import { parseEndpoint, sameRemote, type Endpoint } from '../link/endpoint.js';
 import { ERROR_TABLE, TsyncError, toTsyncError, EXIT } from '../errors.js';
-import { withPeer, type PeerSpec } from '../peer.js';
+import { withPeer, type PeerSpec } from '../link/peer.js';
 import type { TwoWayResult } from '../twoway/client.js';
-import { Sender, toSources } from '../sender.js';
-import { Receiver } from '../receiver.js';
-import { Reporter, type Events, type Out } from '../report.js';
-import { emptyStats, type Stats } from '../stats.js';
+import { Sender, toSources } from '../oneway/sender.js';
+import { Receiver } from '../oneway/receiver.js';
+import { Reporter, type Events, type Out } from './report.js';
+import { emptyStats, type Stats } from './stats.js';
 import type { Role, Rule, StartOptions } from '../wire/schema.js';
 import { parseRuleArg, parseRuleFile, type CliRule } from '../tree/filter.js';
-import { DEFAULT_LEVEL } from '../compress.js';
+import { DEFAULT_LEVEL } from '../link/compress.js';
 import { LIMITS } from '../wire/schema.js';
 import { printable } from '../text.js';
-import { keyFileFrom, loadKey } from '../keys.js';
-import { ChangeLog, runPost, runPre, type HookContext, type Mode } from '../hooks.js';
-import { destLock, withLockWait } from '../lock.js';
-import { PROGRESS_CAP, ProgressDisplay } from '../progress.js';
+import { keyFileFrom, loadKey } from '../link/key-file.js';
+import { ChangeLog, runPost, runPre, type HookContext, type Mode } from './hooks.js';
+import { destLock, withLockWait } from '../fs/lock.js';
+import { PROGRESS_CAP, ProgressDisplay } from './progress.js';
 import { fail } from './fail.js';
 
 export async function runClient(values: OptionValues, positional: string[], ordered: Parsed['ordered'], profile: string, out: Out): Promise<number> {

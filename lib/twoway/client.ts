@@ -9,20 +9,20 @@
 // used), which the next run reads without false conflicts.
 
 import * as os from 'node:os';
-import type { Connection } from '../connection.js';
+import type { Connection } from '../link/connection.js';
 import { FileStatus, ReqFlag, TwOp, encodeEntries, decodeEntries, type Entry, type Message, type StartOptions } from '../wire/schema.js';
 import { MacChain, macEqual } from '../tree/manifest.js';
 import { Filter } from '../tree/filter.js';
 import { Batcher, Scanner, type ScannedFile } from '../tree/scan.js';
 import { parentOf, under } from '../tree/paths.js';
-import { Sender } from '../sender.js';
-import { Receiver } from '../receiver.js';
-import { hashFile } from '../apply.js';
-import type { Events, Reporter } from '../report.js';
-import { addStats, emptyStats, type Stats } from '../stats.js';
+import { Sender } from '../oneway/sender.js';
+import { Receiver } from '../oneway/receiver.js';
+import { hashFile } from '../fs/apply.js';
+import type { Events, Reporter } from '../cli/report.js';
+import { addStats, emptyStats, type Stats } from '../cli/stats.js';
 import { TsyncError } from '../errors.js';
-import { withPeer, type PeerSpec } from '../peer.js';
-import { acquireLock, withLockWait } from '../lock.js';
+import { withPeer, type PeerSpec } from '../link/peer.js';
+import { acquireLock, withLockWait } from '../fs/lock.js';
 import { planTwoWay, needsHash, nextBaseline, type Decision, type Side, type TwoWayInput } from '../plan/twoway.js';
 import { agreed, sameEntry, decodeBaseline, encodeBaseline, loadBaseline, replicaId, saveBaseline, NO_DIGEST, type Baseline } from './baseline.js';
 import { applyOp, opOrder, type TwoWayOp } from './ops.js';

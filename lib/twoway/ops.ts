@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { TwOp, type Entry, type TwOpKind } from '../wire/schema.js';
 import { checkRelPath, parentOf, under } from '../tree/paths.js';
 import { isReserved } from '../tree/filter.js';
-import { readLocal, moveAside } from '../apply.js';
+import { readLocal, moveAside } from '../fs/apply.js';
 import { describeFsError, TsyncError } from '../errors.js';
 
 export interface TwoWayOp {

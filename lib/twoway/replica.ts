@@ -8,17 +8,17 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import type { Connection } from '../connection.js';
+import type { Connection } from '../link/connection.js';
 import { decodeEntries, type Entry, type Message, type StartOptions } from '../wire/schema.js';
-import { Sender } from '../sender.js';
-import { Receiver } from '../receiver.js';
-import type { Events } from '../report.js';
+import { Sender } from '../oneway/sender.js';
+import { Receiver } from '../oneway/receiver.js';
+import type { Events } from '../cli/report.js';
 import { TsyncError } from '../errors.js';
 import { decodeBaseline, loadBaseline, NO_DIGEST, replicaId, saveBaseline } from './baseline.js';
 import { applyOp, type OpContext } from './ops.js';
 import { diffFromBaseline, sendGone } from './diff.js';
-import { acquireLock } from '../lock.js';
-import type { Negotiated } from '../session.js';
+import { acquireLock } from '../fs/lock.js';
+import type { Negotiated } from '../link/handshake.js';
 
 /** at most this many baseline batches (of 1,000 entries) are taken from a client */
 const MAX_BATCHES = 10_000;
