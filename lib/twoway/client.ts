@@ -10,8 +10,8 @@
 
 import * as os from 'node:os';
 import type { Connection } from '../link/connection.js';
-import { FileStatus, ReqFlag, TwOp, encodeEntries, decodeEntries, type Entry, type Message, type StartOptions } from '../wire/schema.js';
-import { MacChain, macEqual } from '../tree/manifest.js';
+import { FileStatus, ReqFlag, TwOp, encodeEntries, type Entry, type Message, type StartOptions } from '../wire/schema.js';
+import { ManifestIntake } from '../oneway/manifest-intake.js';
 import { Filter } from '../tree/filter.js';
 import { Batcher, Scanner, type ScannedFile } from '../tree/scan.js';
 import { parentOf, under } from '../tree/paths.js';
@@ -226,21 +226,22 @@ class LocalScan {
 
 /** The replica's manifest, verified batch by batch; kept as messages too, for the pull to replay. */
 function readManifest(conn: Connection, key: Buffer, events: Events): Promise<Theirs> {
-  const mac = new MacChain(key);
+  const intake = new ManifestIntake(key);
   const out: Theirs = { entries: new Map(), messages: [], ioErrors: 0 };
   return new Promise((resolve, reject) => {
     conn.onMessage((m) => {
       if (m.t === 'warn') return events.warn({ path: m.path, code: m.code, message: m.message });
-      if (m.t === 'flist_head') out.messages.push(m);
-      else if (m.t === 'flist') {
-        if (!macEqual(mac.next(m.data), m.mac)) throw new TsyncError('E_PROTOCOL', 'manifest batch failed verification (MAC mismatch)');
-        for (const e of decodeEntries(m.data)) {
-          if (out.entries.has(e.path)) throw new TsyncError('E_PROTOCOL', `duplicate path in manifest: ${JSON.stringify(e.path)}`);
+      if (m.t === 'flist_head') {
+        intake.head(m);
+        out.messages.push(m);
+      } else if (m.t === 'flist') {
+        for (const e of intake.batch(m)) {
+          intake.check(e);
           out.entries.set(e.path, { entry: e, index: out.entries.size });
         }
         out.messages.push(m);
       } else if (m.t === 'flist_end') {
-        if (m.count !== out.entries.size || !macEqual(mac.final(m.count, m.ioErrors, false), m.mac)) throw new TsyncError('E_PROTOCOL', 'manifest failed verification at its end (count or MAC mismatch)');
+        intake.end(m, out.entries.size);
         out.messages.push(m);
         out.ioErrors = m.ioErrors;
         conn.release();
