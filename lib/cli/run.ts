@@ -13,7 +13,7 @@ import { Receiver } from '../oneway/receiver.js';
 import { Reporter, type Events, type Out } from './report.js';
 import { emptyStats, type Stats } from './stats.js';
 import type { Role, Rule, StartOptions } from '../wire/schema.js';
-import { parseRuleArg, parseRuleFile, type CliRule } from '../tree/filter.js';
+import { parseRuleArg, parseRuleFile, type CliRule } from '../tree/rsync-rules.js';
 import { DEFAULT_LEVEL } from '../link/compress.js';
 import { LIMITS } from '../wire/schema.js';
 import { printable } from '../text.js';

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { describeFsError, type ErrorCode } from '../errors.js';
 import { describeHolder, inspectLock, lockPath } from '../fs/lock.js';
 import { formatBytes } from '../cli/progress.js';
-import { TMP_PREFIX } from '../tree/filter.js';
+import { TMP_PREFIX } from '../tree/reserved.js';
 import { VERSION } from '../version.js';
 
 export type UnicodeBehaviour = 'keeps' | 'nfd' | 'nfc' | 'insensitive';

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Entry } from '../wire/schema.js';
 import type { Local } from '../plan/oneway.js';
 
-import { TMP_PREFIX } from '../tree/filter.js';
+import { TMP_PREFIX } from '../tree/reserved.js';
 import { readAt, readFull, SMALL } from '../oneway/source.js';
 
 export function readLocal(abs: string): Local | null {

@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describeFsError, TsyncError } from '../errors.js';
-import { STATE_DIR } from '../tree/filter.js';
+import { STATE_DIR } from '../tree/reserved.js';
 import { VERSION } from '../version.js';
 
 export const LOCK_NAME = 'lock';

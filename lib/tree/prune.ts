@@ -4,7 +4,8 @@
 // here: the receiver removes what this finds.
 
 import * as fs from 'node:fs';
-import { isReserved, type Filter } from './filter.js';
+import type { Filter } from './filter.js';
+import { isReserved } from './reserved.js';
 import { dirFilter } from './scan.js';
 import { under } from './paths.js';
 import { describeFsError } from '../errors.js';

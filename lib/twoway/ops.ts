@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TwOp, type Entry, type TwOpKind } from '../wire/schema.js';
 import { checkRelPath, parentOf, under } from '../tree/paths.js';
-import { isReserved } from '../tree/filter.js';
+import { isReserved } from '../tree/reserved.js';
 import { readLocal, moveAside } from '../fs/apply.js';
 import { describeFsError, TsyncError } from '../errors.js';
 
