@@ -2,14 +2,12 @@
 // pipes, our own stdin/stdout, an ssh2 channel). It owns the preamble check,
 // framing, the idle timeout and keepalives; it knows nothing of roles.
 
-import type { Readable, Transform, Writable } from 'node:stream';
-import { compressor, decompressor, type Codec, type Compressor } from './compress.js';
-import { DecodeError } from '../wire/codec.js';
-import { encodeFrame, FrameDecoder, FRAME_HEADER } from '../wire/frames.js';
-import { decodeMessage, encodeMessage, LIMITS, MAGIC, type Message, type MessageType } from '../wire/schema.js';
-import type { Opener } from '../wire/secure.js';
-import { isErrorCode, TsyncError } from '../errors.js';
-import { printable } from '../text.js';
+import type { Readable, Writable } from 'node:stream';
+import { encodeFrame, FRAME_HEADER } from '../wire/frames.js';
+import { encodeMessage, MAGIC, type Message } from '../wire/schema.js';
+import { TsyncError } from '../errors.js';
+import { FrameStack } from './frame-stack.js';
+import { junkText, PreambleReader } from './preamble.js';
 
 export interface ConnectionOptions {
   /** seconds without any incoming byte before giving up; 0 = never */
@@ -23,42 +21,25 @@ type Handler = (m: Message) => void;
 /** frames are gathered up to this many bytes before a write */
 const BATCH = 64 << 10;
 
-export class Connection {
-  private readonly decoder = new FrameDecoder(LIMITS.frame + 16);
-  private preamble: Buffer | null = Buffer.alloc(0);
+export class Connection extends FrameStack {
+  private readonly preamble = new PreambleReader();
   private handler: Handler | null = null;
   private backlog: Message[] = [];
-  private failure: TsyncError | null = null;
   private failWaiters: Array<(e: TsyncError) => void> = [];
   private lastIn = Date.now();
   private lastOut = Date.now();
   private timer: NodeJS.Timeout | null = null;
-  private ended = false;
   private finished = false;
-  private compressor: Compressor | null = null;
-  private inflater: Transform | null = null;
-  /** checked for each incoming message before it is dispatched: a codec means "decompress what follows" */
-  inflateAfter: ((m: Message) => Codec | null) | null = null;
-  /** keyed sessions: sealing of what we send, opening of what we receive (lib/wire/secure.ts) */
-  private sealer: Transform | null = null;
-  private opener: Opener | null = null;
-  /** decoding stops after a message of this type (then paused is true), until startOpen() */
-  private pauseType: MessageType | null = null;
-  private paused = false;
-  private outBuf: Buffer[] = [];
-  private outBytes = 0;
-  private flushScheduled = false;
-  private blocked = false;
   bytesIn = 0;
-  bytesOut = 0;
   /** whether DONE is the peer's last word (a two-way run has several phases, each ended by DONE) */
   doneEnds = true;
 
   constructor(
-    private readonly input: Readable,
-    private readonly output: Writable,
+    input: Readable,
+    output: Writable,
     private opts: ConnectionOptions,
   ) {
+    super(output);
     input.on('data', (chunk: Buffer) => this.onData(chunk));
     input.on('end', () => this.onEnd());
     input.on('error', (err) => this.fail(new TsyncError('E_CONNECTION_LOST', `reading from peer: ${err.message}`)));
@@ -159,7 +140,7 @@ export class Connection {
   }
 
   /** Write whatever is gathered. */
-  flush(): boolean {
+  override flush(): boolean {
     if (this.outBytes === 0) return !this.blocked;
     const data = this.outBuf.length === 1 ? this.outBuf[0] : Buffer.concat(this.outBuf, this.outBytes);
     this.outBuf = [];
@@ -167,18 +148,6 @@ export class Connection {
     return this.write(data);
   }
 
-  /** where outgoing bytes go first: compressed, then sealed, then out */
-  private get head(): Writable {
-    return this.compressor?.stream ?? this.sealer ?? this.output;
-  }
-
-  private write(data: Buffer): boolean {
-    const head = this.head;
-    if (head === this.output) this.bytesOut += data.length;
-    this.blocked = !head.write(data);
-    this.compressor?.flush();
-    return !this.blocked;
-  }
 
   /** Send and wait until the stream accepts more: for bulk data. */
   async sendWait(m: Message): Promise<void> {
@@ -211,7 +180,7 @@ export class Connection {
   }
 
   /** Tell the peer about a fatal error, then stop. */
-  abort(err: TsyncError): void {
+  override abort(err: TsyncError): void {
     if (!err.remote && !this.ended) {
       this.send({ t: 'error', code: err.code, message: err.message });
       this.flush();
@@ -229,7 +198,7 @@ export class Connection {
     this.head.end();
   }
 
-  fail(err: TsyncError): void {
+  override fail(err: TsyncError): void {
     if (this.failure) return;
     this.failure = err;
     if (this.timer) clearInterval(this.timer);
@@ -243,140 +212,13 @@ export class Connection {
     this.lastIn = Date.now();
     this.bytesIn += chunk.length;
     if (this.failure) return;
-    if (this.preamble) {
-      const got = Buffer.concat([this.preamble, chunk]);
-      if (got.length < MAGIC.length && MAGIC.subarray(0, got.length).equals(got)) {
-        this.preamble = got;
-        return;
-      }
-      if (!got.subarray(0, MAGIC.length).equals(MAGIC)) {
-        this.preamble = got;
-        this.junk(got);
-        return;
-      }
-      this.preamble = null;
-      chunk = got.subarray(MAGIC.length);
-    }
-    this.fromWire(chunk);
+    const rest = this.preamble.feed(chunk);
+    if (rest === 'wait') return;
+    if (rest === 'junk') return this.junk(this.preamble.held!);
+    this.fromWire(rest);
   }
 
-  /** Bytes as they came off the wire: opened first in a keyed session. */
-  private fromWire(bytes: Buffer): void {
-    if (!this.opener) return this.plain(bytes);
-    this.opener.feed(bytes);
-    try {
-      for (let clear = this.opener.next(); clear && !this.failure; clear = this.opener.next()) this.plain(clear);
-    } catch (e) {
-      if (!(e instanceof DecodeError)) throw e;
-      this.abort(new TsyncError('E_PROTOCOL', e.message));
-    }
-  }
-
-  /** Bytes as the peer wrote them: decompressed first after -z switched on. */
-  private plain(bytes: Buffer): void {
-    if (this.inflater) this.inflater.write(bytes);
-    else this.frames(bytes);
-  }
-
-  /** Decode and dispatch every whole frame in bytes (plain, or already decompressed). */
-  private frames(bytes: Buffer): void {
-    if (this.failure) return;
-    this.decoder.feed(bytes);
-    for (;;) {
-      if (this.paused) return;
-      let f: Buffer | null;
-      try {
-        f = this.decoder.next();
-      } catch (e) {
-        this.abort(new TsyncError('E_PROTOCOL', (e as Error).message));
-        return;
-      }
-      if (!f) return;
-      let m: Message;
-      try {
-        m = decodeMessage(f);
-      } catch (e) {
-        this.abort(new TsyncError('E_PROTOCOL', e instanceof DecodeError ? e.message : String(e)));
-        return;
-      }
-      if (m.t === 'keepalive') continue;
-      if (m.t === 'error') {
-        const code = isErrorCode(m.code) ? m.code : 'E_PROTOCOL';
-        this.fail(new TsyncError(code, m.message, { remote: true }));
-        return;
-      }
-      const codec = this.inflateAfter?.(m) ?? null;
-      this.dispatch(m);
-      if (this.failure) return;
-      if (m.t === this.pauseType) {
-        this.pauseType = null;
-        this.paused = true;
-        return;
-      }
-      if (codec) {
-        // every byte after this frame is compressed
-        this.inflateAfter = null;
-        this.startInflate(codec);
-        return;
-      }
-    }
-  }
-
-  /** Decompress everything the peer sends from now on (bytes already buffered included). */
-  startInflate(codec: Codec): void {
-    const rest = this.decoder.drain();
-    const inflater = decompressor(codec);
-    inflater.on('data', (d: Buffer) => this.frames(d));
-    inflater.on('error', (e) => this.abort(new TsyncError('E_PROTOCOL', `bad compressed data from the peer: ${e.message}`)));
-    this.inflater = inflater;
-    if (rest.length) inflater.write(rest);
-    if (this.ended) inflater.end();
-  }
-
-  /** Compress everything we send from now on (and seal it after, if sealing is on). */
-  startCompress(codec: Codec, level: number): void {
-    this.flush();
-    const c = compressor(codec, level);
-    c.stream.on('data', (d: Buffer) => {
-      if (!this.sealer) this.bytesOut += d.length;
-    });
-    c.stream.on('drain', () => {
-      this.blocked = false;
-    });
-    c.stream.pipe(this.sealer ?? this.output);
-    this.compressor = c;
-  }
-
-  /** Stop decoding after the next message of this type: what follows it is sealed (see startOpen). */
-  pauseAfter(type: MessageType): void {
-    this.pauseType = type;
-  }
-
-  /** Seal everything we send from now on (a stream of sealed frames, lib/link/key-proof.ts); what is already queued goes out as it is. */
-  startSeal(sealer: Transform): void {
-    if (this.compressor) throw new Error('sealing must start before compression');
-    this.flush();
-    sealer.on('data', (d: Buffer) => {
-      this.bytesOut += d.length;
-    });
-    sealer.on('drain', () => {
-      this.blocked = false;
-    });
-    sealer.on('error', (e) => this.fail(new TsyncError('E_INTERNAL', `sealing: ${e.message}`)));
-    sealer.pipe(this.output);
-    this.sealer = sealer;
-  }
-
-  /** Open everything the peer sends from now on (bytes already buffered included), and decode again. */
-  startOpen(opener: Opener): void {
-    this.paused = false;
-    this.pauseType = null;
-    this.opener = opener;
-    const rest = this.decoder.drain();
-    if (rest.length) this.fromWire(rest);
-  }
-
-  private dispatch(m: Message): void {
+  protected override dispatch(m: Message): void {
     // DONE is the last message a peer sends: its hang-up after that is expected
     if (m.t === 'done' && this.doneEnds) this.finished = true;
     if (!this.handler) {
@@ -405,11 +247,7 @@ export class Connection {
 
   private reportJunk(): void {
     if (this.failure) return;
-    const got = this.preamble ?? Buffer.alloc(0);
-    // the chatter ends where tsync's own greeting begins
-    const magic = got.indexOf(MAGIC);
-    const text = printable(got.subarray(0, Math.min(200, magic >= 0 ? magic : got.length)).toString('utf8')).trim();
-    this.fail(new TsyncError('E_REMOTE_JUNK', `the remote side printed "${text}" instead of starting tsync`));
+    this.fail(new TsyncError('E_REMOTE_JUNK', `the remote side printed "${junkText(this.preamble.held ?? Buffer.alloc(0))}" instead of starting tsync`));
   }
 
   private onEnd(): void {
@@ -425,7 +263,7 @@ export class Connection {
 
   private endOfStream(): void {
     if (this.failure || this.finished) return;
-    if (this.preamble && this.preamble.length > 0) {
+    if (this.preamble.held && this.preamble.held.length > 0) {
       this.reportJunk();
       return;
     }
