@@ -29,9 +29,6 @@ export interface ProgressSnapshot {
   done: number;
 }
 
-/** listed in a client's HELLO: "send me PROGRESS messages" */
-export const PROGRESS_CAP = 'progress';
-
 /** at most this many redraws a second */
 export const REDRAW_MS = 100;
 /** a file gets its own bar once it has been arriving this long */

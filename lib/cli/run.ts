@@ -20,7 +20,8 @@ import { printable } from '../text.js';
 import { keyFileFrom, loadKey } from '../link/key-file.js';
 import { ChangeLog, runPost, runPre, type HookContext, type Mode } from './hooks.js';
 import { destLock, withLockWait } from '../fs/lock.js';
-import { PROGRESS_CAP, ProgressDisplay } from './progress.js';
+import { ProgressDisplay } from './progress.js';
+import { PROGRESS_CAP } from '../wire/caps.js';
 import { fail } from './fail.js';
 
 export async function runClient(values: OptionValues, positional: string[], ordered: Parsed['ordered'], profile: string, out: Out): Promise<number> {

@@ -9,6 +9,7 @@ import { Connection } from '../link/connection.js';
 import { explainEarlyExit, spawnRemote } from '../link/spawn.js';
 import { handshake, ourRange } from '../link/handshake.js';
 import { LIMITS, type StartOptions } from '../wire/schema.js';
+import { DOCTOR_CAP } from '../wire/caps.js';
 import { clockCheck, clockOffset, pairChecks, probeRoot, rootChecks, type Check, type DiagReport, type RootProbe } from './probe.js';
 import type { Out } from '../cli/report.js';
 import { printable } from '../text.js';
@@ -93,7 +94,7 @@ async function examineRemote(ep: Endpoint & { kind: 'remote' }, rsh: string, tsy
     const them = neg.peer;
     const mine = ourRange();
     checks.push({ name: 'connect', status: 'ok', detail: `tsync ${them.software} (protocol ${them.minVersion}-${them.version}) on ${ep.host}; this tsync ${VERSION} speaks ${mine.min}-${mine.max}; using protocol ${neg.version}` });
-    if (!them.caps.includes('doctor')) {
+    if (!them.caps.includes(DOCTOR_CAP)) {
       const rough = clockOffset(neg.sentAt, them.clock, them.clock, neg.receivedAt);
       checks.push(clockCheck(rough.offset, rough.error, ep.host));
       checks.push({ name: 'probe', status: 'warn', detail: `the remote tsync ${them.software} cannot probe its side (it predates tsync doctor)`, fix: 'upgrade tsync on the remote host' });

@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describeFsError, TsyncError } from '../errors.js';
 import { STATE_DIR } from '../tree/reserved.js';
+import { LOCK_CAP } from '../wire/caps.js';
 import { VERSION } from '../version.js';
 
 export const LOCK_NAME = 'lock';
@@ -290,5 +291,5 @@ export function destLock(o: { dryRun: boolean; lockWait?: number }, note: (s: st
 
 /** START's options for this peer: lockWait only for a peer that takes locks (older ones would refuse the field) */
 export function withLockWait<T extends object>(options: T, lockWait: number, caps: readonly string[]): T & { lockWait?: number } {
-  return lockWait > 0 && caps.includes('lock') ? { ...options, lockWait } : options;
+  return lockWait > 0 && caps.includes(LOCK_CAP) ? { ...options, lockWait } : options;
 }

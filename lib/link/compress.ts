@@ -4,6 +4,7 @@
 // (level 6) to 20x (level 1) faster on this project's machines.
 
 import * as zlib from 'node:zlib';
+import { codecCap } from '../wire/caps.js';
 
 export type Codec = 'deflate' | 'brotli';
 
@@ -13,12 +14,12 @@ export const CODECS: readonly Codec[] = ['brotli', 'deflate'];
 export const DEFAULT_LEVEL = 6;
 
 export function capsFor(codecs: readonly Codec[]): string[] {
-  return codecs.map((c) => `z:${c}`);
+  return codecs.map(codecCap);
 }
 
 /** The best codec both sides list (caps of the form "z:NAME"); deflate is always common. */
 export function chooseCodec(ours: readonly string[], theirs: readonly string[]): Codec {
-  for (const c of CODECS) if (ours.includes(`z:${c}`) && theirs.includes(`z:${c}`)) return c;
+  for (const c of CODECS) if (ours.includes(codecCap(c)) && theirs.includes(codecCap(c))) return c;
   return 'deflate';
 }
 

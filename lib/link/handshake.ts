@@ -9,21 +9,13 @@ import { PROTOCOL_MIN, PROTOCOL_VERSION, type Message } from '../wire/schema.js'
 import { deriveKey } from '../tree/manifest.js';
 import { VERSION } from '../version.js';
 import { capsFor, chooseCodec, CODECS, type Codec } from './compress.js';
-import { authenticate, checkKeyPresence, KEY_CAP } from './key-proof.js';
-
-/** multi-round deltas (REQ_FILL, FileStatus.Holes, the hole op): lib/delta/rounds.ts */
-export const ROUNDS_CAP = 'delta:rounds';
-/** a two-way replica sends its manifest as changes from the baseline both sides hold (TW_DIFF) */
-export const DIFF_CAP = 'twoway:diff';
+import { authenticate, checkKeyPresence } from './key-proof.js';
+import { DIFF_CAP, DOCTOR_CAP, HASH_CAP, KEY_CAP, LOCK_CAP, ROUNDS_CAP, TWOWAY_CAP } from '../wire/caps.js';
 
 export type Hello = Extract<Message, { t: 'hello' }>;
 
-// 'twoway': START role twoway (lib/twoway/replica.ts);
-// 'lock': a receiving server takes the destination's lock and reads START's lockWait;
-// 'doctor': the server answers START role doctor with a DIAG;
-// ROUNDS_CAP: multi-round deltas for big files (lib/delta/rounds.ts);
-// DIFF_CAP: two-way manifests as changes from the shared baseline (lib/twoway/diff.ts).
-export const CAPS = ['hash:sha256', 'twoway', ...capsFor(CODECS), 'lock', 'doctor', ROUNDS_CAP, DIFF_CAP];
+/** what every HELLO of ours offers (each capability is described in lib/wire/caps.ts) */
+export const CAPS = [HASH_CAP, TWOWAY_CAP, ...capsFor(CODECS), LOCK_CAP, DOCTOR_CAP, ROUNDS_CAP, DIFF_CAP];
 
 export interface Negotiated {
   version: number;

@@ -9,12 +9,10 @@ import { Transform } from 'node:stream';
 import type { Connection } from './connection.js';
 import { TsyncError } from '../errors.js';
 import { encodeMessage, type Message } from '../wire/schema.js';
+import { KEY_CAP } from '../wire/caps.js';
 import { Opener, proof, proofMatches, Sealer, sessionKeys, transcript, type Side } from '../wire/secure.js';
 
 type Hello = Extract<Message, { t: 'hello' }>;
-
-/** the HELLO capability of a side that holds a key */
-export const KEY_CAP = 'key';
 
 const HOW = 'give both sides the same key: --key FILE or TSYNC_KEY_FILE on the client, and tsync --server --key FILE';
 

@@ -12,7 +12,8 @@ import type { Events } from '../cli/report.js';
 import { serveReplica } from '../twoway/replica.js';
 import { keyFileFrom, loadKey } from '../link/key-file.js';
 import { destLock } from '../fs/lock.js';
-import { PROGRESS_CAP, streamProgress } from '../cli/progress.js';
+import { streamProgress } from '../cli/progress.js';
+import { PROGRESS_CAP } from '../wire/caps.js';
 import { hideRoot, limitStart, type ServerLimits } from './restrict.js';
 
 export function expandHome(p: string): string {

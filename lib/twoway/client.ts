@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import type { Connection } from '../link/connection.js';
 import { FileStatus, ReqFlag, TwOp, encodeEntries, type Entry, type Message, type StartOptions } from '../wire/schema.js';
 import { ManifestIntake } from '../oneway/manifest-intake.js';
+import { TWOWAY_CAP } from '../wire/caps.js';
 import { Filter } from '../tree/filter.js';
 import { Batcher, Scanner, type ScannedFile } from '../tree/scan.js';
 import { parentOf, under } from '../tree/paths.js';
@@ -84,7 +85,7 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
   return withPeer(
     spec.peer,
     async ({ conn, neg }) => {
-      if (!neg.peer.caps.includes('twoway')) throw new TsyncError('E_VERSION', `the remote tsync ${neg.peer.software} cannot do two-way runs; install tsync 0.1 or later there`);
+      if (!neg.peer.caps.includes(TWOWAY_CAP)) throw new TsyncError('E_VERSION', `the remote tsync ${neg.peer.software} cannot do two-way runs; install tsync 0.1 or later there`);
       conn.doneEnds = false;
       conn.send({ t: 'start', role: 'twoway', paths: [spec.remotePath], options: withLockWait(options, spec.lockWait, neg.peer.caps) });
       if (options.compress) {
