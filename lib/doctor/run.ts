@@ -6,7 +6,7 @@ import { parseArgs, num } from '../cli/parse.js';
 import { parseEndpoint, describeEndpoint, type Endpoint } from '../link/endpoint.js';
 import { ERROR_TABLE, TsyncError, toTsyncError } from '../errors.js';
 import { Connection } from '../link/connection.js';
-import { explainEarlyExit, spawnRemote } from '../link/spawn.js';
+import { explainEarlyExit, rshCommand, spawnRemote } from '../link/spawn.js';
 import { handshake, ourRange } from '../link/handshake.js';
 import { LIMITS, type StartOptions } from '../wire/schema.js';
 import { DOCTOR_CAP } from '../wire/caps.js';
@@ -30,7 +30,7 @@ export async function runDoctor(argv: readonly string[], out: Out): Promise<numb
   const { values, positional } = parseArgs(argv);
   if (positional.length < 1 || positional.length > 2) throw new TsyncError('E_USAGE', 'usage: tsync doctor [-e CMD] [--tsync-path PROG] [--timeout S] [--json] ENDPOINT [ENDPOINT]');
   const eps = positional.map(parseEndpoint);
-  const rsh = (values.rsh as string) ?? process.env.TSYNC_RSH ?? 'ssh';
+  const rsh = rshCommand(values.rsh as string | undefined);
   const tsyncPath = (values['tsync-path'] as string) ?? 'tsync';
   const timeout = num(values, 'timeout', DEFAULT_TIMEOUT, { integer: true, max: LIMITS.timeout });
   const examined: Examined[] = [];

@@ -159,18 +159,16 @@ export function keepCopy(abs: string, backupAbs: string, dirMode: number): void 
 
 /** Remove leftovers of an interrupted earlier run in one directory. */
 export function cleanStaleTemps(dirAbs: string): number {
-  let n = 0;
-  let names: string[];
+  const names = staleTemps(dirAbs);
+  for (const name of names) fs.rmSync(`${dirAbs}/${name}`, { recursive: true, force: true });
+  return names.length;
+}
+
+/** The names of tsync's temporaries in a directory (none when it cannot be read). */
+export function staleTemps(dirAbs: string): string[] {
   try {
-    names = fs.readdirSync(dirAbs);
+    return fs.readdirSync(dirAbs).filter((n) => n.startsWith(TMP_PREFIX));
   } catch {
-    return 0;
+    return [];
   }
-  for (const name of names) {
-    if (name.startsWith(TMP_PREFIX)) {
-      fs.rmSync(`${dirAbs}/${name}`, { recursive: true, force: true });
-      n++;
-    }
-  }
-  return n;
 }

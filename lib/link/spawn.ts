@@ -58,6 +58,11 @@ function isSsh(argv0: string): boolean {
   return /(^|\/)ssh$/.test(argv0);
 }
 
+/** The command that reaches a remote host: -e, else $TSYNC_RSH, else ssh (for a sync run and for doctor alike). */
+export function rshCommand(given: string | undefined): string {
+  return given ?? process.env.TSYNC_RSH ?? 'ssh';
+}
+
 export function remoteArgv(ep: Endpoint & { kind: 'remote' }, rsh: string, tsyncPath: string, interactive: boolean): string[] {
   const argv = splitCommand(rsh || 'ssh');
   if (argv.length === 0) throw new TsyncError('E_USAGE', 'empty --rsh command');

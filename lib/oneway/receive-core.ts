@@ -7,13 +7,13 @@
 // links, metadata, asking for files), receiver (manifest intake, the run).
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Hash } from 'node:crypto';
 import type { Connection } from '../link/connection.js';
 import type { Entry, FileStatus, StartOptions } from '../wire/schema.js';
 import { parentOf } from '../tree/paths.js';
 import type { Action, Local, PlanOptions } from '../plan/oneway.js';
-import { moveAside } from '../fs/apply.js';
+import { cleanStaleTemps, moveAside } from '../fs/apply.js';
+import { backupPath, backupRoot } from '../fs/root.js';
 import type { OpsDecoder, Patcher } from '../delta/index.js';
 import type { Events } from '../cli/report.js';
 import { emptyStats, type Stats } from '../cli/stats.js';
@@ -127,13 +127,9 @@ export abstract class ReceiverCore {
     this.intake = new ManifestIntake(cfg.key);
     this.windowUs = Math.round(cfg.options.modifyWindow * 1e6);
     this.planOpts = { checksum: cfg.options.checksum, update: cfg.options.update, windowUs: this.windowUs };
-    this.backupAbs = null;
     // modes are set exactly as the sender has them (files are created with their final mode)
     this.dirMode = 0o777 & ~process.umask(0);
-    if (cfg.options.backupDir) {
-      const destDir = cfg.dest.replace(/\/+$/, '') || '/';
-      this.backupAbs = path.resolve(destDir, cfg.options.backupDir);
-    }
+    this.backupAbs = backupRoot(cfg.dest, cfg.options.backupDir);
   }
 
   // ---- provided by the layers above ---------------------------------------
@@ -162,7 +158,14 @@ export abstract class ReceiverCore {
   }
 
   protected backupPath(rel: string): string {
-    return `${this.backupAbs}/${rel}`;
+    return backupPath(this.backupAbs!, rel);
+  }
+
+  /** Before the first write into a directory this run did not make: remove an interrupted earlier run's temporaries there. */
+  protected sweepOnce(dir: string): void {
+    if (this.cleaned.has(dir) || this.fresh.has(dir)) return;
+    this.cleaned.add(dir);
+    cleanStaleTemps(dir);
   }
 
   protected touch(rel: string): void {

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { FileStatus } from '../wire/schema.js';
 import { baseOf } from '../tree/paths.js';
 import { itemize, sameTime } from '../plan/oneway.js';
-import { cleanStaleTemps, keepCopy, openTemp, readLocal, setFileMeta, setPathMeta } from '../fs/apply.js';
+import { keepCopy, openTemp, readLocal, setFileMeta, setPathMeta } from '../fs/apply.js';
 import { OpsDecoder, Patcher, ROUNDS_MIN } from '../delta/index.js';
 import { basisBlockSize, readFull, signFile } from './source.js';
 import { describeFsError, TsyncError } from '../errors.js';
@@ -53,11 +53,7 @@ export abstract class ReceiveData extends ReceiverCore {
     if (p.fill) return this.fillBegin(p, p.fill, isDelta);
     if (isDelta && !p.basis) throw new TsyncError('E_PROTOCOL', `a delta for file ${index}, for which no signature was sent`);
     const dir = parentAbs(p.abs);
-    if (!this.cleaned.has(dir) && !this.fresh.has(dir)) {
-      // leftovers of an interrupted earlier run, in a directory we write to
-      this.cleaned.add(dir);
-      cleanStaleTemps(dir);
-    }
+    this.sweepOnce(dir);
     let delta: Incoming['delta'] = null;
     if (isDelta) {
       const { size: basisSize, blockSize } = p.basis!;

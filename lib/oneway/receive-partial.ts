@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { baseOf } from '../tree/paths.js';
 import { PARTIAL_PREFIX, TMP_PREFIX } from '../tree/reserved.js';
+import { staleTemps } from '../fs/apply.js';
 import { parentAbs } from './receive-core.js';
 
 /** where --partial keeps what arrived of a file (a reserved name: never synced) */
@@ -17,17 +18,18 @@ export function partialOf(abs: string): string {
 /**
  * --partial's leftover for a file: the .tsync-partial- file a cut-off run
  * kept, or else the biggest temporary a killed run (SIGKILL, power loss)
- * left for it, adopted as the partial file. staleTemps caches, per
+ * left for it, adopted as the partial file. listed caches, per
  * directory, the temporaries that were there before this run wrote any.
  */
-export function partialFor(abs: string, dryRun: boolean, staleTemps: Map<string, string[]>): string {
+export function partialFor(abs: string, dryRun: boolean, listed: Map<string, string[]>): string {
   const kept = partialOf(abs);
   if (dryRun || fs.lstatSync(kept, { throwIfNoEntry: false })) return kept;
   const dir = parentAbs(abs);
-  let temps = staleTemps.get(dir);
+  let temps = listed.get(dir);
   if (!temps) {
-    temps = staleTempsIn(dir);
-    staleTemps.set(dir, temps);
+    // the temporaries there before this run wrote any: a killed run's leftovers
+    temps = staleTemps(dir);
+    listed.set(dir, temps);
   }
   const mine = `${TMP_PREFIX}${baseOf(abs).slice(0, 100)}-`;
   let best: { name: string; size: number } | null = null;
@@ -41,13 +43,4 @@ export function partialFor(abs: string, dryRun: boolean, staleTemps: Map<string,
     temps.splice(temps.indexOf(best.name), 1);
   }
   return kept;
-}
-
-/** temporaries in a directory before this run wrote any there: a killed run's leftovers */
-function staleTempsIn(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir).filter((n) => n.startsWith(TMP_PREFIX));
-  } catch {
-    return [];
-  }
 }

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { FileStatus } from '../wire/schema.js';
 import { baseOf } from '../tree/paths.js';
-import { cleanStaleTemps, openTemp } from '../fs/apply.js';
+import { openTemp } from '../fs/apply.js';
 import { describeFsError, TsyncError } from '../errors.js';
 import { FillFile } from './fill-receive.js';
 import { parentAbs, type Pending } from './receive-core.js';
@@ -79,10 +79,7 @@ export abstract class ReceiveRounds extends ReceiveData {
     if (!isDelta) throw new TsyncError('E_PROTOCOL', `whole data for file ${p.index}, for which a delta round was asked`);
     if (fill.fd < 0) {
       const dir = parentAbs(p.abs);
-      if (!this.cleaned.has(dir) && !this.fresh.has(dir)) {
-        this.cleaned.add(dir);
-        cleanStaleTemps(dir);
-      }
+      this.sweepOnce(dir);
       const { fd, path: tmp } = openTemp(dir, baseOf(p.abs), p.entry.mode, fs.constants.O_RDWR);
       fill.fd = fd;
       fill.tmp = tmp;

@@ -16,6 +16,7 @@ import type { Stats } from '../cli/stats.js';
 import { describeFsError, TsyncError } from '../errors.js';
 import type { ReceiverConfig } from './receive-core.js';
 import { ReceiveEntries } from './receive-entries.js';
+import { ensureRootDir } from '../fs/root.js';
 
 export type { ReceiverConfig } from './receive-core.js';
 
@@ -99,14 +100,7 @@ export class Receiver extends ReceiveEntries {
       if (!fs.statSync(this.root, { throwIfNoEntry: false })?.isDirectory()) throw new TsyncError('E_DEST_PARENT', `destination directory ${this.root} does not exist`);
       return;
     }
-    this.root = clean;
-    if (st && !st.isDirectory()) throw new TsyncError('E_DEST_PARENT', `destination ${clean} exists and is not a directory`);
-    if (!st) {
-      const parent = path.dirname(clean);
-      if (!fs.statSync(parent, { throwIfNoEntry: false })?.isDirectory()) throw new TsyncError('E_DEST_PARENT', `destination's parent directory ${parent} does not exist`);
-      if (!this.cfg.options.dryRun) fs.mkdirSync(clean, { mode: this.dirMode });
-      this.createdRoot = true;
-    }
+    ({ root: this.root, created: this.createdRoot } = ensureRootDir(clean, this.cfg.options.dryRun, this.dirMode));
   }
 
   /** One manifest entry: validate, decide, act or ask. Synchronous unless it must hash a big file. */

@@ -31,24 +31,6 @@ export type Check = { how: 're'; src: string } | { how: 'eq' | 'suffix' | 'tail'
 
 export const re = (src: string | null, before = '^', after = '$'): Check => (src === null ? null : { how: 're', src: `${before}${src}${after}` });
 
-export interface CliMatcher extends Matcher {
-  readonly include: boolean;
-}
-
-export interface IgnoreMatcher extends Matcher {
-  readonly negate: boolean;
-}
-
-/** The rules of one .tsyncignore, and the shallower ones through `parent`. */
-export interface IgnoreLayer {
-  /** the directory holding the file, with a trailing '/' ('' = root) */
-  readonly prefix: string;
-  /** newest line first: the first match decides */
-  readonly rules: readonly IgnoreMatcher[];
-  readonly parent: IgnoreLayer | null;
-  readonly bytes: boolean;
-}
-
 export const NON_ASCII = /[^\x00-\x7f]/;
 
 export function toBytes(s: string): string {
