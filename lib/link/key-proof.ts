@@ -1,4 +1,4 @@
-// The keyed step of the handshake (tsync keygen, --key): what session.ts
+// The keyed step of the handshake (tsync keygen, --key): what handshake.ts
 // runs after the HELLOs when a pre-shared key is in use. Both sides prove
 // that they hold the key, then everything either side sends is sealed
 // (lib/wire/secure.ts holds the cryptography; this module wires it to a

@@ -1,5 +1,5 @@
 // The keyed handshake over two real Connections (lib/link/key-proof.ts through
-// session.ts handshake()): the same key on both sides gives a working,
+// link/handshake.ts handshake()): the same key on both sides gives a working,
 // sealed channel (with -z too); another key, or a key on one side only,
 // fails on both sides with E_AUTH and says which; a changed byte on the
 // wire after the proofs fails with E_PROTOCOL; AUTH and sealed frames
