@@ -1,14 +1,14 @@
-// The command line's entry point: parse it, then load only what the mode
-// needs (a server, a client run, doctor, keygen), so a peer started over
-// ssh does not pay for the client's modules. Returns the exit code;
-// bin/tsync is the only place that exits.
+// The command line's entry point: cac matches the command (lib/cli/program.ts),
+// the option table parses its words, and only the command's own modules are
+// loaded. Returns the exit code; bin/tsync is the only place that exits.
 
-import { parseArgs, helpText, type OptionValues, type Parsed } from './cli/parse.js';
-import { TsyncError, toTsyncError } from './errors.js';
+import { matchCommand } from './cli/program.js';
+import { parseArgs } from './cli/parse.js';
+import { toTsyncError } from './errors.js';
 import { fail } from './cli/fail.js';
 import type { Out } from './cli/report.js';
-import { VERSION } from './version.js';
-import { PROTOCOL_MIN, PROTOCOL_VERSION } from './wire/schema.js';
+import type { CommandName } from './cli/options.js';
+import * as os from 'node:os';
 
 export const stdio: Out = {
   stdout: (s) => void process.stdout.write(s),
@@ -16,43 +16,23 @@ export const stdio: Out = {
 };
 
 /** only a run that names a profile (`@name`) loads the profile reader */
-async function expand(argv: readonly string[]): Promise<{ argv: string[]; profile: string }> {
+async function expand(argv: readonly string[], command: CommandName): Promise<{ argv: string[]; profile: string }> {
   if (!argv.some((a) => a.startsWith('@'))) return { argv: [...argv], profile: '' };
   const { expandProfile } = await import('./cli/profile.js');
-  return expandProfile(argv);
+  return expandProfile(argv, process.env, os.homedir(), command);
 }
 
 export async function main(argv: readonly string[], out: Out = stdio): Promise<number> {
-  if (argv[0] === 'doctor') {
-    try {
-      const { runDoctor } = await import('./doctor/run.js');
-      return await runDoctor((await expand(argv.slice(1))).argv, out);
-    } catch (e) {
-      return fail(out, toTsyncError(e));
-    }
-  }
-  let values: OptionValues;
-  let positional: string[];
-  let ordered: Parsed['ordered'];
-  let profile = '';
   try {
-    if (argv[0] === 'keygen') return (await import('./cli/keygen.js')).keygen(argv.slice(1), out);
-    const expanded = await expand(argv);
-    profile = expanded.profile;
-    ({ values, positional, ordered } = parseArgs(expanded.argv));
+    const { spec, rest } = matchCommand(argv);
+    const expanded = spec.profiles ? await expand(rest, spec.name) : { argv: rest, profile: '' };
+    const parsed = parseArgs(expanded.argv, spec.name);
+    if (parsed.values.help) {
+      out.stdout((await import('./cli/program.js')).helpText(spec.name));
+      return 0;
+    }
+    return await (await spec.load())(parsed, out, expanded.profile);
   } catch (e) {
     return fail(out, toTsyncError(e));
   }
-  if (values.server) return (await import('./server/serve.js')).runServer({ root: values.root as string | undefined, readOnly: Boolean(values['read-only']), key: values.key });
-  if (values.root !== undefined || values['read-only']) return fail(out, new TsyncError('E_USAGE', '--root and --read-only limit a server: give them with --server (the command an SSH forced command runs)'));
-  if (values.help) {
-    out.stdout(helpText());
-    return 0;
-  }
-  if (values.version) {
-    out.stdout(`tsync ${VERSION} (protocol ${PROTOCOL_MIN}-${PROTOCOL_VERSION})\n`);
-    return 0;
-  }
-  const { runClient } = await import('./cli/run.js');
-  return runClient(values, positional, ordered, profile, out);
 }

@@ -1,7 +1,11 @@
-// The option table: the single source of `tsync --help`, the parser, and the
-// check that man/tsync.1 documents every option (test/cli/manpage.test.ts).
+// The option table: the single source of every command's options, for cac's
+// `--help` (lib/cli/program.ts), the parser (lib/cli/parse.ts), profiles, and
+// the check that man/tsync.1 documents every option (test/cli/manpage.test.ts).
 
 export type OptionKind = 'flag' | 'value' | 'list' | 'count';
+
+/** the subcommands; 'sync' is the run itself (`tsync SRC... DEST`) */
+export type CommandName = 'sync' | 'keygen' | 'doctor';
 
 export interface OptionSpec {
   /** long name without dashes; also the key in ParsedOptions (camelCased) */
@@ -13,19 +17,21 @@ export interface OptionSpec {
   help: string;
   /** not shown in --help (the peer's side) */
   hidden?: boolean;
+  /** the commands that take it (default: sync only) */
+  in?: readonly CommandName[];
 }
 
 export const OPTIONS: readonly OptionSpec[] = [
   { long: 'archive', short: 'a', kind: 'flag', help: "archive mode, rsync's -a; always on (recursive, times, permissions, symlinks), accepted for rsync habits" },
-  { long: 'rsh', short: 'e', kind: 'value', arg: 'CMD', help: "how to reach a remote host (default: ssh); run as CMD [user@]host tsync --server ..." },
-  { long: 'tsync-path', kind: 'value', arg: 'PROG', help: 'the tsync command on the remote side (default: tsync)' },
+  { long: 'rsh', short: 'e', kind: 'value', arg: 'CMD', help: "how to reach a remote host (default: ssh); run as CMD [user@]host tsync --server ...", in: ['sync', 'doctor'] },
+  { long: 'tsync-path', kind: 'value', arg: 'PROG', help: 'the tsync command on the remote side (default: tsync)', in: ['sync', 'doctor'] },
   { long: 'dry-run', short: 'n', kind: 'flag', help: 'decide and report everything, change nothing anywhere' },
   { long: 'delete', kind: 'flag', help: 'remove receiver files that SRC does not have (excluded files are kept)' },
   { long: 'itemize', short: 'i', kind: 'flag', help: 'one line per change, rsync-like codes' },
   { long: 'verbose', short: 'v', kind: 'count', help: 'more output; repeat for more' },
   { long: 'quiet', short: 'q', kind: 'flag', help: 'print only errors' },
   { long: 'stats', kind: 'flag', help: 'print totals at the end: files, bytes, time' },
-  { long: 'json', kind: 'flag', help: 'print one JSON summary object on stdout at the end' },
+  { long: 'json', kind: 'flag', help: 'print one JSON summary object on stdout at the end', in: ['sync', 'doctor'] },
   { long: 'checksum', short: 'c', kind: 'flag', help: 'compare files by content hash, not size and mtime' },
   { long: 'update', short: 'u', kind: 'flag', help: 'never overwrite a receiver file that is newer than the sender\'s' },
   { long: 'exclude', kind: 'list', arg: 'PATTERN', help: 'exclude files matching PATTERN (rsync rules; repeatable)' },
@@ -34,20 +40,23 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'no-tsyncignore', kind: 'flag', help: 'do not honour .tsyncignore files' },
   { long: 'backup-dir', kind: 'value', arg: 'DIR', help: 'keep every overwritten or deleted receiver file under DIR (relative to the destination unless absolute)' },
   { long: 'partial', kind: 'flag', help: 'keep a partly received file aside (.tsync-partial-NAME) and resume from it next run' },
-  { long: 'timeout', kind: 'value', arg: 'SECONDS', help: 'give up when no data moves for SECONDS (default: 0, never)' },
+  { long: 'timeout', kind: 'value', arg: 'SECONDS', help: 'give up when no data moves for SECONDS (default: 0, never)', in: ['sync', 'doctor'] },
   { long: 'modify-window', kind: 'value', arg: 'SECONDS', help: 'treat mtimes this close as equal (default: 0)' },
   { long: 'compress', short: 'z', kind: 'flag', help: 'compress what crosses the wire (brotli when both sides have it, else deflate)' },
   { long: 'compress-level', kind: 'value', arg: 'N', help: 'compression level 1 (fastest) to 9 (smallest), default 6' },
   { long: 'two-way', kind: 'flag', help: 'two-way: merge replicas A and B so both end equal (newest wins, conflicts kept as copies)' },
   { long: 'key', kind: 'value', arg: 'FILE', help: 'pre-shared key (from tsync keygen) for a raw pipe: mutual authentication and encryption; the peer needs the same key (default: $TSYNC_KEY_FILE)' },
   { long: 'progress', kind: 'flag', help: 'show live progress (files, bytes, rate, ETA) when standard output is a terminal' },
-  { long: 'config', kind: 'value', arg: 'FILE', help: 'the profile file for @NAME (default: $TSYNC_CONFIG, else ~/.config/tsync/config.json)' },
+  { long: 'config', kind: 'value', arg: 'FILE', help: 'the profile file for @NAME (default: $TSYNC_CONFIG, else ~/.config/tsync/config.json)', in: ['sync', 'doctor'] },
   { long: 'pre', kind: 'value', arg: 'CMD', help: 'run CMD with /bin/sh before syncing; if it fails nothing is synced' },
   { long: 'post', kind: 'value', arg: 'CMD', help: 'run CMD with /bin/sh after syncing, with the results in its environment' },
   { long: 'wait-lock', kind: 'value', arg: 'SECONDS', help: 'wait up to SECONDS for another run on the same destination to finish (default: 0, fail at once)' },
-  { long: 'help', short: 'h', kind: 'flag', help: 'show this help' },
+  { long: 'help', short: 'h', kind: 'flag', help: 'show this help', in: ['sync', 'keygen', 'doctor'] },
+  { long: 'force', short: 'f', kind: 'flag', help: 'replace an existing key file', in: ['keygen'] },
   { long: 'version', short: 'V', kind: 'flag', help: 'print the version and protocol versions' },
   { long: 'server', kind: 'flag', hidden: true, help: 'run as the peer side, spoken to over stdin/stdout by a tsync client' },
   { long: 'root', kind: 'value', arg: 'DIR', hidden: true, help: 'with --server: every path a client names is inside DIR (an SSH forced command)' },
   { long: 'read-only', kind: 'flag', hidden: true, help: 'with --server: refuse every write; clients can only pull' },
 ];
+
+export const optionsOf = (command: CommandName): readonly OptionSpec[] => OPTIONS.filter((o) => (o.in ?? ['sync']).includes(command));

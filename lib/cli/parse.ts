@@ -1,8 +1,12 @@
-// argv -> a frozen options object, driven by the option table. rsync habits
-// work: bundled short flags (-avn), -eCMD, --opt=value, --opt value, `--`.
+// argv -> option values, driven by the option table, for one command. rsync
+// habits work: bundled short flags (-avn), -eCMD, --opt=value, --opt value,
+// a value that starts with '-' (--exclude -x), `--`, and include/exclude
+// rules kept in command-line order. cac matches the command and writes the
+// help (lib/cli/program.ts); its parser (mri) has none of these habits, so
+// the words are read here (docs/design.md, "The command line").
 
-import { OPTIONS, type OptionSpec } from './options.js';
-import { ERROR_TABLE, TsyncError } from '../errors.js';
+import { optionsOf, type CommandName, type OptionSpec } from './options.js';
+import { TsyncError } from '../errors.js';
 
 export type OptionValues = Record<string, string | boolean | number | string[]>;
 
@@ -13,10 +17,11 @@ export interface Parsed {
   ordered: Array<{ name: string; value: string }>;
 }
 
-const byLong = new Map(OPTIONS.map((o) => [o.long, o]));
-const byShort = new Map(OPTIONS.filter((o) => o.short).map((o) => [o.short!, o]));
-
-export function parseArgs(argv: readonly string[]): Parsed {
+export function parseArgs(argv: readonly string[], command: CommandName = 'sync'): Parsed {
+  const table = optionsOf(command);
+  const byLong = new Map(table.map((o) => [o.long, o]));
+  const byShort = new Map(table.filter((o) => o.short).map((o) => [o.short!, o]));
+  const where = command === 'sync' ? '' : ` for tsync ${command}`;
   const values: OptionValues = {};
   const positional: string[] = [];
   const ordered: Parsed['ordered'] = [];
@@ -47,7 +52,7 @@ export function parseArgs(argv: readonly string[]): Parsed {
       const eq = a.indexOf('=');
       const name = a.slice(2, eq < 0 ? undefined : eq);
       const o = byLong.get(name);
-      if (!o) throw new TsyncError('E_USAGE', `unknown option --${name}`);
+      if (!o) throw new TsyncError('E_USAGE', `unknown option --${name}${where}`);
       const takes = o.kind === 'value' || o.kind === 'list';
       if (!takes && eq >= 0) throw new TsyncError('E_USAGE', `option --${name} takes no value`);
       if (takes) {
@@ -61,7 +66,7 @@ export function parseArgs(argv: readonly string[]): Parsed {
     if (a.startsWith('-') && a.length > 1) {
       for (let j = 1; j < a.length; j++) {
         const o = byShort.get(a[j]);
-        if (!o) throw new TsyncError('E_USAGE', `unknown option -${a[j]}`);
+        if (!o) throw new TsyncError('E_USAGE', `unknown option -${a[j]}${where}`);
         if (o.kind === 'value' || o.kind === 'list') {
           const v = j + 1 < a.length ? a.slice(j + 1) : argv[++i];
           if (v === undefined) throw new TsyncError('E_USAGE', `option -${o.short} needs a value (${o.arg})`);
@@ -86,36 +91,3 @@ export function num(values: OptionValues, name: string, dflt: number, opts: { in
   }
   return n;
 }
-
-export function helpText(): string {
-  const rows = OPTIONS.filter((o) => !o.hidden).map((o) => {
-    const left = `${o.short ? `-${o.short}, ` : '    '}--${o.long}${o.arg ? ` ${o.arg}` : ''}`;
-    return `  ${left.padEnd(28)} ${o.help}`;
-  });
-  return [
-    'usage: tsync [options] SRC... DEST',
-    '       tsync keygen [--force] [FILE]     make a key for --key',
-    '       tsync [options] @PROFILE [SRC... DEST]',
-    '       tsync doctor [-e CMD] [--tsync-path PROG] [--json] ENDPOINT [ENDPOINT] | @PROFILE',
-    '',
-    'Make DEST like SRC, locally or over SSH or any stdio command.',
-    'Endpoints: a local path, [user@]host:path, or ssh://[user@]host[:port]/path.',
-    'A trailing slash on SRC copies its contents; without one the directory itself.',
-    '',
-    'Options:',
-    ...rows,
-    '',
-    'Exit codes:',
-    ...EXIT_HELP,
-    '',
-    'See tsync(1) for details.',
-    '',
-  ].join('\n');
-}
-
-
-const EXIT_HELP: string[] = (() => {
-  const seen = new Map<number, string[]>();
-  for (const row of Object.values(ERROR_TABLE)) seen.set(row.exit, [...(seen.get(row.exit) ?? []), row.what]);
-  return [`  ${'0'.padStart(3)}  success`, ...[...seen.entries()].sort((a, b) => a[0] - b[0]).map(([code, whats]) => `  ${String(code).padStart(3)}  ${whats.join('; ')}`)];
-})();

@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { OPTIONS, type OptionSpec } from './options.js';
+import { OPTIONS, optionsOf, type CommandName, type OptionSpec } from './options.js';
 import { TsyncError } from '../errors.js';
 
 export interface Expanded {
@@ -73,7 +73,7 @@ function scan(argv: readonly string[]): Scan {
   return s;
 }
 
-export function expandProfile(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, home: string = os.homedir()): Expanded {
+export function expandProfile(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, home: string = os.homedir(), command: CommandName = 'sync'): Expanded {
   const sc = scan(argv);
   const named = sc.positionals.filter((i) => argv[i].startsWith('@'));
   if (named.length === 0) return { argv: [...argv], profile: '' };
@@ -83,7 +83,11 @@ export function expandProfile(argv: readonly string[], env: NodeJS.ProcessEnv = 
   const file = configPath(sc.config, env, home);
   const profile = loadProfile(file, name);
   const where = `profile "${name}" in ${file}`;
-  const { scalars, lists, endpoints } = profileArgs(profile, where, home);
+  const words = profileArgs(profile, where, home);
+  // a profile is written for the sync; another command (doctor) takes the options it has and leaves the rest
+  const own = new Set(optionsOf(command).map((o) => o.long));
+  const mine = (w: string) => own.has(w.slice(2).split('=')[0]);
+  const [scalars, lists, endpoints] = [words.scalars.filter(mine), words.lists.filter(mine), words.endpoints];
   const cli = argv.filter((_, i) => i !== named[0]);
   const dd = sc.dashdash < 0 ? -1 : sc.dashdash - 1;
   const before = dd < 0 ? cli : cli.slice(0, dd);

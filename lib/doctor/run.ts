@@ -2,7 +2,8 @@
 // this process; a remote one through its tsync server, START role doctor),
 // print every check with what to fix, and end non-zero when one failed.
 
-import { parseArgs, num } from '../cli/parse.js';
+import { num } from '../cli/parse.js';
+import type { Handler } from '../cli/commands.js';
 import { parseEndpoint, describeEndpoint, type Endpoint } from '../link/endpoint.js';
 import { ERROR_TABLE, TsyncError, toTsyncError } from '../errors.js';
 import { Connection } from '../link/connection.js';
@@ -27,8 +28,7 @@ interface Examined {
   probe: RootProbe | null;
 }
 
-export async function runDoctor(argv: readonly string[], out: Out): Promise<number> {
-  const { values, positional } = parseArgs(argv);
+export const runDoctor: Handler = async ({ values, positional }, out) => {
   if (positional.length < 1 || positional.length > 2) throw new TsyncError('E_USAGE', 'usage: tsync doctor [-e CMD] [--tsync-path PROG] [--timeout S] [--json] ENDPOINT [ENDPOINT]');
   const eps = positional.map(parseEndpoint);
   const rsh = rshCommand(values.rsh as string | undefined);
@@ -64,7 +64,7 @@ export async function runDoctor(argv: readonly string[], out: Out): Promise<numb
   lines.push(`tsync doctor: ${tally || 'nothing to fix'}${code ? ` (exit ${code})` : ''}`);
   out.stdout(`${lines.join('\n')}\n`);
   return code;
-}
+};
 
 function examineLocal(p: string): Examined {
   const probe = probeRoot(p);

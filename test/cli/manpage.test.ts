@@ -9,8 +9,9 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { OPTIONS } from '../../lib/cli/options.js';
-import { helpText } from '../../lib/cli/parse.js';
+import { OPTIONS, optionsOf } from '../../lib/cli/options.js';
+import { COMMANDS } from '../../lib/cli/commands.js';
+import { helpText } from '../../lib/cli/program.js';
 import { ERROR_TABLE } from '../../lib/errors.js';
 import { jsonSummary, JSON_SCHEMA_VERSION } from '../../lib/cli/report.js';
 import { emptyStats } from '../../lib/cli/stats.js';
@@ -82,10 +83,17 @@ t.test('mandoc -Tlint -W warning finds nothing in man/tsync.1', { skip: skipLint
 t.test('OPTIONS has an entry for every visible option, with its short name', async (t) => {
   const heads = itemHeads(section(man, 'OPTIONS'));
   t.ok(heads.length > 0, 'the OPTIONS section has a tagged list');
-  for (const o of visible) {
+  for (const o of optionsOf('sync').filter((x) => !x.hidden)) {
     const head = heads.find((h) => hasOption(h, `--${o.long}`));
     if (!t.ok(head, `--${o.long} has an entry under OPTIONS`)) continue;
     if (o.short) t.ok(hasOption(head!, `-${o.short}`), `-${o.short} is named with --${o.long}`);
+  }
+});
+
+t.test("a subcommand's own options are documented with it", async (t) => {
+  for (const o of visible.filter((x) => !(x.in ?? ['sync']).includes('sync'))) {
+    t.ok(hasOption(man, `--${o.long}`), `--${o.long} (${o.in!.join(', ')}) is in the man page`);
+    if (o.short) t.ok(hasOption(man, `-${o.short}`), `-${o.short} is in the man page`);
   }
 });
 
@@ -131,19 +139,20 @@ t.test('JSON OUTPUT names every field of the --json object', async (t) => {
   t.match(body, new RegExp(`"schema":${JSON_SCHEMA_VERSION}\\b`), `the example carries schema ${JSON_SCHEMA_VERSION}`);
 });
 
-t.test('--help lists every visible option, and no hidden one', async (t) => {
-  // an option row starts "  -e, --rsh CMD" or "      --delete"
-  const rows = helpText()
-    .split('\n')
-    .map((l) => /^\s+(?:-(\w), )?--([\w-]+)/.exec(l))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ short: m[1], long: m[2] }));
-  for (const o of visible) {
-    const row = rows.find((r) => r.long === o.long);
-    if (!t.ok(row, `--${o.long} is in --help`)) continue;
-    t.equal(row!.short, o.short, `--${o.long} is shown with ${o.short ? `-${o.short}` : 'no short name'}`);
-  }
-  for (const o of OPTIONS.filter((x) => x.hidden)) {
-    t.notOk(rows.some((r) => r.long === o.long), `hidden --${o.long} has no row in --help`);
+t.test("each command's --help lists its visible options, and no other", async (t) => {
+  for (const spec of COMMANDS) {
+    // an option row starts "  -e, --rsh <CMD>" or "      --delete"
+    const rows = helpText(spec.name)
+      .split('\n')
+      .map((l) => /^\s+(?:-(\w), )?--([\w-]+)/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ short: m[1], long: m[2] }));
+    const mine = optionsOf(spec.name);
+    for (const o of mine.filter((x) => !x.hidden)) {
+      const row = rows.find((r) => r.long === o.long);
+      if (!t.ok(row, `${spec.name}: --${o.long} is in its --help`)) continue;
+      t.equal(row!.short, o.short, `${spec.name}: --${o.long} is shown with ${o.short ? `-${o.short}` : 'no short name'}`);
+    }
+    for (const r of rows) t.ok(mine.some((o) => o.long === r.long && !o.hidden), `${spec.name}: --${r.long} in its --help is one of its options`);
   }
 });

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { TSYNC_BIN, runTsync } from '../helpers/run.js';
 import { ERROR_TABLE } from '../../lib/errors.js';
-import { helpText } from '../../lib/cli/parse.js';
+import { helpText } from '../../lib/cli/program.js';
 import { requireOrSkip, toolAvailable } from '../helpers/sshd.js';
 import { describe, fatal, remote, toolbox, until, writeTree } from '../helpers/standin.js';
 import { startTmux } from '../helpers/tmux.js';

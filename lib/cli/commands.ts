@@ -1,0 +1,62 @@
+// The commands: one entry each. An entry names the command, its arguments in
+// cac's syntax, the line `tsync --help` shows, and how to load its handler;
+// its options are the rows of the option table (lib/cli/options.ts) whose
+// `in` names it. Adding a subcommand is one entry here, its options' rows,
+// and the handler (test/cli/commands.test.ts adds one to show it).
+
+import type { CommandName } from './options.js';
+import type { Parsed } from './parse.js';
+import type { Out } from './report.js';
+
+/** runs a parsed command line; returns the exit code */
+export type Handler = (p: Parsed, out: Out, profile: string) => number | Promise<number>;
+
+export interface CommandSpec {
+  name: CommandName;
+  /** the arguments, in cac's syntax: <required> [optional] [...many] */
+  args: string;
+  /** the line in `tsync --help`'s list of commands */
+  summary: string;
+  /** more words for `tsync CMD --help`, after its options */
+  more?: string;
+  /** `@PROFILE` expands for this command (lib/cli/profile.ts) */
+  profiles?: boolean;
+  load(): Promise<Handler>;
+}
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'sync',
+    args: '[...ENDPOINTS]',
+    summary: 'make DEST like SRC (or, with --two-way, A and B like each other)',
+    profiles: true,
+    more: [
+      'Make DEST like SRC, locally or over SSH or any stdio command:',
+      '  tsync [options] SRC... DEST      tsync [options] @PROFILE [SRC... DEST]',
+      'Endpoints: a local path, [user@]host:path, or ssh://[user@]host[:port]/path.',
+      'A trailing slash on SRC copies its contents; without one the directory itself.',
+    ].join('\n'),
+    load: async () => (await import('./sync-command.js')).syncCommand,
+  },
+  {
+    name: 'keygen',
+    args: '[FILE]',
+    summary: 'make a pre-shared key for --key',
+    more: [
+      'Write a new random 256-bit key to FILE (default: ~/.config/tsync/key, or',
+      '$XDG_CONFIG_HOME/tsync/key), readable only by you, and print it as a code',
+      '(tsync-key:...) to copy to the other side. An existing FILE is kept unless --force is given.',
+      'Use the key with --key FILE (or TSYNC_KEY_FILE) on the client and',
+      'tsync --server --key FILE on the peer; see tsync(1), KEYS.',
+    ].join('\n'),
+    load: async () => (await import('./keygen.js')).keygen,
+  },
+  {
+    name: 'doctor',
+    args: '[...ENDPOINTS]',
+    summary: 'check one or two endpoints and say what to fix',
+    profiles: true,
+    more: 'Probe each ENDPOINT (or a profile\'s two) and print every check with what to fix; exit non-zero when one failed.',
+    load: async () => (await import('../doctor/run.js')).runDoctor,
+  },
+];
