@@ -17,10 +17,11 @@ import { Batcher, Scanner, type ScannedFile } from '../tree/scan.js';
 import { parentOf, under } from '../tree/paths.js';
 import { Sender } from '../sender.js';
 import { Receiver } from '../receiver.js';
-import { hashFile } from '../apply.js';
+import { hashFile, setPathMeta } from '../apply.js';
+import { parentsAreDirs } from '../fs/nofollow.js';
 import type { Events, Reporter } from '../report.js';
 import { addStats, emptyStats, type Stats } from '../stats.js';
-import { TsyncError } from '../errors.js';
+import { describeFsError, TsyncError } from '../errors.js';
 import { withPeer, type PeerSpec } from '../peer.js';
 import { acquireLock, withLockWait } from '../lock.js';
 import { planTwoWay, needsHash, nextBaseline, type Decision, type Side, type TwoWayInput } from '../plan/twoway.js';
@@ -177,6 +178,8 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
         conn.release();
       }
       conn.send({ t: 'done', stats: '{}' });
+      // merged files: ours take the mode of the merge (the pulled ones have arrived by now)
+      mergeModes(root, decisions, input, failed, events);
       // theirs: deletions and losing versions moved aside
       const remoteOps = opsOn('b', decisions, input);
       if (remoteOps.length > 0) await remoteApply(conn, remoteOps, events, stats);
@@ -339,7 +342,13 @@ function pushList(decisions: readonly Decision[], ours: { root: string; rootEntr
   };
   for (const d of decisions) {
     const mine = local(d.path);
-    if (d.do === 'copy' && d.from === 'a' && mine) add(mine);
+    const theirs = b.get(d.path);
+    if (d.do === 'copy' && d.mode !== undefined) {
+      // a merge: our content with their mode, or (pulled already) their content with our mode, only the mode to fix there
+      if (failed.has(d.path)) continue;
+      const e = d.from === 'a' ? mine?.entry : theirs;
+      if (e) add({ entry: { ...e, mode: d.mode }, abs: under(ours.root, d.path) });
+    } else if (d.do === 'copy' && d.from === 'a' && mine) add(mine);
     else if (d.do === 'conflict' && mine) {
       if (d.winner === 'a' && !failed.has(d.path)) add(mine);
       else if (d.winner === 'b' && !failed.has(d.path)) add({ entry: { ...mine.entry, path: d.copy }, abs: under(ours.root, d.copy) });
@@ -347,6 +356,20 @@ function pushList(decisions: readonly Decision[], ours: { root: string; rootEntr
   }
   const list = [...out.keys()].sort().map((p) => out.get(p)!);
   return [{ entry: bRoot ?? ours.rootEntry, abs: ours.root }, ...list];
+}
+
+/** Merged files (one side's content, the other's mode): ours get the merged mode, never through a link. */
+function mergeModes(root: string, decisions: readonly Decision[], input: Omit<TwoWayInput, 'sameContent'>, failed: ReadonlySet<string>, events: Events): void {
+  for (const d of decisions) {
+    if (d.do !== 'copy' || d.mode === undefined || failed.has(d.path)) continue;
+    const e = input[d.from].get(d.path)!;
+    try {
+      if (!parentsAreDirs(root, d.path)) throw new Error('a directory above it is missing or is not a directory');
+      setPathMeta(under(root, d.path), { ...e, mode: d.mode }, true, false);
+    } catch (err) {
+      events.warn({ path: d.path, code: 'E_PARTIAL', message: `its merged mode could not be set: ${err instanceof Error && !(err as NodeJS.ErrnoException).code ? err.message : describeFsError(err)}` });
+    }
+  }
 }
 
 /** a path in baseline entries, which are sorted by path */
