@@ -5,7 +5,9 @@
 //
 // Probing writes nothing but two temporary files with a reserved name
 // (.tsync-tmp-doctor-*), removed at once, to learn whether the filesystem
-// ignores case and whether it rewrites Unicode names.
+// ignores case and whether it rewrites Unicode names; and nothing at all
+// for a read-only server, which looks up names already there under other
+// spellings instead.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -51,7 +53,8 @@ export interface DiagReport {
   root: RootProbe;
 }
 
-export function probeRoot(root: string): RootProbe {
+/** readOnly: write nothing (a --read-only server): the name probes only look */
+export function probeRoot(root: string, opts: { readOnly?: boolean } = {}): RootProbe {
   const abs = path.resolve(root.replace(/\/+$/, '') || '/');
   const st = fs.statSync(abs, { throwIfNoEntry: false });
   const p: RootProbe = { path: abs, exists: Boolean(st), isDir: Boolean(st?.isDirectory()), probedIn: null, parentExists: true, readable: false, writable: false, writeError: '', caseInsensitive: null, unicode: null, free: null, size: null, lock: null };
@@ -75,8 +78,41 @@ export function probeRoot(root: string): RootProbe {
     const lock = inspectLockQuietly(lockPath(abs));
     if (lock) p.lock = { holder: describeHolder(lock.info), stale: lock.stale, why: lock.why };
   }
-  Object.assign(p, probeNames(dir));
+  Object.assign(p, opts.readOnly ? lookNames(dir) : probeNames(dir));
   return p;
+}
+
+/** the case of every letter swapped: README.md -> readme.MD */
+function swapCase(s: string): string {
+  return [...s].map((c) => (c === c.toUpperCase() ? c.toLowerCase() : c.toUpperCase())).join('');
+}
+
+/**
+ * What can be learnt about names without writing: an existing name looked
+ * up under its case-swapped and its other Unicode spelling (when no such
+ * name is listed itself). null where the directory holds no name to try.
+ */
+export function lookNames(dir: string): Pick<RootProbe, 'probedIn' | 'writable' | 'writeError' | 'caseInsensitive' | 'unicode'> {
+  const out = { probedIn: dir, writable: false, writeError: 'this server is read-only: nothing was written to probe it', caseInsensitive: null as boolean | null, unicode: null as UnicodeBehaviour | null };
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return out;
+  }
+  const listed = new Set(names);
+  const other = names.map((n) => swapCase(n)).find((o, i) => o !== names[i] && !listed.has(o));
+  if (other !== undefined) out.caseInsensitive = exists(path.join(dir, other));
+  for (const n of names) {
+    const nfc = n.normalize('NFC');
+    const nfd = n.normalize('NFD');
+    if (nfc === nfd) continue;
+    const alt = n === nfc ? nfd : nfc;
+    if (listed.has(alt)) continue;
+    out.unicode = exists(path.join(dir, alt)) ? 'insensitive' : 'keeps';
+    break;
+  }
+  return out;
 }
 
 function can(p: string, mode: number): boolean {
@@ -127,9 +163,16 @@ function exists(p: string): boolean {
   return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
 }
 
-/** The server's answer to START role doctor (received: when START arrived). */
-export function diagReport(root: string, received: number): DiagReport {
-  const probe = probeRoot(root);
+/**
+ * The server's answer to START role doctor (received: when START arrived).
+ * shown: how a path is named to the client (a --root server names it from its root).
+ */
+export function diagReport(root: string, received: number, opts: { readOnly?: boolean; shown?: (abs: string) => string } = {}): DiagReport {
+  const probe = probeRoot(root, opts);
+  if (opts.shown) {
+    probe.path = opts.shown(probe.path);
+    if (probe.probedIn !== null) probe.probedIn = opts.shown(probe.probedIn);
+  }
   return { tsync: VERSION, host: os.hostname(), platform: `${os.platform()} ${os.release()}`, node: process.version, received, sent: Date.now(), root: probe };
 }
 

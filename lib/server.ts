@@ -13,7 +13,7 @@ import { serveReplica } from './twoway/replica.js';
 import { keyFileFrom, loadKey } from './keys.js';
 import { destLock } from './lock.js';
 import { PROGRESS_CAP, streamProgress } from './progress.js';
-import { hideRoot, limitStart, type ServerLimits } from './restrict.js';
+import { hideRoot, limitStart, shownInRoot, type ServerLimits } from './restrict.js';
 
 export function expandHome(p: string): string {
   if (p === '~') return os.homedir();
@@ -60,7 +60,7 @@ export async function runServer(limits: ServerLimits & { key?: unknown } = { rea
     } else if (start.role === 'doctor') {
       // doctor's report loads only when asked for
       const { diagReport } = await import('./doctor.js');
-      conn.send({ t: 'diag', report: JSON.stringify(diagReport(paths[0], startAt)) });
+      conn.send({ t: 'diag', report: JSON.stringify(diagReport(paths[0], startAt, { readOnly: limits.readOnly, shown: (abs) => shownInRoot(limits, abs) })) });
     } else if (start.role === 'sender') {
       const sender = new Sender({ sources: toSources(paths), options }, events);
       await Promise.race([sender.run(conn, neg.key), conn.failed()]);
