@@ -12,14 +12,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { describeFsError, type ErrorCode } from './errors.js';
+import type { ErrorCode } from './errors.js';
 import { describeHolder, inspectLock, lockPath } from './lock.js';
+import { lookNames, probeNames, type UnicodeBehaviour } from './fs/probe.js';
 import { formatBytes } from './progress.js';
-import { TMP_PREFIX } from './tree/filter.js';
 import { VERSION } from './version.js';
 
-export type UnicodeBehaviour = 'keeps' | 'nfd' | 'nfc' | 'insensitive';
+export type { UnicodeBehaviour } from './fs/probe.js';
+export { lookNames, probeNames } from './fs/probe.js';
 
 export interface RootProbe {
   /** the absolute path probed */
@@ -82,39 +82,6 @@ export function probeRoot(root: string, opts: { readOnly?: boolean } = {}): Root
   return p;
 }
 
-/** the case of every letter swapped: README.md -> readme.MD */
-function swapCase(s: string): string {
-  return [...s].map((c) => (c === c.toUpperCase() ? c.toLowerCase() : c.toUpperCase())).join('');
-}
-
-/**
- * What can be learnt about names without writing: an existing name looked
- * up under its case-swapped and its other Unicode spelling (when no such
- * name is listed itself). null where the directory holds no name to try.
- */
-export function lookNames(dir: string): Pick<RootProbe, 'probedIn' | 'writable' | 'writeError' | 'caseInsensitive' | 'unicode'> {
-  const out = { probedIn: dir, writable: false, writeError: 'this server is read-only: nothing was written to probe it', caseInsensitive: null as boolean | null, unicode: null as UnicodeBehaviour | null };
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return out;
-  }
-  const listed = new Set(names);
-  const other = names.map((n) => swapCase(n)).find((o, i) => o !== names[i] && !listed.has(o));
-  if (other !== undefined) out.caseInsensitive = exists(path.join(dir, other));
-  for (const n of names) {
-    const nfc = n.normalize('NFC');
-    const nfd = n.normalize('NFD');
-    if (nfc === nfd) continue;
-    const alt = n === nfc ? nfd : nfc;
-    if (listed.has(alt)) continue;
-    out.unicode = exists(path.join(dir, alt)) ? 'insensitive' : 'keeps';
-    break;
-  }
-  return out;
-}
-
 function can(p: string, mode: number): boolean {
   try {
     fs.accessSync(p, mode);
@@ -132,36 +99,6 @@ function inspectLockQuietly(file: string): ReturnType<typeof inspectLock> {
   }
 }
 
-/** Create a reserved temporary name, look at it under other spellings, remove it. */
-export function probeNames(dir: string): Pick<RootProbe, 'probedIn' | 'writable' | 'writeError' | 'caseInsensitive' | 'unicode'> {
-  const stem = `${TMP_PREFIX}doctor-${randomBytes(4).toString('hex')}`;
-  const made: string[] = [];
-  const create = (name: string) => {
-    fs.writeFileSync(path.join(dir, name), '', { flag: 'wx', mode: 0o600 });
-    made.push(name);
-  };
-  try {
-    create(`${stem}-case`);
-    const caseInsensitive = exists(path.join(dir, `${stem}-case`.toUpperCase()));
-    const nfc = `${stem}-\u00e9`; // é, one code point
-    const nfd = `${stem}-e\u0301`; // e + combining acute
-    create(nfc);
-    const listed = fs.readdirSync(dir).filter((n) => n.startsWith(`${stem}-`) && n !== `${stem}-case`);
-    made.push(...listed.filter((n) => n !== nfc));
-    let unicode: UnicodeBehaviour = 'keeps';
-    if (listed.length === 1 && listed[0] === nfd) unicode = 'nfd';
-    else if (exists(path.join(dir, nfd))) unicode = 'insensitive';
-    return { probedIn: dir, writable: true, writeError: '', caseInsensitive, unicode };
-  } catch (e) {
-    return { probedIn: dir, writable: false, writeError: describeFsError(e), caseInsensitive: null, unicode: null };
-  } finally {
-    for (const n of made) fs.rmSync(path.join(dir, n), { force: true });
-  }
-}
-
-function exists(p: string): boolean {
-  return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
-}
 
 /**
  * The server's answer to START role doctor (received: when START arrived).
