@@ -8,7 +8,7 @@ import { DecodeError } from './wire/codec.js';
 import { encodeFrame, FrameDecoder, FRAME_HEADER } from './wire/frames.js';
 import { decodeMessage, encodeMessage, LIMITS, MAGIC, type Message, type MessageType } from './wire/schema.js';
 import type { Opener } from './wire/secure.js';
-import { isErrorCode, TsyncError } from './errors.js';
+import { isErrorCode, toTsyncError, TsyncError } from './errors.js';
 import { printable } from './text.js';
 
 export interface ConnectionOptions {
@@ -386,7 +386,8 @@ export class Connection {
     try {
       this.handler(m);
     } catch (e) {
-      this.abort(e instanceof TsyncError ? e : new TsyncError('E_INTERNAL', (e as Error).message, { cause: e }));
+      // a handler's error: ours, a peer's data that did not decode (exit 12), or a bug (toTsyncError decides)
+      this.abort(toTsyncError(e));
     }
   }
 
