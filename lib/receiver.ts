@@ -11,10 +11,13 @@ import { decodeEntries, FileStatus, ReqFlag, type Entry, type Message, type Star
 import { DecodeError } from './wire/codec.js';
 import { MacChain, macEqual } from './tree/manifest.js';
 import { checkRelPath, parentOf, baseOf, under } from './tree/paths.js';
-import { Filter, isReserved, PARTIAL_PREFIX, TMP_PREFIX } from './tree/filter.js';
+import { Filter, isReserved, TMP_PREFIX } from './tree/filter.js';
 import { findExtraneous } from './prune.js';
 import { decide, itemize, sameTime, type Action, type Local, type PlanOptions } from './plan/oneway.js';
-import { cleanStaleTemps, hashFile, keepCopy, moveAside, openTemp, placeSymlink, readLocal, setFileMeta, setPathMeta } from './apply.js';
+import { cleanStaleTemps, hashFile, keepCopy, moveAside, openTemp, partialName, placeSymlink, readLocal, setFileMeta, setPathMeta, tempStem } from './apply.js';
+import { backupPlace, backupTarget, inBackup, reachDir, type BackupPlace } from './fs/nofollow.js';
+import { NameGuard } from './fs/names.js';
+import { destinationFolding } from './fs/probe.js';
 import { AsyncQueue } from './queue.js';
 import { OpsDecoder, Patcher } from './delta/index.js';
 import { basisBlockSize, DELTA_MIN, readFull, signFile } from './source.js';
@@ -122,8 +125,14 @@ export class Receiver {
   private readonly windowUs: number;
   private readonly planOpts: PlanOptions;
   private readonly backupAbs: string | null;
-  /** for directories tsync makes for itself: the user's umask */
-  private readonly dirMode: number;
+  /** where backups go, reached without following a link (known once the root is) */
+  private backup: BackupPlace | null = null;
+  /** directories tsync makes for itself (the root, backups): the kernel applies the user's umask */
+  private readonly dirMode = 0o777;
+  /** the manifest's order, and names that are one file on a folding destination (made at the first entry) */
+  private names: NameGuard | null = null;
+  /** directories (relative to the root) found to be real directories, not links, on the way down */
+  private readonly realDirs = new Set<string>();
 
   constructor(
     private readonly conn: Connection,
@@ -134,8 +143,7 @@ export class Receiver {
     this.windowUs = Math.round(cfg.options.modifyWindow * 1e6);
     this.planOpts = { checksum: cfg.options.checksum, update: cfg.options.update, windowUs: this.windowUs };
     this.backupAbs = null;
-    // modes are set exactly as the sender has them (files are created with their final mode)
-    this.dirMode = 0o777 & ~process.umask(0);
+    // modes are set exactly as the sender has them, through the descriptor (fchmod): the process umask is left alone
     if (cfg.options.backupDir) {
       const destDir = cfg.dest.replace(/\/+$/, '') || '/';
       this.backupAbs = path.resolve(destDir, cfg.options.backupDir);
@@ -153,6 +161,7 @@ export class Receiver {
     if (head.t !== 'flist_head') throw new TsyncError('E_PROTOCOL', `expected the manifest header, got ${head.t}`);
     this.singleFile = head.singleFile;
     this.setupRoot(head.singleFile);
+    if (this.backupAbs) this.backup = backupPlace(this.root, this.backupAbs);
     if (this.cfg.lock && this.rename === null) this.held = await this.cfg.lock(this.root);
     let count = 0;
     for (;;) {
@@ -243,10 +252,15 @@ export class Receiver {
     if (bad) throw new TsyncError('E_PROTOCOL', `the sender named an unsafe path (${bad}): ${JSON.stringify(e.path)}`);
     if (isReserved(e.path)) throw new TsyncError('E_PROTOCOL', `the sender named a reserved path: ${JSON.stringify(e.path)}`);
     if (this.seen.has(e.path)) throw new TsyncError('E_PROTOCOL', `duplicate path in manifest: ${JSON.stringify(e.path)}`);
+    // several sources listed without a root entry come in command-line order at the top
+    this.names ??= new NameGuard(destinationFolding(this.root, { dryRun: this.cfg.options.dryRun }), e.path !== '.');
+    const order = this.names.order(e.path);
+    if (!order.ok) throw new TsyncError('E_PROTOCOL', order.why);
     this.seen.add(e.path);
     if (e.path !== '.') {
       const parent = parentOf(e.path);
-      if (parent !== '.' && !this.dirs.has(parent) && !this.passed.has(parent)) throw new TsyncError('E_PROTOCOL', `${JSON.stringify(e.path)} arrived before its directory (or under a non-directory)`);
+      // a directory refused or not made still counts as listed: what is inside it is skipped below
+      if (parent !== '.' && !this.dirs.has(parent) && !this.passed.has(parent) && !this.failedDirs.has(parent)) throw new TsyncError('E_PROTOCOL', `${JSON.stringify(e.path)} arrived before its directory (or under a non-directory)`);
     } else if (this.stats.entries > 0) {
       throw new TsyncError('E_PROTOCOL', 'the root entry must come first');
     } else if (e.type !== 'd') {
@@ -268,6 +282,12 @@ export class Receiver {
       if (e.type === 'd') this.failedDirs.add(e.path);
       this.stats.skipped++;
       return;
+    }
+    const refused = this.refusedName(rel);
+    if (refused) {
+      if (e.type === 'd') this.failedDirs.add(e.path);
+      this.stats.skipped++;
+      return this.problem(rel, 'E_PARTIAL', refused);
     }
     if (e.type === 'f') {
       this.stats.files++;
@@ -294,6 +314,39 @@ export class Receiver {
     } catch (err) {
       onError(err);
     }
+  }
+
+  /**
+   * Why an entry must not be written at rel, or null: it is the backup
+   * directory or inside it (a link listed there would carry the backups
+   * anywhere), it is the same file on a folding destination as an entry
+   * listed before it, or a directory above it is not a real directory.
+   */
+  private refusedName(rel: string): string | null {
+    const fold = (p: string) => this.names!.fold(p);
+    if (this.backup && this.backup.insideRel !== null && inBackup({ ...this.backup, insideRel: fold(this.backup.insideRel) }, fold(rel))) {
+      return 'at or under the backup directory: not written (it holds the backups of this run)';
+    }
+    const folded = this.names!.collide(rel);
+    if (!folded.ok) return folded.why;
+    if (!this.parentsReal(rel)) return 'a directory above it is a symbolic link or not a directory: not written through it';
+    return null;
+  }
+
+  /** Every directory above rel is a real directory (an lstat walk from the root, each directory once). */
+  private parentsReal(rel: string): boolean {
+    const parent = parentOf(rel);
+    if (parent === '.' || this.realDirs.has(parent)) return true;
+    // a dry run has not made what it would make
+    if (this.cfg.options.dryRun) return true;
+    try {
+      reachDir(this.root, parent.split('/'));
+    } catch (err) {
+      // not there yet is for the act to find out; a link or a file in the way is refused
+      return (err as NodeJS.ErrnoException).code === 'ENOENT';
+    }
+    for (let d = parent; d !== '.'; d = parentOf(d)) this.realDirs.add(d);
+    return true;
   }
 
   /** in a dry run, directories that would be created do not exist yet */
@@ -357,7 +410,7 @@ export class Receiver {
         if (!this.makeWay(rel, abs, local)) return;
       }
       if (!dry) {
-        if (local && local.type === 'f' && this.backupAbs) keepCopy(abs, this.backupPath(rel), this.dirMode);
+        if (local && local.type === 'f' && this.backup) keepCopy(abs, this.backupPath(rel));
         placeSymlink(parentAbs(abs), abs, baseOf(abs), e.target ?? '', e.mtime);
       }
       this.touch(rel);
@@ -405,7 +458,7 @@ export class Receiver {
       temps = staleTempsIn(dir);
       this.staleTemps.set(dir, temps);
     }
-    const mine = `${TMP_PREFIX}${baseOf(abs).slice(0, 100)}-`;
+    const mine = `${TMP_PREFIX}${tempStem(baseOf(abs))}-`;
     let best: { name: string; size: number } | null = null;
     for (const name of temps) {
       if (!name.startsWith(mine) || !/^[0-9a-f]{12}$/.test(name.slice(mine.length))) continue;
@@ -521,13 +574,16 @@ export class Receiver {
       }
     }
     if (this.cfg.options.dryRun) return true;
-    if (this.backupAbs) moveAside(abs, this.backupPath(rel), this.dirMode);
+    if (this.backup) moveAside(abs, this.backupPath(rel));
     else fs.rmSync(abs, { recursive: true, force: true });
+    // what was a directory here is no longer known to be one
+    for (const d of this.realDirs) if (d === rel || d.startsWith(`${rel}/`)) this.realDirs.delete(d);
     return true;
   }
 
+  /** where rel's backup goes: its directories made on a walk that follows no link */
   private backupPath(rel: string): string {
-    return `${this.backupAbs}/${rel}`;
+    return backupTarget(this.backup!, rel, this.dirMode);
   }
 
   private touch(rel: string): void {
@@ -712,7 +768,7 @@ export class Receiver {
         fs.rmSync(inc.tmp, { force: true });
         return;
       }
-    } else if (now && this.backupAbs) keepCopy(p.abs, this.backupPath(rel), this.dirMode);
+    } else if (now && this.backup) keepCopy(p.abs, this.backupPath(rel));
     fs.renameSync(inc.tmp, p.abs);
     this.installed(p, rel);
   }
@@ -837,9 +893,9 @@ export class Receiver {
     this.stats.deleted++;
     if (this.cfg.options.dryRun) return;
     try {
-      if (this.backupAbs) {
+      if (this.backup) {
         if (isDir) fs.rmdirSync(abs);
-        else moveAside(abs, this.backupPath(rel), this.dirMode);
+        else moveAside(abs, this.backupPath(rel));
       } else if (isDir) fs.rmdirSync(abs);
       else fs.unlinkSync(abs);
       this.touch(rel);
@@ -874,7 +930,7 @@ const COPY_CHUNK = 1 << 20;
 /** where --partial keeps what arrived of a file (a reserved name: never synced) */
 function partialOf(abs: string): string {
   const i = abs.lastIndexOf('/');
-  return `${abs.slice(0, i + 1)}${PARTIAL_PREFIX}${abs.slice(i + 1, i + 1 + 200)}`;
+  return `${abs.slice(0, i + 1)}${partialName(abs.slice(i + 1))}`;
 }
 
 /** temporaries in a directory before this run wrote any there: a killed run's leftovers */

@@ -48,6 +48,11 @@ export class NameGuard {
     return this.folding.caseInsensitive || this.folding.unicode;
   }
 
+  /** a path as the destination stores it (itself on a destination that folds nothing) */
+  fold(p: string): string {
+    return foldKey(p, this.folding);
+  }
+
   order(p: string): NameVerdict {
     if (p === '.') return { ok: true };
     const dir = parentOf(p);

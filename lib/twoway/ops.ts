@@ -7,11 +7,11 @@
 // component without following a symlink.
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { TwOp, type Entry, type TwOpKind } from '../wire/schema.js';
 import { checkRelPath, parentOf, under } from '../tree/paths.js';
 import { isReserved } from '../tree/filter.js';
 import { readLocal, moveAside } from '../apply.js';
+import { backupTarget, parentsAreDirs, type BackupPlace } from '../fs/nofollow.js';
 import { describeFsError, TsyncError } from '../errors.js';
 
 export interface TwoWayOp {
@@ -26,8 +26,8 @@ export interface TwoWayOp {
 export interface OpContext {
   root: string;
   dryRun: boolean;
-  /** --backup-dir, resolved: deleted files go there instead of away */
-  backupAbs: string | null;
+  /** --backup-dir, resolved: deleted files go there instead of away, reached without following a link */
+  backup: BackupPlace | null;
   /** mode for directories made under the backup directory */
   dirMode: number;
 }
@@ -37,14 +37,6 @@ function checked(p: string): string {
   const bad = checkRelPath(p);
   if (bad || p === '.' || isReserved(p)) throw new TsyncError('E_PROTOCOL', `the peer named an unsafe path (${bad ?? 'reserved'}): ${JSON.stringify(p)}`);
   return p;
-}
-
-/** Every directory above rel must be a real directory: never act through a symlink. */
-function parentsAreDirs(root: string, rel: string): boolean {
-  let dir = parentOf(rel);
-  const dirs: string[] = [];
-  for (; dir !== '.'; dir = parentOf(dir)) dirs.push(dir);
-  return dirs.every((d) => fs.lstatSync(under(root, d), { throwIfNoEntry: false })?.isDirectory() === true);
 }
 
 function matches(abs: string, e: Entry): boolean {
@@ -87,7 +79,7 @@ function remove(ctx: OpContext, rel: string, abs: string, e: Entry): string | nu
     }
     return null;
   }
-  if (ctx.backupAbs) moveAside(abs, path.join(ctx.backupAbs, rel), ctx.dirMode);
+  if (ctx.backup) moveAside(abs, backupTarget(ctx.backup, rel, ctx.dirMode));
   else fs.unlinkSync(abs);
   return null;
 }

@@ -16,6 +16,7 @@ import type { Events } from '../report.js';
 import { TsyncError } from '../errors.js';
 import { decodeBaseline, loadBaseline, NO_DIGEST, replicaId, saveBaseline } from './baseline.js';
 import { applyOp, type OpContext } from './ops.js';
+import { backupPlace } from '../fs/nofollow.js';
 import { diffFromBaseline, sendGone } from './diff.js';
 import { acquireLock } from '../lock.js';
 import type { Negotiated } from '../session.js';
@@ -36,7 +37,7 @@ export function ensureRoot(root: string, dryRun: boolean): string {
 }
 
 export function opContext(root: string, options: StartOptions): OpContext {
-  return { root, dryRun: options.dryRun, backupAbs: options.backupDir ? path.resolve(root, options.backupDir) : null, dirMode: 0o755 };
+  return { root, dryRun: options.dryRun, backup: options.backupDir ? backupPlace(root, path.resolve(root, options.backupDir)) : null, dirMode: 0o777 };
 }
 
 export function decodeExpect(b: Buffer): Entry {
