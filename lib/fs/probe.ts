@@ -98,7 +98,17 @@ export function destinationFolding(dir: string, opts: { dryRun: boolean }, env: 
   const fake = env.TSYNC_TEST_FOLD;
   if (fake === 'case') return { caseInsensitive: true, unicode: true };
   if (fake === 'unicode') return { caseInsensitive: false, unicode: true };
-  if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) return NO_FOLDING;
+  const st = fs.statSync(dir, { throwIfNoEntry: false, bigint: true });
+  if (!st?.isDirectory()) return NO_FOLDING;
   const p = opts.dryRun ? lookNames(dir) : probeNames(dir);
+  if (!opts.dryRun) {
+    // the two probe files came and went: the directory's times stay as they were
+    const us = (ns: bigint) => (Number(ns / 1000n) + 0.5) / 1e6;
+    try {
+      fs.utimesSync(dir, us(st.atimeNs), us(st.mtimeNs));
+    } catch {
+      // not ours to change (another owner): the probe's trace is a changed mtime
+    }
+  }
   return { caseInsensitive: p.caseInsensitive === true, unicode: p.unicode !== null && p.unicode !== 'keeps' };
 }
