@@ -25,8 +25,8 @@ const TIMEOUT = 30;
 const PARTIAL = 23;
 const DEFLATE_ONLY = ['hash:sha256', 'z:deflate'];
 
-/** ROOT, old.txt (changed: it will be asked for) and new.txt */
-const LIST: Entry[] = [ROOT, file('old.txt', NEW.length, NEWER), file('new.txt', NEW.length, NEWER)];
+/** ROOT, old.txt (changed: it will be asked for) and then-new.txt (new; after it in sorted order, as an honest sender lists them) */
+const LIST: Entry[] = [ROOT, file('old.txt', NEW.length, NEWER), file('then-new.txt', NEW.length, NEWER)];
 const FILES = new Map<number, Buffer>([
   [1, NEW],
   [2, NEW],
@@ -64,7 +64,7 @@ const CASES: SenderCase[] = [
       p.send({ t: 'data', data: ten });
       p.send({ t: 'file_end', index: 1, status: FileStatus.Sent, hash: sha256(ten), message: '' });
       return true;
-    }, [ROOT, file('old.txt', Number.MAX_SAFE_INTEGER, NEWER), file('new.txt', NEW.length, NEWER)]),
+    }, [ROOT, file('old.txt', Number.MAX_SAFE_INTEGER, NEWER), file('then-new.txt', NEW.length, NEWER)]),
     expect: { code: PARTIAL, stderr: /old\.txt: received data failed verification twice/ },
     check: oldKept,
   },
