@@ -102,15 +102,15 @@ const CASES: SenderCase[] = [
   {
     name: 'FILE_BEGIN for an unchanged file nobody asked for',
     setup: async (s) => {
-      await fsp.writeFile(path.join(s.dst, 'same.txt'), NEW);
-      await fsp.utimes(path.join(s.dst, 'same.txt'), NEWER / 1e6, NEWER / 1e6);
+      await fsp.writeFile(path.join(s.dst, 'unchanged.txt'), NEW);
+      await fsp.utimes(path.join(s.dst, 'unchanged.txt'), NEWER / 1e6, NEWER / 1e6);
     },
     play: session(
       (p, r, n) => {
         if (n === 0) sendFile(p, 3, NEW);
         return true;
       },
-      [...LIST, file('same.txt', NEW.length, NEWER)],
+      [...LIST, file('unchanged.txt', NEW.length, NEWER)],
     ),
     expect: { code: PROTO, stderr: /file data for 3 that was not requested/ },
   },
