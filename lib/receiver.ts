@@ -254,7 +254,8 @@ export class Receiver {
     if (this.seen.has(e.path)) throw new TsyncError('E_PROTOCOL', `duplicate path in manifest: ${JSON.stringify(e.path)}`);
     // several sources listed without a root entry come in command-line order at the top
     this.names ??= new NameGuard(destinationFolding(this.root, { dryRun: this.cfg.options.dryRun }), e.path !== '.');
-    const order = this.names.order(e.path);
+    // a two-way pull replays the replica's manifest, which as a diff (twoway:diff) lists a changed file's directories when it reaches the file: parents first, siblings in any order
+    const order = this.cfg.select ? { ok: true as const } : this.names.order(e.path);
     if (!order.ok) throw new TsyncError('E_PROTOCOL', order.why);
     this.seen.add(e.path);
     if (e.path !== '.') {
