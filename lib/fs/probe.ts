@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describeFsError } from '../errors.js';
-import { TMP_PREFIX } from '../tree/filter.js';
+import { TMP_PREFIX } from '../tree/reserved.js';
 import { NO_FOLDING, type Folding } from './names.js';
 
 export type UnicodeBehaviour = 'keeps' | 'nfd' | 'nfc' | 'insensitive';

@@ -9,8 +9,8 @@
 import * as fs from 'node:fs';
 import { TwOp, type Entry, type TwOpKind } from '../wire/schema.js';
 import { checkRelPath, parentOf, under } from '../tree/paths.js';
-import { isReserved } from '../tree/filter.js';
-import { readLocal, moveAside } from '../apply.js';
+import { isReserved } from '../tree/reserved.js';
+import { readLocal, moveAside } from '../fs/apply.js';
 import { backupTarget, parentsAreDirs, type BackupPlace } from '../fs/nofollow.js';
 import { describeFsError, TsyncError } from '../errors.js';
 

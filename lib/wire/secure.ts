@@ -15,6 +15,7 @@ import { createCipheriv, createDecipheriv, createHash, createHmac, createPublicK
 import { DecodeError } from './codec.js';
 import { FRAME_HEADER, FrameDecoder } from './frames.js';
 import { LIMITS } from './schema.js';
+import { KX_CAP } from './caps.js';
 
 export const KEY_LEN = 32;
 export const TAG_LEN = 16;
@@ -73,14 +74,6 @@ export function sessionKeys(psk: Buffer, t: Buffer, shared: Buffer | null = null
     if (shared) ikm.fill(0);
   }
 }
-
-/**
- * The HELLO capability that carries a side's ephemeral X25519 public key:
- * `x25519=` and the key's 32 bytes in base64url (43 characters). It is
- * inside the HELLO, so inside the transcript both proofs cover: a relay
- * that removes or changes it makes the proofs fail.
- */
-export const KX_CAP = 'x25519=';
 
 export interface Ephemeral {
   /** the capability to offer */

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { foldKey, NameGuard, NO_FOLDING } from '../../lib/fs/names.js';
 import { destinationFolding } from '../../lib/fs/probe.js';
-import { lookNames, probeNames } from '../../lib/doctor.js';
+import { lookNames, probeNames } from '../../lib/fs/probe.js';
 
 t.test('order: siblings increase, in either honest order; repeats and inversions are fatal', async (t) => {
   const run = (paths: string[], topFree = false) => {

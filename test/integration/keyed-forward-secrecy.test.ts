@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { TSYNC_BIN, runTsync, type RunResult } from '../helpers/run.js';
-import { loadKey } from '../../lib/keys.js';
+import { loadKey } from '../../lib/link/key-file.js';
 import { FrameDecoder } from '../../lib/wire/frames.js';
 import { decodeMessage, MAGIC } from '../../lib/wire/schema.js';
 import { Opener, sessionKeys, transcript } from '../../lib/wire/secure.js';

@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 import { TSYNC_BIN, runTsync } from '../helpers/run.js';
-import { tempName, partialName } from '../../lib/apply.js';
-import { TMP_PREFIX, PARTIAL_PREFIX } from '../../lib/tree/filter.js';
+import { tempName, partialName } from '../../lib/fs/apply.js';
+import { TMP_PREFIX, PARTIAL_PREFIX } from '../../lib/tree/reserved.js';
 import { diffSnapshots, snapshot } from '../helpers/tree.js';
 import { toolbox } from '../helpers/standin.js';
 

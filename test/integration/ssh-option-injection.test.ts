@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import t from 'tap';
 import { runTsync } from '../helpers/run.js';
 import { fatal, toolbox, writeTree } from '../helpers/standin.js';
-import { parseEndpoint } from '../../lib/endpoint.js';
-import { remoteArgv } from '../../lib/transport.js';
+import { parseEndpoint } from '../../lib/link/endpoint.js';
+import { remoteArgv } from '../../lib/link/spawn.js';
 
 const EVIL = [
   'ssh://[-oProxyCommand=touch PWNED]/p',

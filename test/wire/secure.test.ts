@@ -160,7 +160,8 @@ t.test('transcript, keys and proofs', async (t) => {
 });
 
 t.test('ephemeral X25519 (forward secrecy): both sides agree, the secret changes every key, bad keys are refused', async (t) => {
-  const { ephemeral, KX_CAP, sessionKeys: keysOf } = await import('../../lib/wire/secure.js');
+  const { ephemeral, sessionKeys: keysOf } = await import('../../lib/wire/secure.js');
+  const { KX_CAP } = await import('../../lib/wire/caps.js');
   const a = ephemeral();
   const b = ephemeral();
   t.ok(a.cap.startsWith(KX_CAP) && a.cap.length === KX_CAP.length + 43 && a.cap.length <= 64, `a capability of ${a.cap.length} characters`);
