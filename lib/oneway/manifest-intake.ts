@@ -28,11 +28,7 @@ export class ManifestIntake {
   /** the sibling order and folded names, made at the first entry (which says whether there is a root entry) */
   private names: NameGuard | null = null;
 
-  constructor(
-    key: Buffer,
-    /** check the sibling order (a two-way replica's diff manifest lists a changed file's directories when it reaches the file) */
-    private readonly siblingOrder = true,
-  ) {
+  constructor(key: Buffer) {
     this.mac = new MacChain(key);
   }
 
@@ -65,7 +61,7 @@ export class ManifestIntake {
     if (this.seen.has(e.path)) throw new TsyncError('E_PROTOCOL', `duplicate path in manifest: ${JSON.stringify(e.path)}`);
     // several sources listed without a root entry come in command-line order at the top
     this.names ??= new NameGuard(this.folding, e.path !== '.');
-    const order = this.siblingOrder ? this.names.order(e.path) : { ok: true as const };
+    const order = this.names.order(e.path);
     if (!order.ok) throw new TsyncError('E_PROTOCOL', order.why);
     this.seen.add(e.path);
   }

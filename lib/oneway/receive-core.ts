@@ -129,8 +129,7 @@ export abstract class ReceiverCore {
     protected readonly cfg: ReceiverConfig,
     protected readonly events: Events,
   ) {
-    // a two-way pull replays the replica's manifest, which as a diff (twoway:diff) lists a changed file's directories when it reaches the file: parents first, siblings in any order
-    this.intake = new ManifestIntake(cfg.key, !cfg.select);
+    this.intake = new ManifestIntake(cfg.key);
     this.windowUs = Math.round(cfg.options.modifyWindow * 1e6);
     this.planOpts = { checksum: cfg.options.checksum, update: cfg.options.update, windowUs: this.windowUs };
     // modes are set exactly as the sender has them, through the descriptor (fchmod): the process umask is left alone

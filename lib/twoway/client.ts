@@ -230,7 +230,7 @@ class LocalScan {
 
 /** The replica's manifest, verified batch by batch; kept as messages too, for the pull to replay. */
 function readManifest(conn: Connection, key: Buffer, events: Events): Promise<Theirs> {
-  const intake = new ManifestIntake(key, false);
+  const intake = new ManifestIntake(key);
   const out: Theirs = { entries: new Map(), messages: [], ioErrors: 0 };
   return new Promise((resolve, reject) => {
     conn.onMessage((m) => {
