@@ -18,16 +18,15 @@ import { Batcher, Scanner, type ScannedFile } from '../tree/scan.js';
 import { parentOf, under } from '../tree/paths.js';
 import { Sender } from '../oneway/sender.js';
 import { Receiver } from '../oneway/receiver.js';
-import { hashFile, setPathMeta } from '../fs/apply.js';
-import { parentsAreDirs } from '../fs/nofollow.js';
+import { hashFile } from '../fs/apply.js';
 import type { Events, Reporter } from '../cli/report.js';
 import { addStats, emptyStats, type Stats } from '../cli/stats.js';
-import { describeFsError, TsyncError } from '../errors.js';
+import { TsyncError } from '../errors.js';
 import { withPeer, type PeerSpec } from '../link/peer.js';
 import { acquireLock, withLockWait } from '../fs/lock.js';
 import { planTwoWay, needsHash, nextBaseline, type Decision, type Side, type TwoWayInput } from '../plan/twoway.js';
 import { agreed, sameEntry, decodeBaseline, encodeBaseline, loadBaseline, replicaId, saveBaseline, NO_DIGEST, type Baseline } from './baseline.js';
-import { applyOp, opOrder, type TwoWayOp } from './ops.js';
+import { applyOp, mergeModes, opOrder, type TwoWayOp } from './ops.js';
 import { ensureRoot, opContext } from './replica.js';
 import { estimateOffset } from './clock.js';
 import { applyDiff, readGone } from './diff.js';
@@ -358,20 +357,6 @@ function pushList(decisions: readonly Decision[], ours: { root: string; rootEntr
   }
   const list = [...out.keys()].sort().map((p) => out.get(p)!);
   return [{ entry: bRoot ?? ours.rootEntry, abs: ours.root }, ...list];
-}
-
-/** Merged files (one side's content, the other's mode): ours get the merged mode, never through a link. */
-function mergeModes(root: string, decisions: readonly Decision[], input: Omit<TwoWayInput, 'sameContent'>, failed: ReadonlySet<string>, events: Events): void {
-  for (const d of decisions) {
-    if (d.do !== 'copy' || d.mode === undefined || failed.has(d.path)) continue;
-    const e = input[d.from].get(d.path)!;
-    try {
-      if (!parentsAreDirs(root, d.path)) throw new Error('a directory above it is missing or is not a directory');
-      setPathMeta(under(root, d.path), { ...e, mode: d.mode }, true, false);
-    } catch (err) {
-      events.warn({ path: d.path, code: 'E_PARTIAL', message: `its merged mode could not be set: ${err instanceof Error && !(err as NodeJS.ErrnoException).code ? err.message : describeFsError(err)}` });
-    }
-  }
 }
 
 /** a path in baseline entries, which are sorted by path */

@@ -10,9 +10,11 @@ import * as fs from 'node:fs';
 import { TwOp, type Entry, type TwOpKind } from '../wire/schema.js';
 import { checkRelPath, parentOf, under } from '../tree/paths.js';
 import { isReserved } from '../tree/reserved.js';
-import { readLocal, moveAside } from '../fs/apply.js';
+import { readLocal, moveAside, setPathMeta } from '../fs/apply.js';
 import { backupTarget, parentsAreDirs, type BackupPlace } from '../fs/nofollow.js';
 import { describeFsError, TsyncError } from '../errors.js';
+import type { Events } from '../cli/report.js';
+import type { Decision, TwoWayInput } from '../plan/twoway.js';
 
 export interface TwoWayOp {
   op: TwOpKind;
@@ -87,4 +89,18 @@ function remove(ctx: OpContext, rel: string, abs: string, e: Entry): string | nu
 /** Deletions deepest first, so a directory is emptied before it is removed. */
 export function opOrder(a: TwoWayOp, b: TwoWayOp): number {
   return a.path < b.path ? 1 : a.path > b.path ? -1 : 0;
+}
+
+/** Merged files (one side's content, the other's mode): ours get the merged mode, never through a link. */
+export function mergeModes(root: string, decisions: readonly Decision[], input: Omit<TwoWayInput, 'sameContent'>, failed: ReadonlySet<string>, events: Events): void {
+  for (const d of decisions) {
+    if (d.do !== 'copy' || d.mode === undefined || failed.has(d.path)) continue;
+    const e = input[d.from].get(d.path)!;
+    try {
+      if (!parentsAreDirs(root, d.path)) throw new Error('a directory above it is missing or is not a directory');
+      setPathMeta(under(root, d.path), { ...e, mode: d.mode }, true, false);
+    } catch (err) {
+      events.warn({ path: d.path, code: 'E_PARTIAL', message: `its merged mode could not be set: ${err instanceof Error && !(err as NodeJS.ErrnoException).code ? err.message : describeFsError(err)}` });
+    }
+  }
 }
