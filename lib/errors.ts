@@ -2,6 +2,8 @@
 // stable code; one table maps each code to an exit status and a hint.
 // Only bin/ turns these into process.exit; nothing else reads the table.
 
+import { DecodeError } from './wire/codec.js';
+
 export const EXIT = {
   OK: 0,
   USAGE: 1,
@@ -94,9 +96,16 @@ export function isErrorCode(x: unknown): x is ErrorCode {
   return typeof x === 'string' && Object.prototype.hasOwnProperty.call(ERROR_TABLE, x);
 }
 
-/** Wrap anything thrown into a TsyncError: expected ones pass through, others are internal. */
+/**
+ * Wrap anything thrown into a TsyncError: expected ones pass through, others
+ * are internal. The one place a decode failure becomes an exit status: only
+ * the wire decoders throw DecodeError, and what they decode came from the
+ * peer (frames, messages, manifests, gone lists, baselines, ops), so it is
+ * the peer's error, exit 12, never tsync's own bug.
+ */
 export function toTsyncError(err: unknown): TsyncError {
   if (err instanceof TsyncError) return err;
+  if (err instanceof DecodeError) return new TsyncError('E_PROTOCOL', err.message, { cause: err });
   const e = err as NodeJS.ErrnoException;
   if (e && typeof e.code === 'string' && typeof e.syscall === 'string') {
     return new TsyncError('E_IO', `${e.syscall} ${e.path ?? ''}: ${e.code}`.replace(/\s+:/, ':'), { cause: err });

@@ -6,18 +6,18 @@
 //
 // Probing writes nothing but two temporary files with a reserved name
 // (.tsync-tmp-doctor-*), removed at once, to learn whether the filesystem
-// ignores case and whether it rewrites Unicode names.
+// ignores case and whether it rewrites Unicode names (lib/fs/probe.ts); and
+// nothing at all for a read-only server, which looks up names already there
+// under other spellings instead.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { describeFsError } from '../errors.js';
 import { describeHolder, inspectLock, lockPath } from '../fs/lock.js';
-import { TMP_PREFIX } from '../tree/reserved.js';
+import { lookNames, probeNames, type UnicodeBehaviour } from '../fs/probe.js';
 import { VERSION } from '../version.js';
 
-export type UnicodeBehaviour = 'keeps' | 'nfd' | 'nfc' | 'insensitive';
+export type { UnicodeBehaviour } from '../fs/probe.js';
 
 export interface RootProbe {
   /** the absolute path probed */
@@ -51,7 +51,8 @@ export interface DiagReport {
   root: RootProbe;
 }
 
-export function probeRoot(root: string): RootProbe {
+/** readOnly: write nothing (a --read-only server): the name probes only look */
+export function probeRoot(root: string, opts: { readOnly?: boolean } = {}): RootProbe {
   const abs = path.resolve(root.replace(/\/+$/, '') || '/');
   const st = fs.statSync(abs, { throwIfNoEntry: false });
   const p: RootProbe = { path: abs, exists: Boolean(st), isDir: Boolean(st?.isDirectory()), probedIn: null, parentExists: true, readable: false, writable: false, writeError: '', caseInsensitive: null, unicode: null, free: null, size: null, lock: null };
@@ -75,7 +76,7 @@ export function probeRoot(root: string): RootProbe {
     const lock = inspectLockQuietly(lockPath(abs));
     if (lock) p.lock = { holder: describeHolder(lock.info), stale: lock.stale, why: lock.why };
   }
-  Object.assign(p, probeNames(dir));
+  Object.assign(p, opts.readOnly ? lookNames(dir) : probeNames(dir));
   return p;
 }
 
@@ -96,39 +97,15 @@ function inspectLockQuietly(file: string): ReturnType<typeof inspectLock> {
   }
 }
 
-/** Create a reserved temporary name, look at it under other spellings, remove it. */
-export function probeNames(dir: string): Pick<RootProbe, 'probedIn' | 'writable' | 'writeError' | 'caseInsensitive' | 'unicode'> {
-  const stem = `${TMP_PREFIX}doctor-${randomBytes(4).toString('hex')}`;
-  const made: string[] = [];
-  const create = (name: string) => {
-    fs.writeFileSync(path.join(dir, name), '', { flag: 'wx', mode: 0o600 });
-    made.push(name);
-  };
-  try {
-    create(`${stem}-case`);
-    const caseInsensitive = exists(path.join(dir, `${stem}-case`.toUpperCase()));
-    const nfc = `${stem}-\u00e9`; // é, one code point
-    const nfd = `${stem}-e\u0301`; // e + combining acute
-    create(nfc);
-    const listed = fs.readdirSync(dir).filter((n) => n.startsWith(`${stem}-`) && n !== `${stem}-case`);
-    made.push(...listed.filter((n) => n !== nfc));
-    let unicode: UnicodeBehaviour = 'keeps';
-    if (listed.length === 1 && listed[0] === nfd) unicode = 'nfd';
-    else if (exists(path.join(dir, nfd))) unicode = 'insensitive';
-    return { probedIn: dir, writable: true, writeError: '', caseInsensitive, unicode };
-  } catch (e) {
-    return { probedIn: dir, writable: false, writeError: describeFsError(e), caseInsensitive: null, unicode: null };
-  } finally {
-    for (const n of made) fs.rmSync(path.join(dir, n), { force: true });
+/**
+ * The server's answer to START role doctor (received: when START arrived).
+ * shown: how a path is named to the client (a --root server names it from its root).
+ */
+export function diagReport(root: string, received: number, opts: { readOnly?: boolean; shown?: (abs: string) => string } = {}): DiagReport {
+  const probe = probeRoot(root, opts);
+  if (opts.shown) {
+    probe.path = opts.shown(probe.path);
+    if (probe.probedIn !== null) probe.probedIn = opts.shown(probe.probedIn);
   }
-}
-
-function exists(p: string): boolean {
-  return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
-}
-
-/** The server's answer to START role doctor (received: when START arrived). */
-export function diagReport(root: string, received: number): DiagReport {
-  const probe = probeRoot(root);
   return { tsync: VERSION, host: os.hostname(), platform: `${os.platform()} ${os.release()}`, node: process.version, received, sent: Date.now(), root: probe };
 }

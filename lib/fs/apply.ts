@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Entry } from '../wire/schema.js';
 import type { Local } from '../plan/oneway.js';
 
-import { TMP_PREFIX } from '../tree/reserved.js';
+import { PARTIAL_PREFIX, TMP_PREFIX } from '../tree/reserved.js';
 import { readAt, readFull, SMALL } from '../oneway/source.js';
 
 export function readLocal(abs: string): Local | null {
@@ -63,8 +63,37 @@ async function hashRest(fd: number, offset: number, h: ReturnType<typeof createH
   }
 }
 
+/**
+ * The first `max` bytes of a name in UTF-8, never splitting a character. A
+ * file name's limit (NAME_MAX, 255) is in bytes: a cut by UTF-16 units let
+ * 100 CJK characters (300 bytes) into a temporary name.
+ */
+export function cutUtf8(name: string, max: number): string {
+  if (Buffer.byteLength(name) <= max) return name;
+  let out = '';
+  let n = 0;
+  for (const ch of name) {
+    const b = Buffer.byteLength(ch);
+    if (n + b > max) break;
+    out += ch;
+    n += b;
+  }
+  return out;
+}
+
+/** what of a file's name its temporaries start with (after TMP_PREFIX): at most 100 bytes */
+export function tempStem(base: string): string {
+  return cutUtf8(base, 100);
+}
+
+/** a temporary beside base: TMP_PREFIX, its stem, a dash, 12 hex digits (at most 124 bytes) */
 export function tempName(base: string): string {
-  return `${TMP_PREFIX}${base.slice(0, 100)}-${randomBytes(6).toString('hex')}`;
+  return `${TMP_PREFIX}${tempStem(base)}-${randomBytes(6).toString('hex')}`;
+}
+
+/** where --partial keeps what arrived of base (a reserved name, never synced): at most 215 bytes */
+export function partialName(base: string): string {
+  return `${PARTIAL_PREFIX}${cutUtf8(base, 200)}`;
 }
 
 /** A new file beside its target that cannot be pre-planted (O_EXCL) nor be a link (O_NOFOLLOW). */
@@ -90,11 +119,11 @@ export function secondsOf(us: number): number {
 }
 
 /**
- * mtime, and the mode bits open() cannot set, through the descriptor. The
- * receiver runs with umask 0, so openTemp already gave the file its mode.
+ * The mode and mtime, through the descriptor. The mode is always set: open()
+ * applies the process umask, which tsync leaves alone (it is process-wide).
  */
 export function setFileMeta(fd: number, e: Entry): void {
-  if (e.mode & 0o7000) fs.fchmodSync(fd, e.mode);
+  fs.fchmodSync(fd, e.mode);
   fs.futimesSync(fd, secondsOf(e.mtime), secondsOf(e.mtime));
 }
 
@@ -128,14 +157,12 @@ export function placeSymlink(dirAbs: string, abs: string, base: string, target: 
   }
 }
 
-/** directories tsync makes for itself (backups): the user's umask applied by hand, as ours is 0 */
-export function mkdirp(abs: string, mode: number): void {
-  fs.mkdirSync(abs, { recursive: true, mode });
-}
-
-/** Move abs into the backup tree at backupAbs (falling back to copy across filesystems). */
-export function moveAside(abs: string, backupAbs: string, dirMode: number): void {
-  mkdirp(backupAbs.slice(0, backupAbs.lastIndexOf('/')) || '/', dirMode);
+/**
+ * Move abs to `backupAbs` in the backup tree (falling back to copy across
+ * filesystems). Its directory exists: lib/fs/nofollow.ts backupTarget made
+ * it on a walk that followed no link.
+ */
+export function moveAside(abs: string, backupAbs: string): void {
   try {
     fs.rmSync(backupAbs, { recursive: true, force: true });
     fs.renameSync(abs, backupAbs);
@@ -146,9 +173,8 @@ export function moveAside(abs: string, backupAbs: string, dirMode: number): void
   }
 }
 
-/** Keep a copy of a file that is about to be replaced, without ever leaving the target missing. */
-export function keepCopy(abs: string, backupAbs: string, dirMode: number): void {
-  mkdirp(backupAbs.slice(0, backupAbs.lastIndexOf('/')) || '/', dirMode);
+/** Keep a copy of a file that is about to be replaced, without ever leaving the target missing (backupAbs as for moveAside). */
+export function keepCopy(abs: string, backupAbs: string): void {
   fs.rmSync(backupAbs, { recursive: true, force: true });
   try {
     fs.linkSync(abs, backupAbs);

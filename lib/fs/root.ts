@@ -26,8 +26,3 @@ export function ensureRootDir(dest: string, dryRun: boolean, mode?: number): { r
 export function backupRoot(destDir: string, backupDir: string): string | null {
   return backupDir ? path.resolve(destDir.replace(/\/+$/, '') || '/', backupDir) : null;
 }
-
-/** where the backup of the destination's `rel` goes */
-export function backupPath(backupAbs: string, rel: string): string {
-  return path.join(backupAbs, rel);
-}

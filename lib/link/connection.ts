@@ -5,7 +5,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { encodeFrame, FRAME_HEADER } from '../wire/frames.js';
 import { encodeMessage, MAGIC, type Message } from '../wire/schema.js';
-import { TsyncError } from '../errors.js';
+import { toTsyncError, TsyncError } from '../errors.js';
 import { FrameStack } from './frame-stack.js';
 import { junkText, PreambleReader } from './preamble.js';
 
@@ -228,7 +228,8 @@ export class Connection extends FrameStack {
     try {
       this.handler(m);
     } catch (e) {
-      this.abort(e instanceof TsyncError ? e : new TsyncError('E_INTERNAL', (e as Error).message, { cause: e }));
+      // a handler's error: ours, a peer's data that did not decode (exit 12), or a bug (toTsyncError decides)
+      this.abort(toTsyncError(e));
     }
   }
 

@@ -18,7 +18,7 @@ export function parseEndpoint(spec: string): Endpoint {
     if (path.startsWith('/~')) path = path.slice(1);
     const p = port ? Number(port) : undefined;
     if (p !== undefined && (p < 1 || p > 65535)) throw new TsyncError('E_USAGE', `bad port in "${spec}"`);
-    return { kind: 'remote', user, host, port: p, path };
+    return checkedRemote(spec, { kind: 'remote', user, host, port: p, path });
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) throw new TsyncError('E_USAGE', `unsupported URL scheme in "${spec}" (use ssh:// or host:path)`);
   const colon = spec.indexOf(':');
@@ -31,9 +31,23 @@ export function parseEndpoint(spec: string): Endpoint {
     let host = at >= 0 ? left.slice(at + 1) : left;
     host = host.replace(/^\[|\]$/g, '');
     if (!host) throw new TsyncError('E_USAGE', `missing host in "${spec}"`);
-    return { kind: 'remote', user: user || undefined, host, path: spec.slice(colon + 1) || '.' };
+    return checkedRemote(spec, { kind: 'remote', user: user || undefined, host, path: spec.slice(colon + 1) || '.' });
   }
   return { kind: 'local', path: spec };
+}
+
+type Remote = Endpoint & { kind: 'remote' };
+
+/**
+ * A host or user that starts with "-" would reach the rsh command as an
+ * option (ssh -oProxyCommand=... runs a command here): refused for every
+ * rsh, as git does since CVE-2017-1000117.
+ */
+export function checkedRemote(spec: string, e: Remote): Remote {
+  for (const [what, v] of [['host', e.host], ['user', e.user]] as const) {
+    if (v !== undefined && v.startsWith('-')) throw new TsyncError('E_USAGE', `the ${what} in ${JSON.stringify(spec)} starts with "-": refused, it would reach the remote shell command as an option`);
+  }
+  return e;
 }
 
 export function describeEndpoint(e: Endpoint): string {
@@ -43,6 +57,7 @@ export function describeEndpoint(e: Endpoint): string {
 
 /** the host part as the rsh command wants it */
 export function rshTarget(e: Endpoint & { kind: 'remote' }): string {
+  checkedRemote(describeEndpoint(e), e);
   return e.user ? `${e.user}@${e.host}` : e.host;
 }
 

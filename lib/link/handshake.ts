@@ -11,6 +11,7 @@ import { VERSION } from '../version.js';
 import { capsFor, chooseCodec, CODECS, type Codec } from './compress.js';
 import { authenticate, checkKeyPresence } from './key-proof.js';
 import { DIFF_CAP, DOCTOR_CAP, HASH_CAP, KEY_CAP, LOCK_CAP, ROUNDS_CAP, TWOWAY_CAP } from '../wire/caps.js';
+import { ephemeral } from '../wire/secure.js';
 
 export type Hello = Extract<Message, { t: 'hello' }>;
 
@@ -63,7 +64,9 @@ async function negotiate(conn: Connection, side: 'client' | 'server', psk: Buffe
   // TSYNC_TEST_NO_CAPS=cap,... plays a peer without those capabilities (tests only)
   const without = (process.env.TSYNC_TEST_NO_CAPS ?? '').split(',');
   const ours = CAPS.filter((c) => !without.includes(c));
-  const caps = [...ours, ...extraCaps, ...(psk ? [KEY_CAP] : [])];
+  // keyed: a fresh X25519 key in the HELLO, for forward secrecy (TSYNC_TEST_NO_CAPS=x25519 plays an older peer)
+  const eph = psk && !without.includes('x25519') ? ephemeral() : null;
+  const caps = [...ours, ...extraCaps, ...(psk ? [KEY_CAP] : []), ...(eph ? [eph.cap] : [])];
   const hello: Hello = { t: 'hello', version: range.max, minVersion: range.min, software: VERSION, caps, clock: sentAt, nonce };
   conn.send(hello);
   const m = await conn.next();
@@ -77,6 +80,6 @@ async function negotiate(conn: Connection, side: 'client' | 'server', psk: Buffe
   }
   checkKeyPresence(side, psk !== null, m);
   const [c, s] = side === 'client' ? [nonce, m.nonce] : [m.nonce, nonce];
-  const key = psk ? await authenticate(conn, side, psk, hello, m) : deriveKey(Buffer.from('tsync-unkeyed'), Buffer.concat([c, s]), 'tsync manifest v1');
+  const key = psk ? await authenticate(conn, side, psk, hello, m, eph) : deriveKey(Buffer.from('tsync-unkeyed'), Buffer.concat([c, s]), 'tsync manifest v1');
   return { version, peer: m, key, receivedAt, sentAt, codec: chooseCodec(CAPS, m.caps), rounds: caps.includes(ROUNDS_CAP) && m.caps.includes(ROUNDS_CAP), diff: caps.includes(DIFF_CAP) && m.caps.includes(DIFF_CAP) };
 }

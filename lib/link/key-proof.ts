@@ -9,8 +9,8 @@ import { Transform } from 'node:stream';
 import type { Connection } from './connection.js';
 import { TsyncError } from '../errors.js';
 import { encodeMessage, type Message } from '../wire/schema.js';
-import { KEY_CAP } from '../wire/caps.js';
-import { Opener, proof, proofMatches, Sealer, sessionKeys, transcript, type Side } from '../wire/secure.js';
+import { KEY_CAP, KX_CAP } from '../wire/caps.js';
+import { Opener, proof, proofMatches, Sealer, sessionKeys, transcript, type Ephemeral, type Side } from '../wire/secure.js';
 
 type Hello = Extract<Message, { t: 'hello' }>;
 
@@ -26,15 +26,36 @@ export function checkKeyPresence(side: Side, weHaveKey: boolean, peer: Hello): v
 }
 
 /**
- * Exchange proofs of the key over the transcript of both HELLOs, then seal
- * what we send and open what we receive. The caller has asked the
- * connection to pause after the peer's AUTH (conn.pauseAfter) before any
- * byte arrived. Returns the manifest MAC key for this session.
+ * The ephemeral X25519 secret, when both HELLOs carry a key (KX_CAP); null
+ * when the peer offers none (an older tsync: the key alone, as before).
+ * A HELLO stripped of its key on the way is caught by the proofs, which
+ * cover both HELLOs.
  */
-export async function authenticate(conn: Connection, side: Side, psk: Buffer, ours: Hello, theirs: Hello): Promise<Buffer> {
+function agreed(eph: Ephemeral | null, ours: Hello, theirs: Hello): Buffer | null {
+  const mine = ours.caps.find((c) => c.startsWith(KX_CAP));
+  const other = theirs.caps.find((c) => c.startsWith(KX_CAP));
+  if (!eph || !mine || !other) return null;
+  try {
+    return eph.agree(other);
+  } catch (e) {
+    throw new TsyncError('E_PROTOCOL', `the peer's ephemeral key is unusable: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Exchange proofs of the key over the transcript of both HELLOs, then seal
+ * what we send and open what we receive. The session keys come from the
+ * key and, when both sides offered one, an ephemeral X25519 exchange
+ * (forward secrecy). The caller has asked the connection to pause after
+ * the peer's AUTH (conn.pauseAfter) before any byte arrived. Returns the
+ * manifest MAC key for this session.
+ */
+export async function authenticate(conn: Connection, side: Side, psk: Buffer, ours: Hello, theirs: Hello, eph: Ephemeral | null = null): Promise<Buffer> {
   const [client, server] = side === 'client' ? [ours, theirs] : [theirs, ours];
   const t = transcript(encodeMessage(client), encodeMessage(server));
-  const keys = sessionKeys(psk, t);
+  const shared = agreed(eph, ours, theirs);
+  const keys = sessionKeys(psk, t, shared);
+  shared?.fill(0);
   const other: Side = side === 'client' ? 'server' : 'client';
   try {
     conn.send({ t: 'auth', proof: proof(keys.auth, side, t) });

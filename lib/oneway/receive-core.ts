@@ -13,7 +13,8 @@ import type { Entry, FileStatus, StartOptions } from '../wire/schema.js';
 import { parentOf } from '../tree/paths.js';
 import type { Action, Local, PlanOptions } from '../plan/oneway.js';
 import { cleanStaleTemps, moveAside } from '../fs/apply.js';
-import { backupPath, backupRoot } from '../fs/root.js';
+import { backupRoot } from '../fs/root.js';
+import { backupTarget, inBackup, reachDir, type BackupPlace } from '../fs/nofollow.js';
 import type { OpsDecoder, Patcher } from '../delta/index.js';
 import type { Events } from '../cli/report.js';
 import { emptyStats, type Stats } from '../cli/stats.js';
@@ -113,8 +114,12 @@ export abstract class ReceiverCore {
   protected readonly windowUs: number;
   protected readonly planOpts: PlanOptions;
   protected readonly backupAbs: string | null;
-  /** for directories tsync makes for itself: the user's umask */
-  protected readonly dirMode: number;
+  /** where backups go, reached without following a link (known once the root is) */
+  protected backup: BackupPlace | null = null;
+  /** directories tsync makes for itself (the root, backups): the kernel applies the user's umask */
+  protected readonly dirMode = 0o777;
+  /** directories (relative to the root) found to be real directories, not links, on the way down */
+  protected readonly realDirs = new Set<string>();
 
   /** the manifest as it arrives, checked */
   protected readonly intake: ManifestIntake;
@@ -127,8 +132,7 @@ export abstract class ReceiverCore {
     this.intake = new ManifestIntake(cfg.key);
     this.windowUs = Math.round(cfg.options.modifyWindow * 1e6);
     this.planOpts = { checksum: cfg.options.checksum, update: cfg.options.update, windowUs: this.windowUs };
-    // modes are set exactly as the sender has them (files are created with their final mode)
-    this.dirMode = 0o777 & ~process.umask(0);
+    // modes are set exactly as the sender has them, through the descriptor (fchmod): the process umask is left alone
     this.backupAbs = backupRoot(cfg.dest, cfg.options.backupDir);
   }
 
@@ -152,13 +156,49 @@ export abstract class ReceiverCore {
       }
     }
     if (this.cfg.options.dryRun) return true;
-    if (this.backupAbs) moveAside(abs, this.backupPath(rel), this.dirMode);
+    if (this.backup) moveAside(abs, this.backupPath(rel));
     else fs.rmSync(abs, { recursive: true, force: true });
+    // what was a directory here is no longer known to be one
+    for (const d of this.realDirs) if (d === rel || d.startsWith(`${rel}/`)) this.realDirs.delete(d);
     return true;
   }
 
+  /** where rel's backup goes: its directories made on a walk that follows no link */
   protected backupPath(rel: string): string {
-    return backupPath(this.backupAbs!, rel);
+    return backupTarget(this.backup!, rel, this.dirMode);
+  }
+
+  /**
+   * Why an entry must not be written at rel, or null: it is the backup
+   * directory or inside it (a link listed there would carry the backups
+   * anywhere), it is the same file on a folding destination as an entry
+   * listed before it, or a directory above it is not a real directory.
+   */
+  protected refusedName(rel: string): string | null {
+    const fold = (p: string) => this.intake.fold(p);
+    if (this.backup && this.backup.insideRel !== null && inBackup({ ...this.backup, insideRel: fold(this.backup.insideRel) }, fold(rel))) {
+      return 'at or under the backup directory: not written (it holds the backups of this run)';
+    }
+    const folded = this.intake.collide(rel);
+    if (!folded.ok) return folded.why;
+    if (!this.parentsReal(rel)) return 'a directory above it is a symbolic link or not a directory: not written through it';
+    return null;
+  }
+
+  /** Every directory above rel is a real directory (an lstat walk from the root, each directory once). */
+  private parentsReal(rel: string): boolean {
+    const parent = parentOf(rel);
+    if (parent === '.' || this.realDirs.has(parent)) return true;
+    // a dry run has not made what it would make
+    if (this.cfg.options.dryRun) return true;
+    try {
+      reachDir(this.root, parent.split('/'));
+    } catch (err) {
+      // not there yet is for the act to find out; a link or a file in the way is refused
+      return (err as NodeJS.ErrnoException).code === 'ENOENT';
+    }
+    for (let d = parent; d !== '.'; d = parentOf(d)) this.realDirs.add(d);
+    return true;
   }
 
   /** Before the first write into a directory this run did not make: remove an interrupted earlier run's temporaries there. */

@@ -189,7 +189,7 @@ export abstract class ReceiveData extends ReceiverCore {
         fs.rmSync(inc.tmp, { force: true });
         return;
       }
-    } else if (now && this.backupAbs) keepCopy(p.abs, this.backupPath(rel), this.dirMode);
+    } else if (now && this.backup) keepCopy(p.abs, this.backupPath(rel));
     fs.renameSync(inc.tmp, p.abs);
     this.installed(p, rel);
   }

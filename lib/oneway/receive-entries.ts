@@ -77,7 +77,7 @@ export abstract class ReceiveEntries extends ReceiveFinish {
         if (!this.makeWay(rel, abs, local)) return;
       }
       if (!dry) {
-        if (local && local.type === 'f' && this.backupAbs) keepCopy(abs, this.backupPath(rel), this.dirMode);
+        if (local && local.type === 'f' && this.backup) keepCopy(abs, this.backupPath(rel));
         placeSymlink(parentAbs(abs), abs, baseOf(abs), e.target ?? '', e.mtime);
       }
       this.touch(rel);

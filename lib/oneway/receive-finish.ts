@@ -39,9 +39,9 @@ export abstract class ReceiveFinish extends ReceiveRounds {
     this.stats.deleted++;
     if (this.cfg.options.dryRun) return;
     try {
-      if (this.backupAbs) {
+      if (this.backup) {
         if (isDir) fs.rmdirSync(abs);
-        else moveAside(abs, this.backupPath(rel), this.dirMode);
+        else moveAside(abs, this.backupPath(rel));
       } else if (isDir) fs.rmdirSync(abs);
       else fs.unlinkSync(abs);
       this.touch(rel);

@@ -5,14 +5,14 @@
 
 import * as fs from 'node:fs';
 import { baseOf } from '../tree/paths.js';
-import { PARTIAL_PREFIX, TMP_PREFIX } from '../tree/reserved.js';
-import { staleTemps } from '../fs/apply.js';
+import { TMP_PREFIX } from '../tree/reserved.js';
+import { partialName, staleTemps, tempStem } from '../fs/apply.js';
 import { parentAbs } from './receive-core.js';
 
 /** where --partial keeps what arrived of a file (a reserved name: never synced) */
 export function partialOf(abs: string): string {
   const i = abs.lastIndexOf('/');
-  return `${abs.slice(0, i + 1)}${PARTIAL_PREFIX}${abs.slice(i + 1, i + 1 + 200)}`;
+  return `${abs.slice(0, i + 1)}${partialName(abs.slice(i + 1))}`;
 }
 
 /**
@@ -31,7 +31,7 @@ export function partialFor(abs: string, dryRun: boolean, listed: Map<string, str
     temps = staleTemps(dir);
     listed.set(dir, temps);
   }
-  const mine = `${TMP_PREFIX}${baseOf(abs).slice(0, 100)}-`;
+  const mine = `${TMP_PREFIX}${tempStem(baseOf(abs))}-`;
   let best: { name: string; size: number } | null = null;
   for (const name of temps) {
     if (!name.startsWith(mine) || !/^[0-9a-f]{12}$/.test(name.slice(mine.length))) continue;

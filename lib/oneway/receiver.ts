@@ -17,6 +17,8 @@ import { describeFsError, TsyncError } from '../errors.js';
 import type { ReceiverConfig } from './receive-core.js';
 import { ReceiveEntries } from './receive-entries.js';
 import { ensureRootDir } from '../fs/root.js';
+import { backupPlace } from '../fs/nofollow.js';
+import { destinationFolding } from '../fs/probe.js';
 
 export type { ReceiverConfig } from './receive-core.js';
 
@@ -38,6 +40,9 @@ export class Receiver extends ReceiveEntries {
     if (head.t !== 'flist_head') throw new TsyncError('E_PROTOCOL', `expected the manifest header, got ${head.t}`);
     this.intake.head(head);
     this.setupRoot(head.singleFile);
+    if (this.backupAbs) this.backup = backupPlace(this.root, this.backupAbs);
+    // names that are one file on a folding destination are refused (probed once, here)
+    this.intake.foldWith(destinationFolding(this.root, { dryRun: this.cfg.options.dryRun }));
     if (this.cfg.lock && this.rename === null) this.held = await this.cfg.lock(this.root);
     let count = 0;
     for (;;) {
@@ -108,7 +113,8 @@ export class Receiver extends ReceiveEntries {
     this.intake.check(e);
     if (e.path !== '.') {
       const parent = parentOf(e.path);
-      if (parent !== '.' && !this.dirs.has(parent) && !this.passed.has(parent)) throw new TsyncError('E_PROTOCOL', `${JSON.stringify(e.path)} arrived before its directory (or under a non-directory)`);
+      // a directory refused or not made still counts as listed: what is inside it is skipped below
+      if (parent !== '.' && !this.dirs.has(parent) && !this.passed.has(parent) && !this.failedDirs.has(parent)) throw new TsyncError('E_PROTOCOL', `${JSON.stringify(e.path)} arrived before its directory (or under a non-directory)`);
     } else if (this.stats.entries > 0) {
       throw new TsyncError('E_PROTOCOL', 'the root entry must come first');
     } else if (e.type !== 'd') {
@@ -130,6 +136,12 @@ export class Receiver extends ReceiveEntries {
       if (e.type === 'd') this.failedDirs.add(e.path);
       this.stats.skipped++;
       return;
+    }
+    const refused = this.refusedName(rel);
+    if (refused) {
+      if (e.type === 'd') this.failedDirs.add(e.path);
+      this.stats.skipped++;
+      return this.problem(rel, 'E_PARTIAL', refused);
     }
     if (e.type === 'f') {
       this.stats.files++;

@@ -33,11 +33,14 @@ export interface TwoWayInput {
   unsure: { a: boolean; b: boolean };
 }
 
-export type Why = 'new' | 'changed' | 'kept' | 'meta';
+export type Why = 'new' | 'changed' | 'kept' | 'meta' | 'merged';
 
 export type Decision =
-  /** make the other side like `from` (create, replace, or fix metadata); `kept`: deleted on the other side but changed here */
-  | { path: string; do: 'copy'; from: Side; why: Why }
+  /**
+   * make the other side like `from` (create, replace, or fix metadata); `kept`: deleted on the other side but changed here;
+   * `merged` (with `mode`): `from` changed the content, the other side the mode: both end with from's content and this mode
+   */
+  | { path: string; do: 'copy'; from: Side; why: Why; mode?: number }
   | { path: string; do: 'delete'; on: Side }
   /** both changed: the winner's version stays at path on both sides, the loser's is kept as `copy` on both */
   | { path: string; do: 'conflict'; winner: Side; copy: string }
@@ -81,26 +84,50 @@ function changed(c: Ctx, side: Side, p: string): boolean {
   return cur?.type === 'd' && c.dirty[side].has(p);
 }
 
-/** Files both sides changed, of equal size and different mtimes: only their content can tell whether they differ. */
+/**
+ * Files both sides changed, of equal size: only their content can tell
+ * whether they differ. Equal mtimes prove nothing here (touch -r, cp -p,
+ * tar, two edits in one tick of a coarse clock, FAT's 2 s).
+ */
 export function needsHash(i: Omit<TwoWayInput, 'sameContent'>): string[] {
   const c: Ctx = { i: { ...i, sameContent: new Set() }, dirty: { a: new Set(), b: new Set() } };
   const out: string[] = [];
   for (const [p, a] of i.a) {
     const b = i.b.get(p);
     if (!b || a.type !== 'f' || b.type !== 'f' || a.size !== b.size) continue;
-    if (sameTime(a.mtime, b.mtime, i.windowUs)) continue;
     if (changed(c, 'a', p) && changed(c, 'b', p)) out.push(p);
   }
   return out.sort();
 }
 
-/** Same content (what a copy would carry), metadata aside. */
+/**
+ * Same content (what a copy would carry), metadata aside. Files both sides
+ * changed are the same only when their contents hashed the same; where at
+ * most one side changed, size and mtime tell, as in a one-way run.
+ */
 function sameContent(c: Ctx, p: string, a: Entry, b: Entry): boolean {
   if (a.type !== b.type) return false;
   if (a.type === 'd') return true;
   if (a.type === 'l') return a.target === b.target;
   if (a.size !== b.size) return false;
-  return sameTime(a.mtime, b.mtime, c.i.windowUs) || c.i.sameContent.has(p);
+  if (c.i.sameContent.has(p)) return true;
+  if (changed(c, 'a', p) && changed(c, 'b', p)) return false;
+  return sameTime(a.mtime, b.mtime, c.i.windowUs);
+}
+
+/**
+ * Both sides changed a file the baseline holds: one only its mode, the
+ * other only its content. The content travels and both keep the new mode
+ * (Unison merges the same way); null when it is a real conflict.
+ */
+function mergeable(c: Ctx, p: string, a: Entry, b: Entry): Decision | null {
+  const base = c.i.base?.get(p);
+  if (!base || base.type !== 'f' || a.type !== 'f' || b.type !== 'f') return null;
+  const content = (e: Entry) => e.size !== base.size || !sameTime(e.mtime, base.mtime, c.i.windowUs);
+  const mode = (e: Entry) => e.mode !== base.mode;
+  if (content(a) && !mode(a) && !content(b) && mode(b)) return { path: p, do: 'copy', from: 'a', why: 'merged', mode: b.mode };
+  if (content(b) && !mode(b) && !content(a) && mode(a)) return { path: p, do: 'copy', from: 'b', why: 'merged', mode: a.mode };
+  return null;
 }
 
 /** a's view of a side's time */
@@ -170,7 +197,9 @@ export function planTwoWay(i: TwoWayInput): Decision[] {
       // deleted on one side, changed on the other: the change survives
       if (!a && b) d = { path: p, do: 'copy', from: 'b', why: 'kept' };
       else if (a && !b) d = { path: p, do: 'copy', from: 'a', why: 'kept' };
-      else if (a && b) {
+      else if (a && b && (d = mergeable(c, p, a, b))) {
+        // one side's mode and the other's content: both survive
+      } else if (a && b) {
         const winner = newer(c, a, b);
         const loser = other(winner);
         const lost = loser === 'a' ? a : b;
@@ -232,7 +261,7 @@ export function nextBaseline(i: TwoWayInput, decisions: readonly Decision[], fai
       keepOld(p);
       continue;
     }
-    if (d.do === 'copy') out.set(p, (d.from === 'a' ? a : b)!);
+    if (d.do === 'copy') out.set(p, d.mode === undefined ? (d.from === 'a' ? a : b)! : { ...(d.from === 'a' ? a : b)!, mode: d.mode });
     else if (d.do === 'conflict') {
       const win = (d.winner === 'a' ? a : b)!;
       const lose = (d.winner === 'a' ? b : a)!;

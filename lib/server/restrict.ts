@@ -138,3 +138,17 @@ export function hideRoot(limits: ServerLimits, err: TsyncError): TsyncError {
   const shown = err.message.split(`${root}/`).join('/').split(root).join('/');
   return shown === err.message ? err : new TsyncError(err.code, shown, { cause: err });
 }
+
+/** A path as a restricted server's client sees it: from the root ("/", "/sub"); unrestricted, as it is. */
+export function shownInRoot(limits: ServerLimits, abs: string): string {
+  if (limits.root === undefined) return abs;
+  let root: string;
+  try {
+    root = fs.realpathSync(path.resolve(limits.root));
+  } catch {
+    return abs;
+  }
+  const rel = path.relative(root, abs);
+  if (rel === '') return '/';
+  return rel.startsWith('..') || path.isAbsolute(rel) ? '(outside the root)' : `/${rel}`;
+}

@@ -14,7 +14,7 @@ import { keyFileFrom, loadKey } from '../link/key-file.js';
 import { destLock } from '../fs/lock.js';
 import { streamProgress } from '../cli/progress.js';
 import { PROGRESS_CAP } from '../wire/caps.js';
-import { hideRoot, limitStart, type ServerLimits } from './restrict.js';
+import { hideRoot, limitStart, shownInRoot, type ServerLimits } from './restrict.js';
 
 export function expandHome(p: string): string {
   if (p === '~') return os.homedir();
@@ -61,7 +61,7 @@ export async function runServer(limits: ServerLimits & { key?: unknown } = { rea
     } else if (start.role === 'doctor') {
       // doctor's report loads only when asked for
       const { diagReport } = await import('../doctor/probe.js');
-      conn.send({ t: 'diag', report: JSON.stringify(diagReport(paths[0], startAt)) });
+      conn.send({ t: 'diag', report: JSON.stringify(diagReport(paths[0], startAt, { readOnly: limits.readOnly, shown: (abs) => shownInRoot(limits, abs) })) });
     } else if (start.role === 'sender') {
       const sender = new Sender({ sources: toSources(paths), options }, events);
       await Promise.race([sender.run(conn, neg.key), conn.failed()]);

@@ -26,7 +26,7 @@ import { withPeer, type PeerSpec } from '../link/peer.js';
 import { acquireLock, withLockWait } from '../fs/lock.js';
 import { planTwoWay, needsHash, nextBaseline, type Decision, type Side, type TwoWayInput } from '../plan/twoway.js';
 import { agreed, sameEntry, decodeBaseline, encodeBaseline, loadBaseline, replicaId, saveBaseline, NO_DIGEST, type Baseline } from './baseline.js';
-import { applyOp, opOrder, type TwoWayOp } from './ops.js';
+import { applyOp, mergeModes, opOrder, type TwoWayOp } from './ops.js';
 import { ensureRoot, opContext } from './replica.js';
 import { estimateOffset } from './clock.js';
 import { applyDiff, readGone } from './diff.js';
@@ -178,6 +178,8 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
         conn.release();
       }
       conn.send({ t: 'done', stats: '{}' });
+      // merged files: ours take the mode of the merge (the pulled ones have arrived by now)
+      mergeModes(root, decisions, input, failed, events);
       // theirs: deletions and losing versions moved aside
       const remoteOps = opsOn('b', decisions, input);
       if (remoteOps.length > 0) await remoteApply(conn, remoteOps, events, stats);
@@ -341,7 +343,13 @@ function pushList(decisions: readonly Decision[], ours: { root: string; rootEntr
   };
   for (const d of decisions) {
     const mine = local(d.path);
-    if (d.do === 'copy' && d.from === 'a' && mine) add(mine);
+    const theirs = b.get(d.path);
+    if (d.do === 'copy' && d.mode !== undefined) {
+      // a merge: our content with their mode, or (pulled already) their content with our mode, only the mode to fix there
+      if (failed.has(d.path)) continue;
+      const e = d.from === 'a' ? mine?.entry : theirs;
+      if (e) add({ entry: { ...e, mode: d.mode }, abs: under(ours.root, d.path) });
+    } else if (d.do === 'copy' && d.from === 'a' && mine) add(mine);
     else if (d.do === 'conflict' && mine) {
       if (d.winner === 'a' && !failed.has(d.path)) add(mine);
       else if (d.winner === 'b' && !failed.has(d.path)) add({ entry: { ...mine.entry, path: d.copy }, abs: under(ours.root, d.copy) });

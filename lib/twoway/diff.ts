@@ -32,30 +32,22 @@ export interface ManifestDiff {
  */
 export function diffFromBaseline(scan: Iterable<ScannedFile[]>, base: readonly Entry[]): ManifestDiff {
   const left = new Map(base.map((e) => [e.path, e]));
-  const dirs = new Map<string, ScannedFile>();
-  const sent = new Set<string>();
-  const out: ScannedFile[] = [];
-  // the root comes first in every scan, so the walk up from any other entry stops at it
-  const send = (f: ScannedFile) => {
-    const above: ScannedFile[] = [];
-    for (let d = parentOf(f.entry.path); d !== '.' && !sent.has(d); d = parentOf(d)) above.push(dirs.get(d)!);
-    for (const a of above.reverse()) {
-      sent.add(a.entry.path);
-      out.push(a);
-    }
-    sent.add(f.entry.path);
-    out.push(f);
-  };
+  // every directory and every changed entry, in scan order; what is sent is those of them needed
+  const met: ScannedFile[] = [];
+  const needed = new Set<string>();
   for (const batch of scan) {
     for (const f of batch) {
       const p = f.entry.path;
       const was = left.get(p);
       left.delete(p);
-      if (f.entry.type === 'd') dirs.set(p, f);
-      if (p === '.' || !sameEntry(was, f.entry)) send(f);
+      const changed = p === '.' || !sameEntry(was, f.entry);
+      if (changed || f.entry.type === 'd') met.push(f);
+      // a changed entry and the directories above it (the root comes first in every scan, so the walk stops at it)
+      if (changed) for (let d = p; !needed.has(d); d = parentOf(d)) needed.add(d);
     }
   }
-  return { batches: Batcher.all(out), gone: [...left.values()] };
+  // scan order keeps the manifest's promise: parents first, siblings in increasing order
+  return { batches: Batcher.all(met.filter((f) => needed.has(f.entry.path))), gone: [...left.values()] };
 }
 
 function goneMac(key: Buffer): MacChain {

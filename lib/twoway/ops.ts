@@ -7,12 +7,14 @@
 // component without following a symlink.
 
 import * as fs from 'node:fs';
-import { backupPath } from '../fs/root.js';
 import { TwOp, type Entry, type TwOpKind } from '../wire/schema.js';
 import { checkRelPath, parentOf, under } from '../tree/paths.js';
 import { isReserved } from '../tree/reserved.js';
-import { readLocal, moveAside } from '../fs/apply.js';
+import { readLocal, moveAside, setPathMeta } from '../fs/apply.js';
+import { backupTarget, parentsAreDirs, type BackupPlace } from '../fs/nofollow.js';
 import { describeFsError, TsyncError } from '../errors.js';
+import type { Events } from '../cli/report.js';
+import type { Decision, TwoWayInput } from '../plan/twoway.js';
 
 export interface TwoWayOp {
   op: TwOpKind;
@@ -26,8 +28,8 @@ export interface TwoWayOp {
 export interface OpContext {
   root: string;
   dryRun: boolean;
-  /** --backup-dir, resolved: deleted files go there instead of away */
-  backupAbs: string | null;
+  /** --backup-dir, resolved: deleted files go there instead of away, reached without following a link */
+  backup: BackupPlace | null;
   /** mode for directories made under the backup directory */
   dirMode: number;
 }
@@ -37,14 +39,6 @@ function checked(p: string): string {
   const bad = checkRelPath(p);
   if (bad || p === '.' || isReserved(p)) throw new TsyncError('E_PROTOCOL', `the peer named an unsafe path (${bad ?? 'reserved'}): ${JSON.stringify(p)}`);
   return p;
-}
-
-/** Every directory above rel must be a real directory: never act through a symlink. */
-function parentsAreDirs(root: string, rel: string): boolean {
-  let dir = parentOf(rel);
-  const dirs: string[] = [];
-  for (; dir !== '.'; dir = parentOf(dir)) dirs.push(dir);
-  return dirs.every((d) => fs.lstatSync(under(root, d), { throwIfNoEntry: false })?.isDirectory() === true);
 }
 
 function matches(abs: string, e: Entry): boolean {
@@ -87,7 +81,7 @@ function remove(ctx: OpContext, rel: string, abs: string, e: Entry): string | nu
     }
     return null;
   }
-  if (ctx.backupAbs) moveAside(abs, backupPath(ctx.backupAbs, rel), ctx.dirMode);
+  if (ctx.backup) moveAside(abs, backupTarget(ctx.backup, rel, ctx.dirMode));
   else fs.unlinkSync(abs);
   return null;
 }
@@ -95,4 +89,18 @@ function remove(ctx: OpContext, rel: string, abs: string, e: Entry): string | nu
 /** Deletions deepest first, so a directory is emptied before it is removed. */
 export function opOrder(a: TwoWayOp, b: TwoWayOp): number {
   return a.path < b.path ? 1 : a.path > b.path ? -1 : 0;
+}
+
+/** Merged files (one side's content, the other's mode): ours get the merged mode, never through a link. */
+export function mergeModes(root: string, decisions: readonly Decision[], input: Omit<TwoWayInput, 'sameContent'>, failed: ReadonlySet<string>, events: Events): void {
+  for (const d of decisions) {
+    if (d.do !== 'copy' || d.mode === undefined || failed.has(d.path)) continue;
+    const e = input[d.from].get(d.path)!;
+    try {
+      if (!parentsAreDirs(root, d.path)) throw new Error('a directory above it is missing or is not a directory');
+      setPathMeta(under(root, d.path), { ...e, mode: d.mode }, true, false);
+    } catch (err) {
+      events.warn({ path: d.path, code: 'E_PARTIAL', message: `its merged mode could not be set: ${err instanceof Error && !(err as NodeJS.ErrnoException).code ? err.message : describeFsError(err)}` });
+    }
+  }
 }

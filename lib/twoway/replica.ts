@@ -14,6 +14,7 @@ import type { Events } from '../cli/report.js';
 import { TsyncError } from '../errors.js';
 import { decodeBaseline, loadBaseline, NO_DIGEST, replicaId, saveBaseline } from './baseline.js';
 import { applyOp, type OpContext } from './ops.js';
+import { backupPlace } from '../fs/nofollow.js';
 import { diffFromBaseline, sendGone } from './diff.js';
 import { acquireLock } from '../fs/lock.js';
 import { backupRoot, ensureRootDir } from '../fs/root.js';
@@ -28,7 +29,7 @@ export function ensureRoot(root: string, dryRun: boolean): string {
 }
 
 export function opContext(root: string, options: StartOptions): OpContext {
-  return { root, dryRun: options.dryRun, backupAbs: backupRoot(root, options.backupDir), dirMode: 0o755 };
+  return { root, dryRun: options.dryRun, backup: options.backupDir ? backupPlace(root, backupRoot(root, options.backupDir)!) : null, dirMode: 0o777 };
 }
 
 export function decodeExpect(b: Buffer): Entry {

@@ -20,6 +20,14 @@ export const DIFF_CAP = 'twoway:diff';
 export const KEY_CAP = 'key';
 /** the client asks a receiving server for PROGRESS messages (--progress, lib/cli/progress.ts); a request of one run, not a standing offer */
 export const PROGRESS_CAP = 'progress';
+/**
+ * The prefix of the capability that carries a side's ephemeral X25519
+ * public key (keyed sessions, lib/wire/secure.ts): `x25519=` and the key's
+ * 32 bytes in base64url (43 characters). It is inside the HELLO, so inside
+ * the transcript both proofs cover: a relay that removes or changes it
+ * makes the proofs fail. TSYNC_TEST_NO_CAPS=x25519 plays a peer without it.
+ */
+export const KX_CAP = 'x25519=';
 
 /** -z with this codec (lib/link/compress.ts): "z:deflate", "z:brotli" */
 export function codecCap(codec: string): string {

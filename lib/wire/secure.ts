@@ -11,10 +11,11 @@
 // AES-256-GCM over ChaCha20-Poly1305: as fast or faster here at every
 // frame size (bench/aead.mjs). See docs/design.md, "Keyed channel".
 
-import { createCipheriv, createDecipheriv, createHash, createHmac, createSecretKey, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, createPublicKey, createSecretKey, diffieHellman, generateKeyPairSync, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { DecodeError } from './codec.js';
 import { FRAME_HEADER, FrameDecoder } from './frames.js';
 import { LIMITS } from './schema.js';
+import { KX_CAP } from './caps.js';
 
 export const KEY_LEN = 32;
 export const TAG_LEN = 16;
@@ -55,11 +56,53 @@ export function transcript(clientHello: Buffer, serverHello: Buffer): Buffer {
   return createHash('sha256').update('tsync keyed v1\0').update(len(clientHello)).update(clientHello).update(len(serverHello)).update(serverHello).digest();
 }
 
-/** HKDF-SHA256 of the pre-shared key, salted with the transcript, one label per key. */
-export function sessionKeys(psk: Buffer, t: Buffer): SessionKeys {
+/**
+ * HKDF-SHA256 of the pre-shared key, salted with the transcript, one label
+ * per key. With `shared` (the ephemeral X25519 secret both sides agreed
+ * on), the input is the key and that secret together: a recording cannot
+ * be opened by whoever learns the key later (forward secrecy). Without it
+ * (a peer that does not offer an ephemeral key), the key alone.
+ */
+export function sessionKeys(psk: Buffer, t: Buffer, shared: Buffer | null = null): SessionKeys {
   checkKey(psk);
-  const derive = (info: string) => Buffer.from(hkdfSync('sha256', psk, t, Buffer.from(info), KEY_LEN));
-  return { auth: derive('tsync auth v1'), c2s: derive('tsync c2s v1'), s2c: derive('tsync s2c v1'), manifest: derive('tsync manifest v1') };
+  if (shared && shared.length !== KEY_LEN) throw new RangeError(`expected a shared secret of ${KEY_LEN} bytes, got ${shared.length}`);
+  const ikm = shared ? Buffer.concat([psk, shared]) : psk;
+  const derive = (info: string) => Buffer.from(hkdfSync('sha256', ikm, t, Buffer.from(info), KEY_LEN));
+  try {
+    return { auth: derive('tsync auth v1'), c2s: derive('tsync c2s v1'), s2c: derive('tsync s2c v1'), manifest: derive('tsync manifest v1') };
+  } finally {
+    if (shared) ikm.fill(0);
+  }
+}
+
+export interface Ephemeral {
+  /** the capability to offer */
+  cap: string;
+  /** the shared secret with the peer whose capability this is */
+  agree(theirCap: string): Buffer;
+}
+
+/** A fresh X25519 key pair for one handshake (node:crypto). */
+export function ephemeral(): Ephemeral {
+  const { publicKey, privateKey } = generateKeyPairSync('x25519');
+  const x = publicKey.export({ format: 'jwk' }).x!;
+  return {
+    cap: `${KX_CAP}${x}`,
+    agree(theirCap: string): Buffer {
+      const x = theirCap.slice(KX_CAP.length);
+      if (!/^[A-Za-z0-9_-]{43}$/.test(x)) throw new RangeError('expected an X25519 public key of 32 bytes in base64url');
+      let shared: Buffer;
+      try {
+        shared = diffieHellman({ privateKey, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x }, format: 'jwk' }) });
+      } catch {
+        // OpenSSL refuses a low-order point ("failed during derivation")
+        shared = Buffer.alloc(KEY_LEN);
+      }
+      // a low-order point gives all zeros: no secret at all
+      if (shared.every((b) => b === 0)) throw new RangeError('the X25519 exchange gave no secret (a low-order public key)');
+      return shared;
+    },
+  };
 }
 
 /** A side's proof: its role is inside, so a proof sent back to its author does not pass. */

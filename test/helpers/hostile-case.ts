@@ -82,6 +82,8 @@ export interface SenderCase {
   args?: string[];
   /** HELLO caps of the hostile server (decides the -z codec) */
   caps?: string[];
+  /** the client's environment, over ours (TSYNC_TEST_* switches) */
+  env?: Record<string, string>;
   setup?(s: Sandbox): Promise<void>;
   /** after the handshake: the lie */
   play(p: WirePeer, key: Buffer, s: Sandbox): Promise<unknown>;
@@ -98,7 +100,7 @@ export async function runSenderCase(t: Test, remote: RemoteStandIn, c: SenderCas
   await c.setup?.(s);
   const before = await outside(s);
   const started = Date.now();
-  const run = runTsync(['-e', remote.rsh, ...(c.args ?? []), 'localhost:src/', `${s.dst}/`], { timeoutMs: 60_000 });
+  const run = runTsync(['-e', remote.rsh, ...(c.args ?? []), 'localhost:src/', `${s.dst}/`], { timeoutMs: 60_000, env: c.env });
   const p = await remote.accept();
   const played = serverHandshake(p, { caps: c.caps })
     .then(({ key }) => c.play(p, key, s))

@@ -14,7 +14,7 @@ import { sendGone } from '../../lib/twoway/diff.js';
 import { encodeEntries, type Entry } from '../../lib/wire/schema.js';
 import { runTsync, TSYNC_BIN } from '../helpers/run.js';
 import { outcome, remoteStandIn } from '../helpers/hostile-case.js';
-import { file, serverHandshake, type WirePeer } from '../helpers/hostile.js';
+import { dir, file, sendManifest, serverHandshake, type WirePeer } from '../helpers/hostile.js';
 import { diffSnapshots, makeRandomTree, snapshot } from '../helpers/tree.js';
 
 interface Case {
@@ -61,6 +61,24 @@ const CASES: Case[] = [
       p.send({ ...(honest[1] as { t: 'tw_gone_end'; count: number; mac: Buffer }), count: 2 });
     },
     stderr: /gone list failed verification at its end/,
+  },
+  {
+    // before the fix the client planned from it and pulled (the order was not checked on a two-way run)
+    name: 'manifest: siblings out of order (new files listed b before a)',
+    play: (p, key) => {
+      sendGone(asConn(p), key, []);
+      sendManifest(p, key, [[dir('.'), file('zz-new-b.txt', 3), file('zz-new-a.txt', 3)]]);
+    },
+    stderr: /the manifest is not in sorted order: "zz-new-a\.txt" came after "zz-new-b\.txt"/,
+  },
+  {
+    name: 'manifest: names out of order inside a directory',
+    play: (p, key, base) => {
+      const d = base.entries.find((e) => e.type === 'd' && e.path !== '.')!;
+      sendGone(asConn(p), key, []);
+      sendManifest(p, key, [[dir('.'), d, file(`${d.path}/zz-2.txt`, 3), file(`${d.path}/zz-1.txt`, 3)]]);
+    },
+    stderr: /the manifest is not in sorted order/,
   },
   {
     name: 'the manifest instead of the gone list',

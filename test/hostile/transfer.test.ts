@@ -25,8 +25,8 @@ const TIMEOUT = 30;
 const PARTIAL = 23;
 const DEFLATE_ONLY = ['hash:sha256', 'z:deflate'];
 
-/** ROOT, old.txt (changed: it will be asked for) and new.txt */
-const LIST: Entry[] = [ROOT, file('old.txt', NEW.length, NEWER), file('new.txt', NEW.length, NEWER)];
+/** ROOT, old.txt (changed: it will be asked for) and then-new.txt (new; after it in sorted order, as an honest sender lists them) */
+const LIST: Entry[] = [ROOT, file('old.txt', NEW.length, NEWER), file('then-new.txt', NEW.length, NEWER)];
 const FILES = new Map<number, Buffer>([
   [1, NEW],
   [2, NEW],
@@ -64,7 +64,7 @@ const CASES: SenderCase[] = [
       p.send({ t: 'data', data: ten });
       p.send({ t: 'file_end', index: 1, status: FileStatus.Sent, hash: sha256(ten), message: '' });
       return true;
-    }, [ROOT, file('old.txt', Number.MAX_SAFE_INTEGER, NEWER), file('new.txt', NEW.length, NEWER)]),
+    }, [ROOT, file('old.txt', Number.MAX_SAFE_INTEGER, NEWER), file('then-new.txt', NEW.length, NEWER)]),
     expect: { code: PARTIAL, stderr: /old\.txt: received data failed verification twice/ },
     check: oldKept,
   },
@@ -102,15 +102,15 @@ const CASES: SenderCase[] = [
   {
     name: 'FILE_BEGIN for an unchanged file nobody asked for',
     setup: async (s) => {
-      await fsp.writeFile(path.join(s.dst, 'same.txt'), NEW);
-      await fsp.utimes(path.join(s.dst, 'same.txt'), NEWER / 1e6, NEWER / 1e6);
+      await fsp.writeFile(path.join(s.dst, 'unchanged.txt'), NEW);
+      await fsp.utimes(path.join(s.dst, 'unchanged.txt'), NEWER / 1e6, NEWER / 1e6);
     },
     play: session(
       (p, r, n) => {
         if (n === 0) sendFile(p, 3, NEW);
         return true;
       },
-      [...LIST, file('same.txt', NEW.length, NEWER)],
+      [...LIST, file('unchanged.txt', NEW.length, NEWER)],
     ),
     expect: { code: PROTO, stderr: /file data for 3 that was not requested/ },
   },

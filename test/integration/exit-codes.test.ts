@@ -24,7 +24,7 @@ const WHERE: Record<number, string> = {
   1: 'test/integration/cli.test.ts "unknown option: exit 1, one line"; test/cli/profile.test.ts',
   2: 'test/integration/cli.test.ts "a peer of another protocol version: exit 2"; test/integration/doctor.test.ts',
   3: 'test/integration/cli.test.ts "missing source: exit 3" and "missing destination parent: exit 3"',
-  4: 'none yet: no server in this version refuses a request (--server --read-only is another branch)',
+  4: 'test/integration/restricted.test.ts " is refused: exit 4" (pulls of .. and of links leading out) and " is refused: the share is read-only"',
   5: 'test/integration/cli.test.ts "a remote without tsync: exit 5" and the junk-printing shells',
   10: 'test/integration/cli.test.ts "an rsh that cannot connect: exit 10"; test/integration/ssh.test.ts',
   11: 'this file: "exit 11"',
@@ -36,7 +36,7 @@ const WHERE: Record<number, string> = {
   40: 'test/integration/twoway.test.ts "a conflict: the newer version wins, the other is kept on both sides; -n and --json tell"',
   41: 'test/integration/lock.test.ts "the second fails at once with exit 41"',
   42: 'test/integration/hooks.test.ts "a failing pre hook: exit 42"',
-  43: 'test/integration/hooks.test.ts "a failing post hook: ... exit 43"',
+  43: 'test/integration/hooks.test.ts "a failing post hook: a warning, and exit 43 after a good run"',
   44: 'test/integration/doctor.test.ts "problems: what to fix, and exit 44"',
   70: 'none: an internal error is a bug in tsync, and nothing causes one on purpose',
 };
@@ -46,7 +46,13 @@ t.test('every exit status has a test, or a reason why not, and --help lists it',
   for (const c of codes) {
     t.ok(WHERE[c], `exit ${c}: ${WHERE[c] ?? 'NO TEST'}`);
     const file = /^(test\/\S+)/.exec(WHERE[c] ?? '')?.[1];
-    if (file) t.ok(fs.existsSync(new URL(`../../${file}`, import.meta.url)), `${file} exists`);
+    if (!file) continue;
+    const url = new URL(`../../${file}`, import.meta.url);
+    t.ok(fs.existsSync(url), `${file} exists`);
+    // the test named in the first file is there (quoted titles, checked as written)
+    const text = fs.existsSync(url) ? fs.readFileSync(url, 'utf8') : '';
+    const firstFile = (WHERE[c] ?? '').split(/;\s*test\//)[0];
+    for (const [, title] of firstFile.matchAll(/"([^"]+)"/g)) t.ok(text.includes(title), `${file} holds "${title}"`);
   }
   t.same(Object.keys(WHERE).map(Number).filter((c) => !codes.includes(c)), [], 'and no stale rows');
   const help = helpText();

@@ -112,10 +112,41 @@ t.test('the same edit on both sides is never a conflict, whatever the mtimes say
   const got = planTwoWay({ ...i0, sameContent: new Set(['p']) });
   t.equal(short(got), 'copy:b:meta', 'identical content: only the newer mtime travels');
   t.equal(short(planTwoWay(i0)), 'conflict:b', 'different content of the same size: a conflict');
-  // same size and mtime: the quick check says equal without hashing
+  // twoway-same-size-same-mtime-divergence: both changed to one size and one mtime (touch -r, cp -p, tar, a coarse clock) proves nothing
   const same = input([file('p', 13, T0 + S)], [file('p', 13, T0 + S)], base);
-  t.same(needsHash(same), []);
-  t.equal(short(planTwoWay(same)), 'none');
+  t.same(needsHash(same), ['p'], 'both changed, same size, same mtime: still hashed');
+  t.equal(short(planTwoWay(same)), 'conflict:b', 'different content: a conflict, never taken as identical');
+  t.equal(short(planTwoWay({ ...same, sameContent: new Set(['p']) })), 'none', 'the same content: nothing to do');
+  t.same(planTwoWay(swapped(same)), planTwoWay(same).map(mirror));
+  // inside --modify-window, the same
+  const fat = input([file('p', 13, T0 + 2 * S)], [file('p', 13, T0 + 3 * S)], base, { windowUs: 2 * S });
+  t.same(needsHash(fat), ['p']);
+  t.equal(short(planTwoWay(fat)), 'conflict:b');
+  // only one side changed: size and mtime decide, as one-way (nothing to hash)
+  const one = input([file('p', 10, T0)], [file('p', 10, T0, 0o600)], base);
+  t.same(needsHash(one), [], 'a mode change on one side is no reason to hash');
+  t.equal(short(planTwoWay(one)), 'copy:b:meta');
+});
+
+t.test('a mode change on one side and a content change on the other merge, as Unison does', async (t) => {
+  const base = [file('p', 10, T0)];
+  const modeA = [file('p', 10, T0, 0o755)];
+  const contentB = [file('p', 12, T0 + 9 * S)];
+  const i = input(modeA, contentB, base);
+  const got = planTwoWay(i);
+  t.same(got, [{ path: 'p', do: 'copy', from: 'b', why: 'merged', mode: 0o755 }], "b's content travels, a's mode stays, on both");
+  t.same(planTwoWay(swapped(i)), got.map(mirror), 'both orders agree');
+  t.same(nextBaseline({ ...i }, got, new Set()), [file('p', 12, T0 + 9 * S, 0o755)], 'the baseline holds both changes');
+  t.same(nextBaseline({ ...i }, got, new Set(['p'])), base, 'a failed merge keeps the old baseline entry');
+  // a content change of the same size on the other side: hashed (both changed), found different, merged
+  const sameSize = input(modeA, [file('p', 10, T0 + 9 * S)], base);
+  t.same(needsHash(sameSize), ['p']);
+  t.same(planTwoWay(sameSize), [{ path: 'p', do: 'copy', from: 'b', why: 'merged', mode: 0o755 }]);
+  // both changed the mode, or one both mode and content: a real conflict
+  t.equal(short(planTwoWay(input([file('p', 10, T0, 0o755)], [file('p', 12, T0 + 9 * S, 0o600)], base))), 'conflict:b');
+  t.equal(short(planTwoWay(input([file('p', 11, T0 + S, 0o755)], [file('p', 12, T0 + 9 * S)], base))), 'conflict:b');
+  // no baseline: nothing to tell which side changed what
+  t.equal(short(planTwoWay(input(modeA, contentB, null))), 'conflict:b');
 });
 
 t.test('clock skew: times are compared in the client clock', async (t) => {

@@ -86,3 +86,33 @@ t.test('sent and gone lists are cut into frame-sized batches', async (t) => {
   );
   t.equal(batches.flat().length, 2500, 'nothing lost');
 });
+
+t.test('siblings stay in increasing order: a changed file sends its directories in their places, not when it is reached', async (t) => {
+  const { NameGuard, NO_FOLDING } = await import('../../lib/fs/names.js');
+  const root = t.testdir();
+  fs.mkdirSync(path.join(root, 'a/deep'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'c'));
+  for (const f of ['a/deep/x.txt', 'b.txt', 'c/y.txt', 'd.txt']) fs.writeFileSync(path.join(root, f), 'x');
+  const base = entries(scan(root));
+  // the scan lists a directory's own names before going into its subdirectories: a/deep/x.txt comes after b.txt and d.txt
+  for (const f of ['a/deep/x.txt', 'b.txt', 'd.txt']) fs.writeFileSync(path.join(root, f), 'changed');
+  const sent = entries(diffFromBaseline(scan(root), base).batches).map((e) => e.path);
+  t.same(sent, ['.', 'a', 'b.txt', 'd.txt', 'a/deep', 'a/deep/x.txt'], 'scan order, c left out');
+  const guard = new NameGuard(NO_FOLDING, false);
+  t.same(sent.map((p) => guard.order(p)).filter((v) => !v.ok), [], 'the order the receiver checks');
+});
+
+t.test('random changes: every diff keeps the sibling order', async (t) => {
+  const { NameGuard, NO_FOLDING } = await import('../../lib/fs/names.js');
+  for (const seed of [11, 12, 13]) {
+    await t.test(`seed ${seed}`, async (t) => {
+      const root = t.testdir();
+      await makeRandomTree(root, seed, { files: 80, bigFiles: 0 });
+      const base = entries(scan(root));
+      await mutateTree(root, seed + 100, { ops: 20 });
+      const sent = entries(diffFromBaseline(scan(root), base).batches).map((e) => e.path);
+      const guard = new NameGuard(NO_FOLDING, false);
+      t.same(sent.map((p) => guard.order(p)).filter((v) => !v.ok), [], `${sent.length} entries in order`);
+    });
+  }
+});

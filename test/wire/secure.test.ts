@@ -158,3 +158,23 @@ t.test('transcript, keys and proofs', async (t) => {
   t.notOk(proofMatches(pc, proof(sessionKeys(OTHER, tr).auth, 'client', tr)), 'another key, another proof');
   t.notOk(proofMatches(pc, pc.subarray(0, 31)), 'a short proof does not match (and does not throw)');
 });
+
+t.test('ephemeral X25519 (forward secrecy): both sides agree, the secret changes every key, bad keys are refused', async (t) => {
+  const { ephemeral, sessionKeys: keysOf } = await import('../../lib/wire/secure.js');
+  const { KX_CAP } = await import('../../lib/wire/caps.js');
+  const a = ephemeral();
+  const b = ephemeral();
+  t.ok(a.cap.startsWith(KX_CAP) && a.cap.length === KX_CAP.length + 43 && a.cap.length <= 64, `a capability of ${a.cap.length} characters`);
+  const sa = a.agree(b.cap);
+  t.same(sa, b.agree(a.cap), 'both sides compute the same secret');
+  t.not(a.cap, ephemeral().cap, 'a fresh key every time');
+  const psk = Buffer.alloc(32, 1);
+  const tr = Buffer.alloc(32, 2);
+  const plain = keysOf(psk, tr);
+  const fs = keysOf(psk, tr, sa);
+  for (const k of ['auth', 'c2s', 's2c', 'manifest'] as const) t.notSame(fs[k], plain[k], `${k} depends on the exchange`);
+  t.throws(() => a.agree(`${KX_CAP}short`), /32 bytes in base64url/);
+  // the all-zero point is of low order: no secret
+  t.throws(() => a.agree(`${KX_CAP}${Buffer.alloc(32).toString('base64url')}`), /no secret|low-order|invalid|public key/i);
+  t.throws(() => keysOf(psk, tr, Buffer.alloc(31)), /shared secret of 32 bytes/);
+});
