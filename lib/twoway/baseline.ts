@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { encodeEntries, LIMITS, type Entry } from '../wire/schema.js';
-import { PackedTree, type SortedTree } from '../tree/packed.js';
+import { PackedTree, type IndexedTree, type SortedTree } from '../tree/packed.js';
 import { mergeRows } from '../plan/rows.js';
 import { checkRelPath } from '../tree/paths.js';
 import { STATE_DIR } from '../tree/filter.js';
@@ -23,7 +23,7 @@ const BATCH = 1000;
 
 export interface Baseline {
   /** the entries, sorted by path, packed (decoded as walked) */
-  readonly tree: PackedTree;
+  readonly tree: IndexedTree;
   readonly count: number;
   batches: Buffer[];
   digest: Buffer;
@@ -94,12 +94,12 @@ export function encodeBaseline(entries: Iterable<Entry>): Baseline {
 
 /** a baseline whose entries are checked and indexed when first walked */
 function lazyTree(batches: Buffer[], digest: Buffer, count: number, what: string, mismatch: () => Error): Baseline {
-  let tree: PackedTree | null = null;
+  let tree: IndexedTree | null = null;
   return {
     batches,
     digest,
     count,
-    get tree(): PackedTree {
+    get tree(): IndexedTree {
       tree ??= checkedTree(batches, what);
       if (tree.size !== count) throw mismatch();
       return tree;
@@ -114,7 +114,7 @@ export function digestOf(batches: readonly Buffer[]): Buffer {
 }
 
 /** Batches a peer or a file gave us, checked entry by entry (canonical, sorted, unique, safe paths) without keeping the entries. */
-function checkedTree(batches: Buffer[], what: string): PackedTree {
+function checkedTree(batches: Buffer[], what: string): IndexedTree {
   let prev: string | null = null;
   return PackedTree.fromBatches(batches, (e) => {
     const bad = checkRelPath(e.path);

@@ -11,7 +11,7 @@
 import * as os from 'node:os';
 import type { Connection } from '../connection.js';
 import { FileStatus, ReqFlag, TwOp, encodeEntries, decodeEntries, type Entry, type Message, type StartOptions } from '../wire/schema.js';
-import { TreeBuilder, type PackedTree, type SortedTree } from '../tree/packed.js';
+import { TreeBuilder, type SortedTree } from '../tree/packed.js';
 import { mergeRows } from '../plan/rows.js';
 import { MacChain, macEqual } from '../tree/manifest.js';
 import { Filter } from '../tree/filter.js';
@@ -54,7 +54,7 @@ export interface TwoWayResult {
 interface Theirs {
   /** the replica's root entry, and the rest of what it sent, packed in path order */
   root: Entry | undefined;
-  tree: PackedTree;
+  tree: SortedTree;
   messages: Message[];
   ioErrors: number;
 }
@@ -206,7 +206,7 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
 class LocalScan {
   private readonly scanner: Scanner;
   /** entries only, packed: a million absolute paths would cost a hundred MB, and each is its root and path joined */
-  readonly done: Promise<{ root: Entry; tree: PackedTree; ioErrors: number }>;
+  readonly done: Promise<{ root: Entry; tree: SortedTree; ioErrors: number }>;
 
   constructor(root: string, options: StartOptions, events: Events) {
     this.scanner = new Scanner(Filter.create(options.rules, { ignoreFiles: options.ignoreFiles }), (w) => events.warn(w));
@@ -214,7 +214,7 @@ class LocalScan {
     this.done.catch(() => {});
   }
 
-  private async run(batches: Iterator<ScannedFile[]>): Promise<{ root: Entry; tree: PackedTree; ioErrors: number }> {
+  private async run(batches: Iterator<ScannedFile[]>): Promise<{ root: Entry; tree: SortedTree; ioErrors: number }> {
     const tree = new TreeBuilder((p) => new TsyncError('E_INTERNAL', `the scan met ${JSON.stringify(p)} twice`));
     let root: Entry | undefined;
     for (let n = batches.next(); !n.done; n = batches.next()) {
@@ -233,7 +233,7 @@ function readManifest(conn: Connection, key: Buffer, events: Events): Promise<Th
   const mac = new MacChain(key);
   const duplicate = (p: string) => new TsyncError('E_PROTOCOL', `duplicate path in manifest: ${JSON.stringify(p)}`);
   const tree = new TreeBuilder(duplicate);
-  const out: Theirs = { root: undefined, tree: undefined as unknown as PackedTree, messages: [], ioErrors: 0 };
+  const out: Theirs = { root: undefined, tree: undefined as unknown as SortedTree, messages: [], ioErrors: 0 };
   let count = 0;
   return new Promise((resolve, reject) => {
     conn.onMessage((m) => {

@@ -17,7 +17,7 @@ import { Batcher, type ScannedFile } from '../tree/scan.js';
 import { parentOf } from '../tree/paths.js';
 import { TsyncError } from '../errors.js';
 import { sameEntry } from './baseline.js';
-import type { PackedTree, SortedTree } from '../tree/packed.js';
+import type { IndexedTree, SortedTree } from '../tree/packed.js';
 import { mergeRows } from '../plan/rows.js';
 
 export interface ManifestDiff {
@@ -32,7 +32,7 @@ export interface ManifestDiff {
  * comes (what is kept: the packed baseline, one bit per baseline entry,
  * what changed, and the directories). The root is always sent.
  */
-export function diffFromBaseline(scan: Iterable<ScannedFile[]>, base: PackedTree): ManifestDiff {
+export function diffFromBaseline(scan: Iterable<ScannedFile[]>, base: IndexedTree): ManifestDiff {
   const met = new Uint8Array(base.size);
   const dirs = new Map<string, ScannedFile>();
   const sent = new Set<string>();

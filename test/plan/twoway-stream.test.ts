@@ -52,6 +52,8 @@ function edit(r: Rand, base: Map<string, Entry>, side: number): Map<string, Entr
   return out;
 }
 
+const file = (path: string): Entry => ({ path, type: 'f', mode: 0o644, size: 1, mtime: T0 });
+
 const packed = (m: Map<string, Entry>) => {
   const b = new TreeBuilder((p) => new Error(`twice: ${p}`), 7);
   for (const e of m.values()) b.add(e);
@@ -76,6 +78,15 @@ t.test('a packed tree: built from any order in small chunks, walked and looked u
     for (const e of [...want, want[Math.floor(r() * want.length)]]) twice.add(e);
     t.throws(() => twice.finish(), /twice: /, `seed ${seed}: a path given twice is refused`);
   }
+  const one = new TreeBuilder((p) => new Error(`twice: ${p}`));
+  for (const e of [file('b'), file('a'), file('b')]) one.add(e);
+  t.throws(() => one.finish(), /twice: b/, 'a tree of one chunk refuses a path given twice too');
+  const small = new TreeBuilder((p) => new Error(`twice: ${p}`));
+  for (const e of [file('b'), file('a/x'), file('a')]) small.add(e);
+  t.same(
+    [...small.finish().entries()].map((e) => e.path),
+    ['a', 'a/x', 'b'],
+  );
   t.same([...mergeSorted([[], []])], []);
   t.same([...PackedTree.empty.entries()], []);
 });
