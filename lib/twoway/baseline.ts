@@ -14,7 +14,7 @@ import { encodeEntries, LIMITS, type Entry } from '../wire/schema.js';
 import { PackedTree, type IndexedTree, type SortedTree } from '../tree/packed.js';
 import { mergeRows } from '../plan/rows.js';
 import { checkRelPath } from '../tree/paths.js';
-import { STATE_DIR } from '../tree/filter.js';
+import { STATE_DIR } from '../tree/reserved.js';
 import { TsyncError, describeFsError } from '../errors.js';
 
 const MAGIC = 'tsync-baseline 1\n';
