@@ -55,15 +55,24 @@ export class ManifestIntake {
 
   /** One entry: a safe relative path, not tsync's own, not listed before, after the siblings listed before it. */
   check(e: Entry): void {
+    this.checkPath(e);
+    if (this.seen.has(e.path)) throw new TsyncError('E_PROTOCOL', `duplicate path in manifest: ${JSON.stringify(e.path)}`);
+    this.seen.add(e.path);
+  }
+
+  /**
+   * One entry's path alone: safe, not tsync's own, after its siblings. For a reader that finds
+   * duplicates itself (the two-way client, once its sorted tree is built),
+   * so that a million paths are not held a second time in a set.
+   */
+  checkPath(e: Entry): void {
     const bad = checkRelPath(e.path);
     if (bad) throw new TsyncError('E_PROTOCOL', `the sender named an unsafe path (${bad}): ${JSON.stringify(e.path)}`);
     if (isReserved(e.path)) throw new TsyncError('E_PROTOCOL', `the sender named a reserved path: ${JSON.stringify(e.path)}`);
-    if (this.seen.has(e.path)) throw new TsyncError('E_PROTOCOL', `duplicate path in manifest: ${JSON.stringify(e.path)}`);
     // several sources listed without a root entry come in command-line order at the top
     this.names ??= new NameGuard(this.folding, e.path !== '.');
     const order = this.names.order(e.path);
     if (!order.ok) throw new TsyncError('E_PROTOCOL', order.why);
-    this.seen.add(e.path);
   }
 
   /** A checked entry's path against the names listed before it, as the destination stores them: not ok when it is one of them there. */

@@ -6,10 +6,11 @@
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Connection } from '../link/connection.js';
-import { encodeEntries, FileStatus, LIMITS, ReqFlag, type Entry, type Message, type StartOptions } from '../wire/schema.js';
+import { encodeEntries, FileStatus, LIMITS, ReqFlag, type Message, type StartOptions } from '../wire/schema.js';
 import { MacChain } from '../tree/manifest.js';
 import { Filter } from '../tree/filter.js';
 import { Scanner, type ScannedFile, type Source } from '../tree/scan.js';
+import { ListedFiles, type ListedFile } from '../tree/listed.js';
 import { AsyncQueue } from '../queue.js';
 import type { Events } from '../cli/report.js';
 import { describeFsError, TsyncError } from '../errors.js';
@@ -41,7 +42,8 @@ export function toSources(paths: readonly string[]): Source[] {
 }
 
 export class Sender {
-  private readonly files = new Map<number, { entry: Entry; abs: string }>();
+  /** every file listed, by index, kept packed */
+  private readonly files = new ListedFiles();
   /** files between rounds of a multi-round delta */
   private readonly fills = new Map<number, FillState>();
   private readonly requests = new AsyncQueue<Message>();
@@ -133,12 +135,9 @@ export class Sender {
     const mac = new MacChain(key);
     let index = 0;
     for (const batch of this.batchesLeft().batches) {
-      const entries = batch.map((b) => b.entry);
-      for (const b of batch) {
-        if (b.entry.type === 'f') this.files.set(index, b);
-        index++;
-      }
-      const data = encodeEntries(entries);
+      const data = encodeEntries(batch.map((b) => b.entry));
+      this.files.add(batch, data);
+      index += batch.length;
       await this.conn.sendWait({ t: 'flist', data, mac: mac.next(data) });
     }
     if (present.length < sources.length) {
@@ -190,7 +189,7 @@ export class Sender {
     }
   }
 
-  private async answer(index: number, f: { entry: Entry; abs: string }, req: { check: Buffer; sig: Buffer; dry: boolean }): Promise<void> {
+  private async answer(index: number, f: ListedFile, req: { check: Buffer; sig: Buffer; dry: boolean }): Promise<void> {
     const end = (status: FileStatus, message = '', hash = Buffer.alloc(0)) => void this.conn.send({ t: 'file_end', index, status, hash, message });
     if (req.check.length) {
       const mine = await hashFile(f.abs);

@@ -1,6 +1,9 @@
 // Two-way decisions, pure: for every path, from the two replicas' current
 // entries and the baseline they last agreed on, what happens. No I/O;
-// test/plan/twoway.test.ts tables every combination.
+// test/plan/twoway.test.ts tables every combination. The three trees are
+// read as sorted streams (lib/plan/rows), walked twice: once for the
+// directories with changes beneath them, once for the decisions; nothing
+// holds a whole tree as a map.
 //
 // "a" is the local replica, "b" the remote one; b's times are mapped into
 // a's clock (offsetUs) before any newest-wins choice. Nothing here depends
@@ -8,8 +11,10 @@
 // negating the offset) mirrors every decision.
 
 import type { Entry } from '../wire/schema.js';
+import type { SortedTree } from '../tree/packed.js';
 import { baseOf, parentOf } from '../tree/paths.js';
 import { sameTime } from './oneway.js';
+import { mergeRows, type Row } from './rows.js';
 
 export type Side = 'a' | 'b';
 
@@ -18,10 +23,10 @@ export function other(s: Side): Side {
 }
 
 export interface TwoWayInput {
-  a: ReadonlyMap<string, Entry>;
-  b: ReadonlyMap<string, Entry>;
+  a: SortedTree;
+  b: SortedTree;
   /** the state both agreed on after their last run together; null on a first run */
-  base: ReadonlyMap<string, Entry> | null;
+  base: SortedTree | null;
   /** files whose content was hashed on both sides and found identical (see needsHash) */
   sameContent: ReadonlySet<string>;
   /** b's clock minus a's, in microseconds */
@@ -56,21 +61,22 @@ export function unchanged(cur: Entry | undefined, base: Entry | undefined, windo
   return cur.size === base.size && cur.mode === base.mode && sameTime(cur.mtime, base.mtime, windowUs);
 }
 
-/** Directories with something changed beneath them, on one side. */
-function dirtyDirs(cur: ReadonlyMap<string, Entry>, base: ReadonlyMap<string, Entry> | null, windowUs: number): Set<string> {
-  const dirty = new Set<string>();
-  const mark = (p: string) => {
-    for (let d = parentOf(p); d !== '.' && !dirty.has(d); d = parentOf(d)) dirty.add(d);
-  };
-  for (const [p, e] of cur) if (!unchanged(e, base?.get(p), windowUs)) mark(p);
-  if (base) for (const p of base.keys()) if (!cur.has(p)) mark(p);
-  return dirty;
+/** Every path of both sides and the baseline, in path order. */
+export function rowsOf(i: Pick<TwoWayInput, 'a' | 'b' | 'base'>): Generator<Row> {
+  return mergeRows(i.a.entries(), i.b.entries(), i.base?.entries() ?? null);
 }
 
-function union(i: TwoWayInput): string[] {
-  const all = new Set<string>([...i.a.keys(), ...i.b.keys(), ...(i.base?.keys() ?? [])]);
-  all.delete('.');
-  return [...all].sort();
+/** Directories with something changed beneath them, on each side (one walk of the rows; only directory paths are kept). */
+function dirtyDirs(i: Omit<TwoWayInput, 'sameContent'>): Ctx['dirty'] {
+  const dirty = { a: new Set<string>(), b: new Set<string>() };
+  const mark = (set: Set<string>, p: string) => {
+    for (let d = parentOf(p); d !== '.' && !set.has(d); d = parentOf(d)) set.add(d);
+  };
+  for (const r of rowsOf(i)) {
+    if (!unchanged(r.a, r.base, i.windowUs)) mark(dirty.a, r.path);
+    if (!unchanged(r.b, r.base, i.windowUs)) mark(dirty.b, r.path);
+  }
+  return dirty;
 }
 
 interface Ctx {
@@ -78,10 +84,10 @@ interface Ctx {
   dirty: { a: Set<string>; b: Set<string> };
 }
 
-function changed(c: Ctx, side: Side, p: string): boolean {
-  const cur = c.i[side].get(p);
-  if (!unchanged(cur, c.i.base?.get(p), c.i.windowUs)) return true;
-  return cur?.type === 'd' && c.dirty[side].has(p);
+function changed(c: Ctx, side: Side, r: Row): boolean {
+  const cur = r[side];
+  if (!unchanged(cur, r.base, c.i.windowUs)) return true;
+  return cur?.type === 'd' && c.dirty[side].has(r.path);
 }
 
 /**
@@ -92,12 +98,12 @@ function changed(c: Ctx, side: Side, p: string): boolean {
 export function needsHash(i: Omit<TwoWayInput, 'sameContent'>): string[] {
   const c: Ctx = { i: { ...i, sameContent: new Set() }, dirty: { a: new Set(), b: new Set() } };
   const out: string[] = [];
-  for (const [p, a] of i.a) {
-    const b = i.b.get(p);
-    if (!b || a.type !== 'f' || b.type !== 'f' || a.size !== b.size) continue;
-    if (changed(c, 'a', p) && changed(c, 'b', p)) out.push(p);
+  for (const r of rowsOf(i)) {
+    const { a, b } = r;
+    if (!a || !b || a.type !== 'f' || b.type !== 'f' || a.size !== b.size) continue;
+    if (changed(c, 'a', r) && changed(c, 'b', r)) out.push(r.path);
   }
-  return out.sort();
+  return out;
 }
 
 /**
@@ -105,13 +111,13 @@ export function needsHash(i: Omit<TwoWayInput, 'sameContent'>): string[] {
  * changed are the same only when their contents hashed the same; where at
  * most one side changed, size and mtime tell, as in a one-way run.
  */
-function sameContent(c: Ctx, p: string, a: Entry, b: Entry): boolean {
+function sameContent(c: Ctx, r: Row, a: Entry, b: Entry): boolean {
   if (a.type !== b.type) return false;
   if (a.type === 'd') return true;
   if (a.type === 'l') return a.target === b.target;
   if (a.size !== b.size) return false;
-  if (c.i.sameContent.has(p)) return true;
-  if (changed(c, 'a', p) && changed(c, 'b', p)) return false;
+  if (c.i.sameContent.has(r.path)) return true;
+  if (changed(c, 'a', r) && changed(c, 'b', r)) return false;
   return sameTime(a.mtime, b.mtime, c.i.windowUs);
 }
 
@@ -120,8 +126,8 @@ function sameContent(c: Ctx, p: string, a: Entry, b: Entry): boolean {
  * other only its content. The content travels and both keep the new mode
  * (Unison merges the same way); null when it is a real conflict.
  */
-function mergeable(c: Ctx, p: string, a: Entry, b: Entry): Decision | null {
-  const base = c.i.base?.get(p);
+function mergeable(c: Ctx, r: Row, a: Entry, b: Entry): Decision | null {
+  const { path: p, base } = r;
   if (!base || base.type !== 'f' || a.type !== 'f' || b.type !== 'f') return null;
   const content = (e: Entry) => e.size !== base.size || !sameTime(e.mtime, base.mtime, c.i.windowUs);
   const mode = (e: Entry) => e.mode !== base.mode;
@@ -156,55 +162,57 @@ function newer(c: Ctx, a: Entry, b: Entry): Side {
 }
 
 /** Both have it with the same content: only metadata may need to travel. */
-function metaOnly(c: Ctx, p: string, a: Entry, b: Entry): Decision | null {
+function metaOnly(c: Ctx, r: Row, a: Entry, b: Entry): Decision | null {
   const sameMeta = a.mode === b.mode && (a.type !== 'f' || sameTime(a.mtime, b.mtime, c.i.windowUs));
   if (sameMeta || a.type === 'l') return null;
-  const base = c.i.base?.get(p);
-  const ca = !unchanged(a, base, c.i.windowUs);
-  const cb = !unchanged(b, base, c.i.windowUs);
+  const ca = !unchanged(a, r.base, c.i.windowUs);
+  const cb = !unchanged(b, r.base, c.i.windowUs);
   const from: Side = ca && !cb ? 'a' : cb && !ca ? 'b' : newer(c, a, b);
-  return { path: p, do: 'copy', from, why: 'meta' };
+  return { path: r.path, do: 'copy', from, why: 'meta' };
 }
 
 /** One side changed, the other did not: the change travels. */
-function propagate(c: Ctx, p: string, from: Side): Decision | null {
-  const src = c.i[from].get(p);
-  const dst = c.i[other(from)].get(p);
+function propagate(c: Ctx, r: Row, from: Side): Decision | null {
+  const p = r.path;
+  const src = r[from];
+  const dst = r[other(from)];
   if (src) return { path: p, do: 'copy', from, why: dst ? 'changed' : 'new' };
   if (!dst) return null;
   if (c.i.unsure[from]) return { path: p, do: 'hold' };
   return { path: p, do: 'delete', on: other(from) };
 }
 
+/** The decisions, in path order. */
 export function planTwoWay(i: TwoWayInput): Decision[] {
-  const c: Ctx = { i, dirty: { a: dirtyDirs(i.a, i.base, i.windowUs), b: dirtyDirs(i.b, i.base, i.windowUs) } };
-  const taken = new Set<string>([...i.a.keys(), ...i.b.keys()]);
+  const c: Ctx = { i, dirty: dirtyDirs(i) };
+  // conflict copies take names neither side has, nor an earlier copy
+  const copies = new Set<string>();
+  const taken = { has: (p: string) => copies.has(p) || i.a.get(p) !== undefined || i.b.get(p) !== undefined };
   const out: Decision[] = [];
-  for (const p of union(i)) {
-    const a = i.a.get(p);
-    const b = i.b.get(p);
-    if (a && b && sameContent(c, p, a, b)) {
-      const d = metaOnly(c, p, a, b);
+  for (const r of rowsOf(i)) {
+    const { path: p, a, b } = r;
+    if (a && b && sameContent(c, r, a, b)) {
+      const d = metaOnly(c, r, a, b);
       if (d) out.push(d);
       continue;
     }
-    const ca = changed(c, 'a', p);
-    const cb = changed(c, 'b', p);
+    const ca = changed(c, 'a', r);
+    const cb = changed(c, 'b', r);
     let d: Decision | null = null;
-    if (ca && !cb) d = propagate(c, p, 'a');
-    else if (cb && !ca) d = propagate(c, p, 'b');
+    if (ca && !cb) d = propagate(c, r, 'a');
+    else if (cb && !ca) d = propagate(c, r, 'b');
     else if (ca && cb) {
       // deleted on one side, changed on the other: the change survives
       if (!a && b) d = { path: p, do: 'copy', from: 'b', why: 'kept' };
       else if (a && !b) d = { path: p, do: 'copy', from: 'a', why: 'kept' };
-      else if (a && b && (d = mergeable(c, p, a, b))) {
+      else if (a && b && (d = mergeable(c, r, a, b))) {
         // one side's mode and the other's content: both survive
       } else if (a && b) {
         const winner = newer(c, a, b);
         const loser = other(winner);
         const lost = loser === 'a' ? a : b;
         d = { path: p, do: 'conflict', winner, copy: conflictName(p, i.hosts[loser], lost.mtime, taken) };
-        taken.add(d.copy);
+        copies.add(d.copy);
       }
     }
     if (d) out.push(d);
@@ -217,7 +225,7 @@ export function planTwoWay(i: TwoWayInput): Decision[] {
  * version lost and that version's mtime (its own clock, UTC). Unique among
  * `taken`.
  */
-export function conflictName(p: string, host: string, mtimeUs: number, taken: ReadonlySet<string>): string {
+export function conflictName(p: string, host: string, mtimeUs: number, taken: { has(path: string): boolean }): string {
   const dir = parentOf(p);
   const base = baseOf(p);
   const dot = base.lastIndexOf('.');
@@ -237,38 +245,36 @@ export function conflictName(p: string, host: string, mtimeUs: number, taken: Re
 }
 
 /**
- * The baseline after a run: every path's agreed state, except where the
- * run did not finish (failed paths, held deletions) which keep the entry
- * they had, so the next run sees them as they were and decides again.
+ * The baseline after a run, in path order: every path's agreed state,
+ * except where the run did not finish (failed paths, held deletions) which
+ * keep the entry they had, so the next run sees them as they were and
+ * decides again. `decisions` are planTwoWay's, in path order. A conflict
+ * copy is recorded under its own name (and stands over a baseline entry
+ * of that name that neither side still has).
  */
-export function nextBaseline(i: TwoWayInput, decisions: readonly Decision[], failed: ReadonlySet<string>): Entry[] {
-  const out = new Map<string, Entry>();
-  const byPath = new Map(decisions.map((d) => [d.path, d]));
-  const keepOld = (p: string) => {
-    const old = i.base?.get(p);
-    if (old) out.set(p, old);
-  };
-  for (const p of union(i)) {
-    const d = byPath.get(p);
-    const a = i.a.get(p);
-    const b = i.b.get(p);
-    if (!d) {
-      if (a && b) out.set(p, a);
-      else keepOld(p);
-      continue;
-    }
-    if (d.do === 'hold' || failed.has(p) || (d.do === 'conflict' && failed.has(d.copy))) {
-      keepOld(p);
-      continue;
-    }
-    if (d.do === 'copy') out.set(p, d.mode === undefined ? (d.from === 'a' ? a : b)! : { ...(d.from === 'a' ? a : b)!, mode: d.mode });
-    else if (d.do === 'conflict') {
-      const win = (d.winner === 'a' ? a : b)!;
-      const lose = (d.winner === 'a' ? b : a)!;
-      out.set(p, win);
-      out.set(d.copy, { ...lose, path: d.copy });
-    }
+export function* nextBaseline(i: TwoWayInput, decisions: readonly Decision[], failed: ReadonlySet<string>): Generator<Entry> {
+  const done = (d: Decision) => d.do !== 'hold' && !failed.has(d.path) && !(d.do === 'conflict' && failed.has(d.copy));
+  const copies: Entry[] = [];
+  for (const d of decisions) {
+    if (d.do !== 'conflict' || !done(d)) continue;
+    const lose = (d.winner === 'a' ? i.b : i.a).get(d.path)!;
+    copies.push({ ...lose, path: d.copy });
   }
-  for (const [p, e] of out) if (e.path !== p) out.set(p, { ...e, path: p });
-  return [...out.keys()].sort().map((p) => out.get(p)!);
+  copies.sort((x, y) => (x.path < y.path ? -1 : 1));
+  let k = 0;
+  let c = 0;
+  for (const r of rowsOf(i)) {
+    const { path: p, a, b } = r;
+    while (c < copies.length && copies[c].path < p) yield copies[c++];
+    const d = decisions[k]?.path === p ? decisions[k++] : undefined;
+    if (c < copies.length && copies[c].path === p) continue;
+    if (!d) {
+      if (a && b) yield a;
+      else if (r.base) yield r.base;
+    } else if (!done(d)) {
+      if (r.base) yield r.base;
+    } else if (d.do === 'copy') yield d.mode === undefined ? (d.from === 'a' ? a : b)! : { ...(d.from === 'a' ? a : b)!, mode: d.mode };
+    else if (d.do === 'conflict') yield (d.winner === 'a' ? a : b)!;
+  }
+  while (c < copies.length) yield copies[c++];
 }

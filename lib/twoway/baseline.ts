@@ -10,7 +10,9 @@
 
 import * as fs from 'node:fs';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { decodeEntries, encodeEntries, LIMITS, type Entry } from '../wire/schema.js';
+import { encodeEntries, LIMITS, type Entry } from '../wire/schema.js';
+import { PackedTree, type IndexedTree, type SortedTree } from '../tree/packed.js';
+import { mergeRows } from '../plan/rows.js';
 import { checkRelPath } from '../tree/paths.js';
 import { STATE_DIR } from '../tree/reserved.js';
 import { TsyncError, describeFsError } from '../errors.js';
@@ -20,7 +22,9 @@ const ID_RE = /^[0-9a-f]{32}$/;
 const BATCH = 1000;
 
 export interface Baseline {
-  entries: Entry[];
+  /** the entries, sorted by path, packed (decoded as walked) */
+  readonly tree: IndexedTree;
+  readonly count: number;
   batches: Buffer[];
   digest: Buffer;
 }
@@ -69,10 +73,38 @@ function baselinePath(root: string, peer: string): string {
   return `${stateDir(root)}/baseline-${peer}`;
 }
 
-export function encodeBaseline(entries: readonly Entry[]): Baseline {
+/** Entries in path order, encoded as they come (a million of them are never all objects at once). */
+export function encodeBaseline(entries: Iterable<Entry>): Baseline {
   const batches: Buffer[] = [];
-  for (let i = 0; i < entries.length; i += BATCH) batches.push(encodeEntries(entries.slice(i, i + BATCH)));
-  return { entries: [...entries], batches, digest: digestOf(batches) };
+  let pending: Entry[] = [];
+  let count = 0;
+  // a copy of exactly the encoded bytes, not the encoder's larger buffer
+  const flush = () => {
+    if (pending.length > 0) batches.push(Buffer.from(encodeEntries(pending)));
+    count += pending.length;
+    pending = [];
+  };
+  for (const e of entries) {
+    pending.push(e);
+    if (pending.length === BATCH) flush();
+  }
+  flush();
+  return lazyTree(batches, digestOf(batches), count, 'the new baseline', () => new TsyncError('E_INTERNAL', 'the new baseline lost entries'));
+}
+
+/** a baseline whose entries are checked and indexed when first walked */
+function lazyTree(batches: Buffer[], digest: Buffer, count: number, what: string, mismatch: () => Error): Baseline {
+  let tree: IndexedTree | null = null;
+  return {
+    batches,
+    digest,
+    count,
+    get tree(): IndexedTree {
+      tree ??= checkedTree(batches, what);
+      if (tree.size !== count) throw mismatch();
+      return tree;
+    },
+  };
 }
 
 export function digestOf(batches: readonly Buffer[]): Buffer {
@@ -81,19 +113,20 @@ export function digestOf(batches: readonly Buffer[]): Buffer {
   return h.digest();
 }
 
-/** Entries from batches a peer or a file gave us: canonical, sorted, unique, safe paths. */
+/** Batches a peer or a file gave us, checked entry by entry (canonical, sorted, unique, safe paths) without keeping the entries. */
+function checkedTree(batches: Buffer[], what: string): IndexedTree {
+  let prev: string | null = null;
+  return PackedTree.fromBatches(batches, (e) => {
+    const bad = checkRelPath(e.path);
+    if (bad || e.path === '.') throw new TsyncError('E_PROTOCOL', `${what} names an unsafe path (${bad ?? 'the root'})`);
+    if (prev !== null && prev >= e.path) throw new TsyncError('E_PROTOCOL', `${what} is not sorted or has duplicates`);
+    prev = e.path;
+  });
+}
+
 export function decodeBaseline(batches: Buffer[], what: string): Baseline {
-  const entries: Entry[] = [];
-  for (const b of batches) {
-    for (const e of decodeEntries(b)) {
-      const bad = checkRelPath(e.path);
-      if (bad || e.path === '.') throw new TsyncError('E_PROTOCOL', `${what} names an unsafe path (${bad ?? 'the root'})`);
-      const prev = entries[entries.length - 1];
-      if (prev && prev.path >= e.path) throw new TsyncError('E_PROTOCOL', `${what} is not sorted or has duplicates`);
-      entries.push(e);
-    }
-  }
-  return { entries, batches, digest: digestOf(batches) };
+  const tree = checkedTree(batches, what);
+  return { tree, count: tree.size, batches, digest: digestOf(batches) };
 }
 
 function secret(root: string, create: boolean): Buffer | null {
@@ -138,19 +171,9 @@ export function loadBaseline(root: string, peer: string): Baseline | null {
   }
   const digest = digestOf(batches);
   if (digest.toString('hex') !== header.digest) throw refuse('does not match its header');
-  // entries are decoded when first asked for: a replica serving a peer whose baseline matches never needs them
-  let entries: Entry[] | null = null;
-  return {
-    batches,
-    digest,
-    get entries(): Entry[] {
-      if (!entries) {
-        entries = decodeBaseline(batches, `baseline ${path}`).entries;
-        if (entries.length !== header.count) throw refuse('does not match its header');
-      }
-      return entries;
-    },
-  };
+  if (!Number.isSafeInteger(header.count)) throw refuse('has a damaged header');
+  // entries are decoded when first walked: a replica serving a peer whose baseline matches never needs them
+  return lazyTree(batches, digest, header.count, `baseline ${path}`, () => refuse('does not match its header'));
 }
 
 /** Write (atomically) this replica's id, secret and its baseline for `peer`. */
@@ -160,7 +183,7 @@ export function saveBaseline(root: string, self: string, peer: string, base: Bas
   const idPath = `${dir}/id`;
   if (readSmall(idPath)?.toString('utf8').trim() !== self) writeAtomic(idPath, Buffer.from(`${self}\n`));
   const key = secret(root, true)!;
-  const header = JSON.stringify({ self, peer, count: base.entries.length, digest: base.digest.toString('hex'), saved: new Date().toISOString() });
+  const header = JSON.stringify({ self, peer, count: base.count, digest: base.digest.toString('hex'), saved: new Date().toISOString() });
   const parts: Buffer[] = [Buffer.from(MAGIC + header + '\n')];
   for (const b of base.batches) {
     const len = Buffer.alloc(4);
@@ -194,12 +217,10 @@ export function sameEntry(a: Entry | undefined, b: Entry): boolean {
 }
 
 /** Per path, the entries both baselines agree on (they differ only after a run cut off between the two saves). */
-export function agreed(mine: Baseline | null, theirs: Baseline | null): Map<string, Entry> | null {
+export function agreed(mine: Baseline | null, theirs: Baseline | null): SortedTree | null {
   if (!mine || !theirs) return null;
-  const out = new Map<string, Entry>();
-  const t = new Map(theirs.entries.map((e) => [e.path, e]));
-  for (const e of mine.entries) {
-    if (sameEntry(t.get(e.path), e)) out.set(e.path, e);
+  function* both(): Generator<Entry> {
+    for (const r of mergeRows(mine!.tree.entries(), theirs!.tree.entries(), null)) if (r.a && sameEntry(r.b, r.a)) yield r.a;
   }
-  return out;
+  return PackedTree.fromSorted(both(), () => new TsyncError('E_PROTOCOL', 'a baseline is not sorted'));
 }

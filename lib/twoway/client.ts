@@ -10,9 +10,11 @@
 
 import * as os from 'node:os';
 import type { Connection } from '../link/connection.js';
-import { FileStatus, ReqFlag, TwOp, encodeEntries, type Entry, type Message, type StartOptions } from '../wire/schema.js';
+import { FileStatus, ReqFlag, TwOp, encodeEntries, decodeEntries, type Entry, type Message, type StartOptions } from '../wire/schema.js';
 import { ManifestIntake } from '../oneway/manifest-intake.js';
 import { TWOWAY_CAP } from '../wire/caps.js';
+import { TreeBuilder, type SortedTree } from '../tree/packed.js';
+import { mergeRows } from '../plan/rows.js';
 import { Filter } from '../tree/filter.js';
 import { Batcher, Scanner, type ScannedFile } from '../tree/scan.js';
 import { parentOf, under } from '../tree/paths.js';
@@ -51,7 +53,9 @@ export interface TwoWayResult {
 }
 
 interface Theirs {
-  entries: Map<string, { entry: Entry; index: number }>;
+  /** the replica's root entry, and the rest of what it sent, packed in path order */
+  root: Entry | undefined;
+  tree: SortedTree;
   messages: Message[];
   ioErrors: number;
 }
@@ -105,7 +109,7 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
       // the same baseline on both sides: the replica need only send what changed since
       const diff = match && mine !== null && neg.diff;
       conn.send(diff ? { t: 'tw_diff' } : { t: 'tw_go', wantBase });
-      let base: Map<string, Entry> | null = null;
+      let base: SortedTree | null = null;
       if (wantBase) {
         const got: Buffer[] = [];
         while (got.length < hello.baseCount) {
@@ -118,15 +122,13 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
         base = agreed(mine, theirs);
       }
       // both manifests
-      const inBase = (p: string) => findSorted(mine!.entries, p);
+      const inBase = (p: string) => mine!.tree.get(p);
       const gone = diff ? await readGone(conn, neg.key, inBase) : null;
       const theirs = await readManifest(conn, neg.key, events);
       const local = await scan.done;
-      const a = local.entries;
-      const aRoot = a.get('.')!;
-      a.delete('.');
-      const sent = [...theirs.entries.values()].map((t) => t.entry);
-      const bRoot = theirs.entries.get('.')?.entry;
+      const a = local.tree;
+      const aRoot = local.root;
+      const bRoot = theirs.root;
       // the pull phase (nothing pulled) and the run end here when there is nothing more to do
       const end = (stats: Stats, conflicts: ConflictRecord[]): TwoWayResult => {
         conn.send({ t: 'done', stats: '{}' });
@@ -134,13 +136,11 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
         return { stats, wire: { sent: conn.bytesOut, received: conn.bytesIn }, conflicts };
       };
       // the usual re-run: both sides exactly as the baseline says; nothing to plan, move or save
-      if (gone !== null && gone.length === 0 && sent.every((e) => e.path === '.' || sameEntry(inBase(e.path), e)) && holds(mine!.entries, a)) {
+      if (gone !== null && gone.length === 0 && every(theirs.tree.entries(), (e) => sameEntry(inBase(e.path), e)) && holds(mine!.tree, a)) {
         return end({ ...emptyStats(), entries: 2 * a.size }, []);
       }
-      // a map of the baseline only when there is something to plan (a million entries cost ~60 MB)
-      if (match && mine) base = new Map(mine.entries.map((e) => [e.path, e]));
-      const b = gone ? applyDiff(base!, gone, sent) : new Map(sent.map((e) => [e.path, e]));
-      b.delete('.');
+      if (match && mine) base = mine.tree;
+      const b = gone ? applyDiff(base!, gone, theirs.tree) : theirs.tree;
       const input: Omit<TwoWayInput, 'sameContent'> = {
         a,
         b,
@@ -192,7 +192,7 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
       // the new baseline, theirs first: a run cut off between the two saves leaves baselines whose agreement the next run uses
       if (!globalTrouble) {
         // nothing new to agree on (the usual re-run): both baselines stay as they are
-        const settled = match && mine !== null && decisions.length === 0 && failed.size === 0 && asBefore(mine.entries, plan);
+        const settled = match && mine !== null && decisions.length === 0 && failed.size === 0 && asBefore(mine.tree, plan);
         if (!settled) await save(conn, root, self, hello.replica, encodeBaseline(nextBaseline(plan, decisions, failed)));
       }
       conn.send({ t: 'done', stats: '{}' });
@@ -208,8 +208,8 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
  */
 class LocalScan {
   private readonly scanner: Scanner;
-  /** entries only: a million absolute paths would cost a hundred MB, and each is its root and path joined */
-  readonly done: Promise<{ entries: Map<string, Entry>; ioErrors: number }>;
+  /** entries only, packed: a million absolute paths would cost a hundred MB, and each is its root and path joined */
+  readonly done: Promise<{ root: Entry; tree: SortedTree; ioErrors: number }>;
 
   constructor(root: string, options: StartOptions, events: Events) {
     this.scanner = new Scanner(Filter.create(options.rules, { ignoreFiles: options.ignoreFiles }), (w) => events.warn(w));
@@ -217,20 +217,27 @@ class LocalScan {
     this.done.catch(() => {});
   }
 
-  private async run(batches: Iterator<ScannedFile[]>): Promise<{ entries: Map<string, Entry>; ioErrors: number }> {
-    const entries = new Map<string, Entry>();
+  private async run(batches: Iterator<ScannedFile[]>): Promise<{ root: Entry; tree: SortedTree; ioErrors: number }> {
+    const tree = new TreeBuilder((p) => new TsyncError('E_INTERNAL', `the scan met ${JSON.stringify(p)} twice`));
+    let root: Entry | undefined;
     for (let n = batches.next(); !n.done; n = batches.next()) {
-      for (const f of n.value) entries.set(f.entry.path, f.entry);
+      for (const f of n.value) {
+        if (f.entry.path === '.') root = f.entry;
+        else tree.add(f.entry);
+      }
       await new Promise((r) => setImmediate(r));
     }
-    return { entries, ioErrors: this.scanner.warnings };
+    return { root: root!, tree: tree.finish(), ioErrors: this.scanner.warnings };
   }
 }
 
 /** The replica's manifest, verified batch by batch; kept as messages too, for the pull to replay. */
 function readManifest(conn: Connection, key: Buffer, events: Events): Promise<Theirs> {
   const intake = new ManifestIntake(key);
-  const out: Theirs = { entries: new Map(), messages: [], ioErrors: 0 };
+  const duplicate = (p: string) => new TsyncError('E_PROTOCOL', `duplicate path in manifest: ${JSON.stringify(p)}`);
+  const tree = new TreeBuilder(duplicate);
+  const out: Theirs = { root: undefined, tree: undefined as unknown as SortedTree, messages: [], ioErrors: 0 };
+  let count = 0;
   return new Promise((resolve, reject) => {
     conn.onMessage((m) => {
       if (m.t === 'warn') return events.warn({ path: m.path, code: m.code, message: m.message });
@@ -239,12 +246,17 @@ function readManifest(conn: Connection, key: Buffer, events: Events): Promise<Th
         out.messages.push(m);
       } else if (m.t === 'flist') {
         for (const e of intake.batch(m)) {
-          intake.check(e);
-          out.entries.set(e.path, { entry: e, index: out.entries.size });
+          intake.checkPath(e);
+          count++;
+          if (e.path !== '.') tree.add(e);
+          else if (out.root) throw duplicate(e.path);
+          else out.root = e;
         }
         out.messages.push(m);
       } else if (m.t === 'flist_end') {
-        intake.end(m, out.entries.size);
+        intake.end(m, count);
+        // duplicates show up here, side by side once sorted
+        out.tree = tree.finish();
         out.messages.push(m);
         out.ioErrors = m.ioErrors;
         conn.release();
@@ -274,8 +286,9 @@ async function compareContent(conn: Connection, root: string, input: Omit<TwoWay
       if (waiting.size === 0) resolve();
     });
   });
+  const indexes = manifestIndexes(theirs.messages, paths);
   for (const p of paths) {
-    const index = theirs.entries.get(p)!.index;
+    const index = indexes.get(p)!;
     waiting.set(index, p);
     conn.send({ t: 'req', index, flags: ReqFlag.Dry, check: await hashFile(under(root, p)), sig: Buffer.alloc(0) });
   }
@@ -327,7 +340,7 @@ async function remoteApply(conn: Connection, ops: TwoWayOp[], events: Events, st
  * create or update there with the directories above it (as b has them, so
  * they stay as they are), our conflict losers under their conflict names.
  */
-function pushList(decisions: readonly Decision[], ours: { root: string; rootEntry: Entry; entries: ReadonlyMap<string, Entry> }, b: ReadonlyMap<string, Entry>, bRoot: Entry | undefined, failed: ReadonlySet<string>): ScannedFile[] {
+function pushList(decisions: readonly Decision[], ours: { root: string; rootEntry: Entry; entries: SortedTree }, b: SortedTree, bRoot: Entry | undefined, failed: ReadonlySet<string>): ScannedFile[] {
   const out = new Map<string, ScannedFile>();
   const local = (p: string): ScannedFile | undefined => {
     const entry = ours.entries.get(p);
@@ -359,32 +372,40 @@ function pushList(decisions: readonly Decision[], ours: { root: string; rootEntr
   return [{ entry: bRoot ?? ours.rootEntry, abs: ours.root }, ...list];
 }
 
-/** a path in baseline entries, which are sorted by path */
-function findSorted(sorted: readonly Entry[], p: string): Entry | undefined {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid].path < p) lo = mid + 1;
-    else hi = mid;
+/** Where each of `paths` stands in the manifest as it was sent (the index a request names). */
+function manifestIndexes(messages: readonly Message[], paths: readonly string[]): Map<string, number> {
+  const want = new Set(paths);
+  const out = new Map<string, number>();
+  let index = 0;
+  for (const m of messages) {
+    if (m.t !== 'flist') continue;
+    for (const e of decodeEntries(m.data)) {
+      if (want.has(e.path)) out.set(e.path, index);
+      index++;
+    }
   }
-  return sorted[lo]?.path === p ? sorted[lo] : undefined;
+  return out;
+}
+
+function every<T>(items: Iterable<T>, ok: (x: T) => boolean): boolean {
+  for (const x of items) if (!ok(x)) return false;
+  return true;
 }
 
 /** One side holds exactly what the baseline says, path for path. */
-function holds(base: readonly Entry[], side: ReadonlyMap<string, Entry>): boolean {
-  if (base.length !== side.size) return false;
-  return base.every((e) => sameEntry(side.get(e.path), e));
+function holds(base: SortedTree, side: SortedTree): boolean {
+  if (base.size !== side.size) return false;
+  return every(mergeRows(base.entries(), side.entries(), null), (r) => r.b !== undefined && sameEntry(r.a, r.b));
 }
 
 /** Both sides as the baseline says: a entry by entry, b by its count. */
-function asBefore(base: readonly Entry[], now: Pick<TwoWayInput, 'a' | 'b'>): boolean {
-  return base.length === now.b.size && holds(base, now.a);
+function asBefore(base: SortedTree, now: Pick<TwoWayInput, 'a' | 'b'>): boolean {
+  return base.size === now.b.size && holds(base, now.a);
 }
 
 async function save(conn: Connection, root: string, self: string, peer: string, next: Baseline): Promise<void> {
   for (const data of next.batches) conn.send({ t: 'tw_save', data });
-  conn.send({ t: 'tw_save_end', count: next.entries.length, digest: next.digest });
+  conn.send({ t: 'tw_save_end', count: next.count, digest: next.digest });
   const m = await conn.next();
   if (m.t !== 'tw_saved') throw new TsyncError('E_PROTOCOL', `expected the replica to confirm its baseline, got ${m.t}`);
   saveBaseline(root, self, peer, next);

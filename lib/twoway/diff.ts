@@ -17,6 +17,8 @@ import { Batcher, type ScannedFile } from '../tree/scan.js';
 import { parentOf } from '../tree/paths.js';
 import { TsyncError } from '../errors.js';
 import { sameEntry } from './baseline.js';
+import type { IndexedTree, SortedTree } from '../tree/packed.js';
+import { mergeRows } from '../plan/rows.js';
 
 export interface ManifestDiff {
   /** the entries to send as the manifest, in scan order, each after its directory */
@@ -27,27 +29,31 @@ export interface ManifestDiff {
 
 /**
  * Pure: the scan of a replica against its baseline, batch by batch as it
- * comes (what is kept: the baseline, what changed, and the directories).
- * The root is always sent.
+ * comes (what is kept: the packed baseline, one bit per baseline entry,
+ * what changed, and the directories). The root is always sent.
  */
-export function diffFromBaseline(scan: Iterable<ScannedFile[]>, base: readonly Entry[]): ManifestDiff {
-  const left = new Map(base.map((e) => [e.path, e]));
+export function diffFromBaseline(scan: Iterable<ScannedFile[]>, base: IndexedTree): ManifestDiff {
+  const seen = new Uint8Array(base.size);
   // every directory and every changed entry, in scan order; what is sent is those of them needed
   const met: ScannedFile[] = [];
   const needed = new Set<string>();
   for (const batch of scan) {
     for (const f of batch) {
       const p = f.entry.path;
-      const was = left.get(p);
-      left.delete(p);
+      const at = base.indexOf(p);
+      const was = at < 0 ? undefined : base.get(p);
+      if (at >= 0) seen[at] = 1;
       const changed = p === '.' || !sameEntry(was, f.entry);
       if (changed || f.entry.type === 'd') met.push(f);
       // a changed entry and the directories above it (the root comes first in every scan, so the walk stops at it)
       if (changed) for (let d = p; !needed.has(d); d = parentOf(d)) needed.add(d);
     }
   }
+  const gone: Entry[] = [];
+  let i = 0;
+  for (const e of base.entries()) if (!seen[i++]) gone.push(e);
   // scan order keeps the manifest's promise: parents first, siblings in increasing order
-  return { batches: Batcher.all(met.filter((f) => needed.has(f.entry.path))), gone: [...left.values()] };
+  return { batches: Batcher.all(met.filter((f) => needed.has(f.entry.path))), gone };
 }
 
 function goneMac(key: Buffer): MacChain {
@@ -82,10 +88,25 @@ export async function readGone(conn: Connection, key: Buffer, inBase: (path: str
   }
 }
 
-/** The replica's whole tree: the baseline, less what is gone, with what it sent laid over it. */
-export function applyDiff(base: ReadonlyMap<string, Entry>, gone: readonly Entry[], sent: Iterable<Entry>): Map<string, Entry> {
-  const b = new Map(base);
-  for (const e of gone) b.delete(e.path);
-  for (const e of sent) b.set(e.path, e);
-  return b;
+/** The replica's whole tree: the baseline, less what is gone, with what it sent laid over it (a view; nothing is copied). */
+export function applyDiff(base: SortedTree, gone: readonly Entry[], sent: SortedTree): SortedTree {
+  const goneSet = new Set(gone.map((e) => e.path));
+  function* entries(): Generator<Entry> {
+    for (const r of mergeRows(base.entries(), sent.entries(), null)) {
+      if (r.b) yield r.b;
+      else if (!goneSet.has(r.path)) yield r.a!;
+    }
+  }
+  let size = -1;
+  return {
+    entries,
+    get: (p) => sent.get(p) ?? (goneSet.has(p) ? undefined : base.get(p)),
+    get size() {
+      if (size < 0) {
+        size = 0;
+        for (const _ of entries()) size++;
+      }
+      return size;
+    },
+  };
 }

@@ -76,7 +76,7 @@ export async function serveReplica(conn: Connection, root: string, options: Star
     conn.doneEnds = false;
     if (diff) {
       const scan = sender.batchesLeft();
-      const changes = diffFromBaseline(scan.batches, mine!.entries);
+      const changes = diffFromBaseline(scan.batches, mine!.tree);
       sendGone(conn, key, changes.gone);
       await new Sender({ sources: [{ abs: dir, contents: true }], options, scanned: { batches: changes.batches, ioErrors: scan.ioErrors() } }, events).run(conn, key);
     } else await sender.run(conn, key);
@@ -117,7 +117,7 @@ export async function serveReplica(conn: Connection, root: string, options: Star
           break;
         case 'tw_save_end': {
           const base = decodeBaseline(save, 'the new baseline');
-          if (base.entries.length !== m.count || !base.digest.equals(m.digest)) throw new TsyncError('E_PROTOCOL', 'the new baseline does not match its count or digest');
+          if (base.count !== m.count || !base.digest.equals(m.digest)) throw new TsyncError('E_PROTOCOL', 'the new baseline does not match its count or digest');
           if (!options.dryRun) saveBaseline(dir, self, peer, base);
           conn.send({ t: 'tw_saved' });
           save = [];

@@ -26,7 +26,7 @@ interface Case {
 
 /** sendGone speaks to a Connection; the stand-in's peer takes the same messages */
 const asConn = (p: WirePeer) => ({ send: (m: Parameters<WirePeer['send']>[0]) => p.send(m) }) as unknown as Connection;
-const aFile = (base: Baseline): Entry => base.entries.find((e) => e.type === 'f')!;
+const aFile = (base: Baseline): Entry => [...base.tree.entries()].find((e) => e.type === 'f')!;
 
 const CASES: Case[] = [
   {
@@ -74,7 +74,7 @@ const CASES: Case[] = [
   {
     name: 'manifest: names out of order inside a directory',
     play: (p, key, base) => {
-      const d = base.entries.find((e) => e.type === 'd' && e.path !== '.')!;
+      const d = [...base.tree.entries()].find((e) => e.type === 'd' && e.path !== '.')!;
       sendGone(asConn(p), key, []);
       sendManifest(p, key, [[dir('.'), d, file(`${d.path}/zz-2.txt`, 3), file(`${d.path}/zz-1.txt`, 3)]]);
     },
@@ -97,7 +97,7 @@ async function runCase(t: Test, c: Case): Promise<void> {
     const first = await runTsync(['--two-way', '--tsync-path', TSYNC_BIN, a, b]);
     t.equal(first.code, 0, `the honest first run: ${first.stderr}`);
     const base = loadBaseline(b, replicaId(a))!;
-    t.ok(base && base.entries.length > 20, 'the replica holds a baseline for the client');
+    t.ok(base && base.count > 20, 'the replica holds a baseline for the client');
     // .tsync changes only by the run's lock coming and going; the baseline in it must not
     const userTree = { exclude: (rel: string) => rel === '.tsync' };
     const state = () => fs.readdirSync(path.join(a, '.tsync')).sort().map((f) => [f, fs.readFileSync(path.join(a, '.tsync', f)).toString('base64')]);

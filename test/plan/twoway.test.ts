@@ -3,6 +3,7 @@
 import t from 'tap';
 import { planTwoWay, needsHash, nextBaseline, conflictName, type Decision, type TwoWayInput, type Side } from '../../lib/plan/twoway.js';
 import type { Entry } from '../../lib/wire/schema.js';
+import { ArrayTree } from '../../lib/tree/packed.js';
 
 const S = 1_000_000; // one second in microseconds
 const T0 = 1_700_000_000 * S;
@@ -36,7 +37,7 @@ function stateOf(s: State, side: Side): Entry[] {
 }
 
 function input(a: Entry[], b: Entry[], base: Entry[] | null, extra: Partial<TwoWayInput> = {}): TwoWayInput {
-  const m = (l: Entry[]) => new Map(l.map((e) => [e.path, e]));
+  const m = (l: Entry[]) => ArrayTree.of(l);
   return { a: m(a), b: m(b), base: base && m(base), sameContent: new Set(), offsetUs: 0, windowUs: 0, hosts: { a: 'alpha', b: 'beta' }, unsure: { a: false, b: false }, ...extra };
 }
 
@@ -200,7 +201,7 @@ t.test('a side with read errors deletes nothing by its absences', async (t) => {
   const base = [file('p', 10, T0)];
   const i = input([], [file('p', 10, T0)], base, { unsure: { a: true, b: false } });
   t.same(planTwoWay(i), [{ path: 'p', do: 'hold' }]);
-  t.same(nextBaseline(i, planTwoWay(i), new Set()), base, 'a held deletion keeps its baseline entry');
+  t.same([...nextBaseline(i, planTwoWay(i), new Set())], base, 'a held deletion keeps its baseline entry');
 });
 
 t.test('the next baseline records what completed and keeps the rest', async (t) => {
@@ -214,13 +215,13 @@ t.test('the next baseline records what completed and keeps the rest', async (t) 
       ['q', 'delete'],
     ],
   );
-  t.same(nextBaseline(i, ds, new Set()), [file('p', 11, T0 + S)], 'done: p as a has it, q gone');
-  t.same(nextBaseline(i, ds, new Set(['p'])), [file('p', 10, T0)], 'p failed: its old entry stays, so the next run tries again');
+  t.same([...nextBaseline(i, ds, new Set())], [file('p', 11, T0 + S)], 'done: p as a has it, q gone');
+  t.same([...nextBaseline(i, ds, new Set(['p']))], [file('p', 10, T0)], 'p failed: its old entry stays, so the next run tries again');
   // a conflict records both versions
   const c = input([file('p', 11, T0 + S)], [file('p', 12, T0 + 2 * S)], [file('p', 10, T0)]);
   const cd = planTwoWay(c);
   const copy = (cd[0] as Extract<Decision, { do: 'conflict' }>).copy;
-  t.same(nextBaseline(c, cd, new Set()), [file('p', 12, T0 + 2 * S), file(copy, 11, T0 + S)].sort((x, y) => (x.path < y.path ? -1 : 1)));
+  t.same([...nextBaseline(c, cd, new Set())], [file('p', 12, T0 + 2 * S), file(copy, 11, T0 + S)].sort((x, y) => (x.path < y.path ? -1 : 1)));
 });
 
 t.test('conflict copy names', async (t) => {

@@ -11,6 +11,7 @@ import { Batcher, Scanner, type ScannedFile } from '../../lib/tree/scan.js';
 import { parentOf } from '../../lib/tree/paths.js';
 import { applyDiff, diffFromBaseline } from '../../lib/twoway/diff.js';
 import type { Entry } from '../../lib/wire/schema.js';
+import { ArrayTree, PackedTree } from '../../lib/tree/packed.js';
 import { makeRandomTree, mutateTree } from '../helpers/tree.js';
 
 function scan(root: string): ScannedFile[][] {
@@ -19,6 +20,8 @@ function scan(root: string): ScannedFile[][] {
 
 const entries = (batches: ScannedFile[][]): Entry[] => batches.flat().map((f) => f.entry);
 const byPath = (list: Iterable<Entry>) => new Map([...list].map((e) => [e.path, e]));
+/** a baseline as the replica holds it: sorted, packed, without the root */
+const packed = (list: Entry[]) => PackedTree.fromSorted(ArrayTree.of(list.filter((e) => e.path !== '.')).entries(), (p) => new Error(`twice: ${p}`));
 
 /** each sent entry after its directory, the root first, no path twice */
 function ordered(sent: Entry[]): string[] {
@@ -36,7 +39,7 @@ t.test('nothing changed: the root alone, nothing gone', async (t) => {
   const root = t.testdir();
   await makeRandomTree(root, 7, { files: 60, bigFiles: 0 });
   const base = entries(scan(root));
-  const d = diffFromBaseline(scan(root), base);
+  const d = diffFromBaseline(scan(root), packed(base));
   t.same(entries(d.batches).map((e) => e.path), ['.']);
   t.same(d.gone, []);
 });
@@ -49,7 +52,7 @@ t.test('a changed file deep down travels with the directories above it', async (
   const base = entries(scan(root));
   fs.writeFileSync(path.join(root, 'a/b/c/deep.txt'), 'longer now');
   fs.rmSync(path.join(root, 'a/z/zz.txt'));
-  const d = diffFromBaseline(scan(root), base);
+  const d = diffFromBaseline(scan(root), packed(base));
   const sent = entries(d.batches).map((e) => e.path);
   t.same(sent.filter((p) => p !== 'a/z'), ['.', 'a', 'a/b', 'a/b/c', 'a/b/c/deep.txt'], 'the file, its directories, the root; nothing unchanged besides');
   t.same(
@@ -66,10 +69,13 @@ t.test('random edits: the baseline, less what is gone, plus what is sent, is the
     const base = entries(scan(root));
     const log = await mutateTree(root, seed, { ops: 4 + seed * 3 });
     const now = scan(root);
-    const d = diffFromBaseline(now, base);
+    const d = diffFromBaseline(now, packed(base));
     const sent = entries(d.batches);
-    const rebuilt = applyDiff(byPath(base), d.gone, sent);
-    t.same([...rebuilt.entries()].sort(), [...byPath(entries(now)).entries()].sort(), `seed ${seed}: rebuilt exactly (${log.length} edits)`);
+    const rebuilt = applyDiff(packed(base), d.gone, ArrayTree.of(sent));
+    const want = ArrayTree.of(entries(now).filter((e) => e.path !== '.'));
+    t.same([...rebuilt.entries()], [...want.entries()], `seed ${seed}: rebuilt exactly (${log.length} edits)`);
+    t.equal(rebuilt.size, want.size, `seed ${seed}: its size`);
+    for (const e of want.entries()) if (rebuilt.get(e.path) !== e && JSON.stringify(rebuilt.get(e.path)) !== JSON.stringify(e)) t.fail(`seed ${seed}: get(${e.path})`);
     t.same(ordered(sent), [], `seed ${seed}: every entry after its directory, the root first`);
     t.ok(sent.length < entries(now).length, `seed ${seed}: ${sent.length} of ${entries(now).length} entries sent`);
   }
@@ -96,7 +102,7 @@ t.test('siblings stay in increasing order: a changed file sends its directories 
   const base = entries(scan(root));
   // the scan lists a directory's own names before going into its subdirectories: a/deep/x.txt comes after b.txt and d.txt
   for (const f of ['a/deep/x.txt', 'b.txt', 'd.txt']) fs.writeFileSync(path.join(root, f), 'changed');
-  const sent = entries(diffFromBaseline(scan(root), base).batches).map((e) => e.path);
+  const sent = entries(diffFromBaseline(scan(root), packed(base)).batches).map((e) => e.path);
   t.same(sent, ['.', 'a', 'b.txt', 'd.txt', 'a/deep', 'a/deep/x.txt'], 'scan order, c left out');
   const guard = new NameGuard(NO_FOLDING, false);
   t.same(sent.map((p) => guard.order(p)).filter((v) => !v.ok), [], 'the order the receiver checks');
@@ -110,7 +116,7 @@ t.test('random changes: every diff keeps the sibling order', async (t) => {
       await makeRandomTree(root, seed, { files: 80, bigFiles: 0 });
       const base = entries(scan(root));
       await mutateTree(root, seed + 100, { ops: 20 });
-      const sent = entries(diffFromBaseline(scan(root), base).batches).map((e) => e.path);
+      const sent = entries(diffFromBaseline(scan(root), packed(base)).batches).map((e) => e.path);
       const guard = new NameGuard(NO_FOLDING, false);
       t.same(sent.map((p) => guard.order(p)).filter((v) => !v.ok), [], `${sent.length} entries in order`);
     });
