@@ -2,11 +2,14 @@
 // binary for a local one. The only module that starts processes.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 import { TsyncError } from './errors.js';
 import { rshTarget, type Endpoint } from './endpoint.js';
 import { printable } from './text.js';
+import { spawnBuiltin } from './link/ssh-builtin.js';
 
 export interface Peer {
   input: Readable; // what the peer writes
@@ -18,6 +21,8 @@ export interface Peer {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill(): void;
   describe: string;
+  /** why the link could not be opened (the built-in client knows better than an exit code) */
+  failure?(): TsyncError | null;
 }
 
 /** Split a command line the way a POSIX shell would for simple quoting. */
@@ -52,7 +57,28 @@ export function splitCommand(cmd: string): string[] {
   return out;
 }
 
-const SELF = fileURLToPath(new URL('../bin/tsync', import.meta.url));
+/** bin/tsync of this checkout (computed when needed: a single-file build may run from memory) */
+const self = (): string => fileURLToPath(new URL('../bin/tsync', import.meta.url));
+
+/** Is `name` an executable on the PATH? */
+export function onPath(name: string): boolean {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    try {
+      fs.accessSync(path.join(dir, name), fs.constants.X_OK);
+      return true;
+    } catch {
+      // keep looking
+    }
+  }
+  return false;
+}
+
+/** `-e builtin`, or plain ssh asked for (the default) and no ssh binary on the PATH: the built-in SSH client. */
+export function usesBuiltin(rsh: string): boolean {
+  const cmd = rsh.trim();
+  return cmd === 'builtin' || ((cmd === '' || cmd === 'ssh') && !onPath('ssh'));
+}
 
 function isSsh(argv0: string): boolean {
   return /(^|\/)ssh$/.test(argv0);
@@ -72,13 +98,14 @@ export function remoteArgv(ep: Endpoint & { kind: 'remote' }, rsh: string, tsync
 }
 
 export function spawnRemote(ep: Endpoint & { kind: 'remote' }, rsh: string, tsyncPath: string): Peer {
+  if (usesBuiltin(rsh)) return spawnBuiltin({ host: ep.host, user: ep.user, port: ep.port }, `${tsyncPath || 'tsync'} --server`);
   const argv = remoteArgv(ep, rsh, tsyncPath, Boolean(process.stdin.isTTY));
   return wrap(spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] }), argv.join(' '));
 }
 
 /** A local peer: our own binary in server mode, so both sides get a core. env: added to ours. */
 export function spawnLocal(env: Record<string, string> = {}): Peer {
-  return wrap(spawn(process.execPath, [SELF, '--server'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } }), 'local tsync --server');
+  return wrap(spawn(process.execPath, [self(), '--server'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } }), 'local tsync --server');
 }
 
 function wrap(child: ChildProcess, describe: string): Peer {
@@ -121,6 +148,8 @@ function wrap(child: ChildProcess, describe: string): Peer {
 /** Turn a peer that died before the handshake finished into the error the user should see. */
 export async function explainEarlyExit(peer: Peer, ep: Endpoint, tsyncPath: string, fallback: TsyncError): Promise<TsyncError> {
   // a protocol error means the peer did greet as tsync: it started, and said something invalid
+  const failed = peer.failure?.();
+  if (failed) return failed;
   if (fallback.code === 'E_REMOTE_JUNK' || fallback.code === 'E_VERSION' || fallback.code === 'E_TIMEOUT' || fallback.code === 'E_AUTH' || fallback.code === 'E_PROTOCOL' || fallback.remote) return fallback;
   const timeout = new Promise<null>((r) => setTimeout(() => r(null), 2000).unref());
   const exit = await Promise.race([peer.exited, timeout]);
