@@ -30,7 +30,7 @@ export async function runDoctor(argv: readonly string[], out: Out): Promise<numb
   if (positional.length < 1 || positional.length > 2) throw new TsyncError('E_USAGE', 'usage: tsync doctor [-e CMD] [--tsync-path PROG] [--timeout S] [--json] ENDPOINT [ENDPOINT]');
   const eps = positional.map(parseEndpoint);
   const rsh = (values.rsh as string) ?? process.env.TSYNC_RSH ?? 'ssh';
-  const tsyncPath = (values['tsync-path'] as string) ?? 'tsync';
+  const tsyncPath = (values['tsync-path'] as string) ?? ''; // none: tsync starts itself remotely (lib/link/bootstrap.ts)
   const timeout = num(values, 'timeout', DEFAULT_TIMEOUT, { integer: true, max: LIMITS.timeout });
   const examined: Examined[] = [];
   for (const ep of eps) examined.push(ep.kind === 'local' ? examineLocal(ep.path) : await examineRemote(ep, rsh, tsyncPath, timeout));

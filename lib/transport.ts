@@ -10,6 +10,7 @@ import { TsyncError } from './errors.js';
 import { rshTarget, type Endpoint } from './endpoint.js';
 import { printable } from './text.js';
 import { spawnBuiltin } from './link/ssh-builtin.js';
+import { withBootstrap } from './link/bootstrap.js';
 
 export interface Peer {
   input: Readable; // what the peer writes
@@ -84,6 +85,11 @@ function isSsh(argv0: string): boolean {
   return /(^|\/)ssh$/.test(argv0);
 }
 
+/** The command run on the remote side: PROG --server, or (no --tsync-path) `sh` fed the boot script. */
+export function remoteCommand(tsyncPath: string): string[] {
+  return tsyncPath ? [...splitCommand(tsyncPath), '--server'] : ['sh'];
+}
+
 export function remoteArgv(ep: Endpoint & { kind: 'remote' }, rsh: string, tsyncPath: string, interactive: boolean): string[] {
   const argv = splitCommand(rsh || 'ssh');
   if (argv.length === 0) throw new TsyncError('E_USAGE', 'empty --rsh command');
@@ -93,14 +99,24 @@ export function remoteArgv(ep: Endpoint & { kind: 'remote' }, rsh: string, tsync
   } else if (ep.port) {
     throw new TsyncError('E_USAGE', `a port (${ep.port}) was given but --rsh "${rsh}" is not ssh`);
   }
-  argv.push(rshTarget(ep), ...splitCommand(tsyncPath || 'tsync'), '--server');
+  argv.push(rshTarget(ep), ...remoteCommand(tsyncPath));
   return argv;
 }
 
+/**
+ * Start the peer for a remote endpoint. With --tsync-path, that command;
+ * without, `sh` and the boot script: an installed tsync, else the build this
+ * client sends to the remote's node (lib/link/bootstrap.ts).
+ */
 export function spawnRemote(ep: Endpoint & { kind: 'remote' }, rsh: string, tsyncPath: string): Peer {
-  if (usesBuiltin(rsh)) return spawnBuiltin({ host: ep.host, user: ep.user, port: ep.port }, `${tsyncPath || 'tsync'} --server`);
-  const argv = remoteArgv(ep, rsh, tsyncPath, Boolean(process.stdin.isTTY));
-  return wrap(spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] }), argv.join(' '));
+  let peer: Peer;
+  if (usesBuiltin(rsh)) {
+    peer = spawnBuiltin({ host: ep.host, user: ep.user, port: ep.port }, tsyncPath ? `${tsyncPath} --server` : 'sh');
+  } else {
+    const argv = remoteArgv(ep, rsh, tsyncPath, Boolean(process.stdin.isTTY));
+    peer = wrap(spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] }), argv.join(' '));
+  }
+  return tsyncPath ? peer : withBootstrap(peer, ep.host);
 }
 
 /** A local peer: our own binary in server mode, so both sides get a core. env: added to ours. */

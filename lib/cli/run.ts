@@ -160,7 +160,7 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
   };
   const lockWait = num(values, 'wait-lock', 0, { integer: true, max: LIMITS.timeout });
   const rsh = (values.rsh as string) ?? process.env.TSYNC_RSH ?? 'ssh';
-  const tsyncPath = (values['tsync-path'] as string) ?? 'tsync';
+  const tsyncPath = (values['tsync-path'] as string) ?? ''; // none: tsync starts itself remotely (lib/link/bootstrap.ts)
   // the key file's name may travel (to a local peer, in its environment); the key never does
   const keyFile = keyFileFrom(values.key);
   const reach = { rsh, tsyncPath, timeout: options.timeout, keyFile, psk: keyFile ? loadKey(keyFile) : null, extraCaps: hooks.display ? [PROGRESS_CAP] : [] };
