@@ -109,14 +109,12 @@ export function remoteArgv(ep: Endpoint & { kind: 'remote' }, rsh: string, tsync
  * client sends to the remote's node (lib/link/bootstrap.ts).
  */
 export function spawnRemote(ep: Endpoint & { kind: 'remote' }, rsh: string, tsyncPath: string): Peer {
-  let peer: Peer;
-  if (usesBuiltin(rsh)) {
-    peer = spawnBuiltin({ host: ep.host, user: ep.user, port: ep.port }, tsyncPath ? `${tsyncPath} --server` : 'sh');
-  } else {
-    const argv = remoteArgv(ep, rsh, tsyncPath, Boolean(process.stdin.isTTY));
-    peer = wrap(spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] }), argv.join(' '));
-  }
-  return tsyncPath ? peer : withBootstrap(peer, ep.host);
+  const start = (prog: string): Peer => {
+    if (usesBuiltin(rsh)) return spawnBuiltin({ host: ep.host, user: ep.user, port: ep.port }, prog ? `${prog} --server` : 'sh');
+    const argv = remoteArgv(ep, rsh, prog, Boolean(process.stdin.isTTY));
+    return wrap(spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] }), argv.join(' '));
+  };
+  return tsyncPath ? start(tsyncPath) : withBootstrap(start(''), ep.host, () => start('tsync'));
 }
 
 /** A local peer: our own binary in server mode, so both sides get a core. env: added to ours. */

@@ -40,11 +40,27 @@ export function serverBuild(): Build | null {
 
 const PREAMBLE_FIRST = 0x89;
 
-/** Wrap a peer started as `sh` into one that speaks tsync's protocol from its first byte. */
-export function withBootstrap(inner: Peer, host: string): Peer {
+/** More than a login banner: over 64 KiB, or bytes no terminal text has. */
+function notABanner(b: Buffer): boolean {
+  if (b.length > 65536) return true;
+  for (const c of b) if (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x1b) return true;
+  return !/^[\s\S]*$/u.test(b.toString('utf8')) || b.toString('utf8').includes('\ufffd');
+}
+
+const GREETING = Buffer.from('\x89TSYNC\r\n', 'latin1');
+
+/**
+ * Wrap a peer started as `sh` into one that speaks tsync's protocol from its
+ * first byte. A remote that greets as tsync at once (a forced command in
+ * authorized_keys runs `tsync --server` whatever we ask) has read the script
+ * as its preamble: it is started again with `direct()`, with no script.
+ */
+export function withBootstrap(first: Peer, host: string, direct: () => Peer): Peer {
+  let inner = first;
   const input = new PassThrough();
   const output = new PassThrough();
   const b = serverBuild();
+  const script = bootScript(VERSION, b ? b.hash : '0'.repeat(64));
   let failure: TsyncError | null = null;
   let banner = '';
   let notes = '';
@@ -72,12 +88,29 @@ export function withBootstrap(inner: Peer, host: string): Peer {
       process.stderr.write(`tsync: the home on ${host} is not writable: tsync runs from memory there and will be sent again next time\n`);
     }
   };
+  const redo = () => {
+    inner.input.removeListener('data', feed);
+    inner.input.removeListener('end', ended);
+    inner.kill();
+    inner = direct();
+    proto = true;
+    inner.input.pipe(input);
+    output.pipe(inner.output);
+  };
   const feed = (chunk: Buffer) => {
     if (proto) return void input.write(chunk);
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     for (;;) {
       if (!seenMark) {
         const at = pending.indexOf(`\n${BOOT_MARK}`);
+        // a greeting before any mark: a forced command runs tsync whatever we ask; our script echoed: not a shell
+        if (at < 0 && (pending.indexOf(GREETING) >= 0 || (pending.length >= 16 && script.startsWith(pending.toString('latin1'))))) return redo();
+        if (at < 0 && notABanner(pending)) {
+          // no shell prints this: let the connection report it as junk, quoting it
+          open();
+          input.write(pending);
+          return;
+        }
         if (at < 0) return;
         banner += pending.subarray(0, at).toString('utf8');
         pending = pending.subarray(at + 1);
@@ -100,13 +133,14 @@ export function withBootstrap(inner: Peer, host: string): Peer {
     }
   };
 
-  inner.input.on('data', feed);
-  inner.input.on('end', () => {
+  const ended = () => {
     if (!proto && !seenMark && pending.length) banner += pending.toString('utf8');
     input.end();
-  });
+  };
+  inner.input.on('data', feed);
+  inner.input.on('end', ended);
   inner.input.on('error', (e) => input.destroy(e));
-  inner.output.write(bootScript(VERSION, b ? b.hash : '0'.repeat(64)));
+  inner.output.write(script);
 
   const shownBanner = () => {
     const text = printable(banner.trim().split('\n').slice(-3).join('; '));
@@ -123,7 +157,9 @@ export function withBootstrap(inner: Peer, host: string): Peer {
       notes = '';
       inner.passStderr();
     },
-    exited: inner.exited,
+    get exited() {
+      return inner.exited;
+    },
     kill: () => inner.kill(),
     failure: () => inner.failure?.() ?? failure,
     describe: `${inner.describe} (tsync started by a script on stdin)`,

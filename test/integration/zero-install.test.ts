@@ -119,6 +119,14 @@ t.test('node too old, node missing: one line, exit 5', async (t) => {
   fatal(t, none.r, 5, /neither tsync nor node was found on box: install tsync there/);
 });
 
+t.test('a remote that runs tsync --server whatever it is asked (a forced command) still works', async (t) => {
+  const b = box(t);
+  fs.writeFileSync(b.rsh, `#!/bin/sh\nshift\nexec ${process.execPath} ${path.resolve('bin/tsync')} --server\n`, { mode: 0o755 });
+  const r = await push(t, b);
+  synced(t, r);
+  t.equal(r.r.stderr, '', 'quietly');
+});
+
 const canUnshare = (): string | null => {
   try {
     execFileSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs -o noexec tmpfs /mnt'], { stdio: 'ignore' });
