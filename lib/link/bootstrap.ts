@@ -12,7 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { TsyncError } from '../errors.js';
 import { printable } from '../text.js';
 import { VERSION } from '../version.js';
-import type { Peer } from '../transport.js';
+import type { Peer } from './spawn.js';
 import { BOOT_MARK, bootFailure, bootScript } from './boot-script.js';
 
 interface Build {

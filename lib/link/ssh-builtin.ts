@@ -15,7 +15,7 @@ import { TsyncError } from '../errors.js';
 import { parseJump, parseSshConfig, resolveHost, type ConfigBlock, type HostConfig } from './ssh-config.js';
 import { appendKnownHost, blobType, checkHostKey, fingerprint, knownHostsLine, knownHostsName, knownTypes, loadKnownHosts } from './known-hosts.js';
 import { askSecret } from './tty-prompt.js';
-import type { Peer } from '../transport.js';
+import type { Peer } from './spawn.js';
 
 type Ssh2 = typeof import('ssh2');
 
