@@ -40,6 +40,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'no-tsyncignore', kind: 'flag', help: 'do not honour .tsyncignore files' },
   { long: 'backup-dir', kind: 'value', arg: 'DIR', help: 'keep every overwritten or deleted receiver file under DIR (relative to the destination unless absolute)' },
   { long: 'partial', kind: 'flag', help: 'keep a partly received file aside (.tsync-partial-NAME) and resume from it next run' },
+  { long: 'retries', kind: 'value', arg: 'N', help: 'when the link drops, connect again up to N times and go on where the run was (default: 0)' },
   { long: 'timeout', kind: 'value', arg: 'SECONDS', help: 'give up when no data moves for SECONDS (default: 0, never)', in: ['sync', 'doctor'] },
   { long: 'modify-window', kind: 'value', arg: 'SECONDS', help: 'treat mtimes this close as equal (default: 0)' },
   { long: 'compress', short: 'z', kind: 'flag', help: 'compress what crosses the wire (brotli when both sides have it, else deflate)' },

@@ -81,19 +81,19 @@ export class Reporter implements Events {
     return this.warnings.filter((w) => w.code !== 'SKIP_SPECIAL');
   }
 
-  summary(stats: Stats, wire: { sent: number; received: number }, ms: number, exitCode: number, failure?: ErrorRecord): void {
+  summary(stats: Stats, wire: { sent: number; received: number }, ms: number, exitCode: number, failure?: ErrorRecord, reconnects = 0): void {
     if (this.o.json) {
       const errors = failure ? [...this.errors, failure] : this.errors;
-      this.out.stdout(`${JSON.stringify(jsonSummary(stats, wire, ms, exitCode, this.o.dryRun, errors, this.conflicts))}\n`);
+      this.out.stdout(`${JSON.stringify(jsonSummary(stats, wire, ms, exitCode, this.o.dryRun, errors, this.conflicts, reconnects))}\n`);
       return;
     }
-    if (this.o.stats) this.out.stdout(statsText(stats, wire, ms, this.o.dryRun));
+    if (this.o.stats) this.out.stdout(statsText(stats, wire, ms, this.o.dryRun, reconnects));
   }
 }
 
 export const JSON_SCHEMA_VERSION = 1;
 
-export function jsonSummary(s: Stats, wire: { sent: number; received: number }, ms: number, exitCode: number, dryRun: boolean, errors: ErrorRecord[], conflicts: ConflictRecord[] = []) {
+export function jsonSummary(s: Stats, wire: { sent: number; received: number }, ms: number, exitCode: number, dryRun: boolean, errors: ErrorRecord[], conflicts: ConflictRecord[] = [], reconnects = 0) {
   return {
     schema: JSON_SCHEMA_VERSION,
     ok: exitCode === 0,
@@ -103,6 +103,7 @@ export function jsonSummary(s: Stats, wire: { sent: number; received: number }, 
     bytes: { total: s.totalSize, literal: s.bytesLiteral, matched: s.bytesMatched, sent: wire.sent, received: wire.received },
     conflicts,
     errors,
+    reconnects,
     durationMs: Math.round(ms),
   };
 }
@@ -111,7 +112,7 @@ function n(x: number): string {
   return x.toLocaleString('en-US');
 }
 
-function statsText(s: Stats, wire: { sent: number; received: number }, ms: number, dryRun: boolean): string {
+function statsText(s: Stats, wire: { sent: number; received: number }, ms: number, dryRun: boolean, reconnects: number): string {
   const lines = [
     '',
     `Number of entries: ${n(s.entries)} (reg: ${n(s.files)})`,
@@ -125,6 +126,7 @@ function statsText(s: Stats, wire: { sent: number; received: number }, ms: numbe
     `Matched data: ${n(s.bytesMatched)} bytes`,
     `Total bytes sent: ${n(wire.sent)}`,
     `Total bytes received: ${n(wire.received)}`,
+    ...(reconnects ? [`Reconnects: ${n(reconnects)}`] : []),
     `Elapsed: ${(ms / 1000).toFixed(3)} s${dryRun ? ' (DRY RUN)' : ''}`,
     '',
   ];

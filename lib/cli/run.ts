@@ -24,6 +24,7 @@ import { destLock, withLockWait } from '../fs/lock.js';
 import { ProgressDisplay } from './progress.js';
 import { PROGRESS_CAP } from '../wire/caps.js';
 import { fail } from './fail.js';
+import { MAX_RETRIES, RECONNECT_LOCK_WAIT, withRetries } from './retry.js';
 
 export async function runClient(values: OptionValues, positional: string[], ordered: Parsed['ordered'], profile: string, out: Out): Promise<number> {
   const started = performance.now();
@@ -44,6 +45,8 @@ export async function runClient(values: OptionValues, positional: string[], orde
   const events = changes ? changes.tee(base) : base;
   let stats: Stats = emptyStats();
   let wire = { sent: 0, received: 0 };
+  // --retries: reconnects made, and the bytes of the sessions that were lost
+  const tally = { reconnects: 0, sent: 0, received: 0 };
   // set once the pre hook succeeded: from then on the post hook runs, whatever happens
   let ctx: HookContext | null = null;
   const before = async (mode: Mode) => {
@@ -60,22 +63,23 @@ export async function runClient(values: OptionValues, positional: string[], orde
     return complaint;
   };
   try {
-    const run = await client(values, positional, ordered, events, { before, display, note: (s) => shown.stderr(`tsync: note: ${s}\n`), reporter });
+    const run = await client(values, positional, ordered, events, { before, display, note: (s) => shown.stderr(`tsync: note: ${s}\n`), reporter, tally });
     display?.finish();
     stats = run.stats;
-    wire = run.wire;
+    wire = { sent: run.wire.sent + tally.sent, received: run.wire.received + tally.received };
     let code = reporter.errors.length > 0 ? ERROR_TABLE.E_PARTIAL.exit : reporter.conflicts.length > 0 ? ERROR_TABLE.E_CONFLICTS.exit : EXIT.OK;
     if (reporter.errors.length > 0 && !o.json) out.stderr(`tsync: ${ERROR_TABLE.E_PARTIAL.what} (${plural(reporter.errors.length, 'problem')}, listed above); exit code ${code}\n`);
     else if (code !== 0 && !o.json) out.stderr(`tsync: ${plural(reporter.conflicts.length, 'conflict')}: both sides changed; the newer version won and the other was kept as a conflict copy${o.dryRun ? ' (dry run: nothing changed)' : ''}; exit code ${code}\n`);
     const complaint = await post(code);
     if (complaint && code === EXIT.OK) code = ERROR_TABLE.E_POST_HOOK.exit;
-    reporter.summary(stats, wire, performance.now() - started, code, complaint ? { path: '', code: 'E_POST_HOOK', message: complaint } : undefined);
+    reporter.summary(stats, wire, performance.now() - started, code, complaint ? { path: '', code: 'E_POST_HOOK', message: complaint } : undefined, tally.reconnects);
     return code;
   } catch (e) {
     display?.finish();
     const err = toTsyncError(e);
     await post(err.exitCode);
-    if (o.json) reporter.summary(stats, wire, performance.now() - started, err.exitCode, { path: '', code: err.code, message: err.message });
+    wire = { sent: tally.sent, received: tally.received };
+    if (o.json) reporter.summary(stats, wire, performance.now() - started, err.exitCode, { path: '', code: err.code, message: err.message }, tally.reconnects);
     return fail(out, err);
   } finally {
     changes?.remove();
@@ -87,7 +91,7 @@ function plural(n: number, what: string): string {
 }
 
 /** `--two-way A B` (one replica here, the other local or remote, served by the peer): checked now, run when called (after the pre hook) */
-function twoWay(eps: Endpoint[], options: StartOptions, reach: Omit<PeerSpec, 'remote' | 'named'>, reporter: Reporter, lockWait: number): () => Promise<TwoWayResult> {
+function twoWay(eps: Endpoint[], options: StartOptions, reach: Omit<PeerSpec, 'remote' | 'named'>, reporter: Reporter): (lockWait: number) => Promise<TwoWayResult> {
   if (options.delete) throw new TsyncError('E_USAGE', '--delete does not apply to --two-way: deletions follow what changed since the last run');
   if (options.update) throw new TsyncError('E_USAGE', '--update does not apply to --two-way: the newer version always wins');
   const [first, second] = eps;
@@ -99,7 +103,7 @@ function twoWay(eps: Endpoint[], options: StartOptions, reach: Omit<PeerSpec, 'r
   // a backup directory inside the replicas is theirs alone, never synced
   if (backup && !backup.startsWith('/') && !backup.split('/').includes('..')) options.rules.unshift({ kind: 'exclude', pattern: `/${backup.replace(/\/+$/, '')}/` });
   const peer = { ...reach, remote: other.kind === 'remote' ? other : null, named: other };
-  return async () => (await import('../twoway/client.js')).runTwoWay({ peer, localPath: local.path, remotePath: other.path, localFirst, options, lockWait }, reporter);
+  return async (lockWait) => (await import('../twoway/client.js')).runTwoWay({ peer, localPath: local.path, remotePath: other.path, localFirst, options, lockWait }, reporter);
 }
 
 function sameDir(x: string, y: string): boolean {
@@ -139,12 +143,15 @@ interface RunHooks {
   note(s: string): void;
   /** where two-way decisions and conflicts go */
   reporter: Reporter;
+  /** --retries: counted here, so a run that fails in the end still reports them */
+  tally: { reconnects: number; sent: number; received: number };
 }
 
 async function client(values: OptionValues, positional: string[], ordered: Parsed['ordered'], reporter: Events, hooks: RunHooks): Promise<{ stats: Stats; wire: { sent: number; received: number } }> {
   if (values['two-way'] && positional.length !== 2) throw new TsyncError('E_USAGE', '--two-way takes exactly two replicas: A B');
   if (positional.length < 2) throw new TsyncError('E_USAGE', positional.length === 0 ? 'missing SRC and DEST' : 'missing DEST');
   const eps = positional.map(parseEndpoint);
+  const retries = num(values, 'retries', 0, { integer: true, max: MAX_RETRIES });
   const options: StartOptions = {
     delete: Boolean(values.delete),
     dryRun: Boolean(values['dry-run']),
@@ -156,19 +163,32 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
     modifyWindow: num(values, 'modify-window', 0, { max: LIMITS.modifyWindow }),
     timeout: num(values, 'timeout', 0, { integer: true, max: LIMITS.timeout }),
     compress: Boolean(values.compress),
-    partial: Boolean(values.partial),
+    // with --retries, what arrived of a file survives a lost link: the next attempt resumes from it
+    partial: Boolean(values.partial) || retries > 0,
     compressLevel: num(values, 'compress-level', DEFAULT_LEVEL, { integer: true, max: 9 }),
   };
   const lockWait = num(values, 'wait-lock', 0, { integer: true, max: LIMITS.timeout });
   const rsh = rshCommand(values.rsh as string | undefined);
-  const tsyncPath = (values['tsync-path'] as string) ?? 'tsync';
+  const tsyncPath = (values['tsync-path'] as string) ?? ''; // none: tsync starts itself remotely (lib/link/bootstrap.ts)
   // the key file's name may travel (to a local peer, in its environment); the key never does
   const keyFile = keyFileFrom(values.key);
   const reach = { rsh, tsyncPath, timeout: options.timeout, keyFile, psk: keyFile ? loadKey(keyFile) : null, extraCaps: hooks.display ? [PROGRESS_CAP] : [] };
+  // an attempt after a lost link may find the lost session's server still letting go of the destination's lock
+  const again = async <T>(attempt: (lockWait: number) => Promise<T>): Promise<T> => {
+    const { result, reconnects } = await withRetries(retries, (n) => ((hooks.tally.reconnects = n), attempt(n ? Math.max(lockWait, RECONNECT_LOCK_WAIT) : lockWait)), hooks.note);
+    hooks.tally.reconnects = reconnects;
+    return result;
+  };
+  const failedWire = (sent: number, received: number) => {
+    hooks.tally.sent += sent;
+    hooks.tally.received += received;
+  };
   if (values['two-way']) {
-    const run = twoWay(eps, options, reach, hooks.reporter, lockWait);
+    // a two-way replica keeps no partial file and its temporary outlives a lost link: not resumable yet
+    if (retries > 0) throw new TsyncError('E_USAGE', '--retries does not apply to --two-way yet: a lost two-way run is started again by hand');
+    const run = twoWay(eps, options, { ...reach, failedWire }, hooks.reporter);
     await hooks.before('two-way');
-    return run();
+    return again(run);
   }
   const dest = eps[eps.length - 1];
   const srcs = eps.slice(0, -1);
@@ -190,33 +210,36 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
       throw new TsyncError('E_SOURCE_MISSING', `source ${srcs.map((s) => s.path).join(', ')} does not exist`);
     }
   }
-  let receiver: Receiver | null = null;
-  // pushing: scan ahead while the peer starts
-  const sender = myRole === 'sender' ? new Sender({ sources: toSources(srcs.map((s) => s.path)), options }, reporter) : null;
-  const spec = { ...reach, remote, named: remote ?? dest };
-  return withPeer(
-    spec,
-    async ({ conn, neg }) => {
-      const theirPaths = pull ? srcs.map((s) => s.path) : [dest.path];
-      conn.send({ t: 'start', role: theirRole, paths: theirPaths, options: withLockWait(options, lockWait, neg.peer.caps) });
-      if (options.compress) {
-        // the server answers nothing between its HELLO and our START, so both directions switch here
-        conn.startCompress(neg.codec, options.compressLevel);
-        conn.startInflate(neg.codec);
-      }
-      let stats: Stats;
-      if (sender) {
-        stats = await Promise.race([sender.run(conn, neg.key), conn.failed()]);
-      } else {
-        const r = new Receiver(conn, { dest: dest.path, options, key: neg.key, rounds: neg.rounds, lock: destLock({ dryRun: options.dryRun, lockWait }, hooks.note), progress: hooks.display?.tick }, reporter);
-        receiver = r;
-        hooks.display?.source(() => r.progress());
-        stats = await Promise.race([r.run(), conn.failed()]);
-        conn.send({ t: 'done', stats: JSON.stringify(stats) });
-      }
-      return { stats, wire: { sent: conn.bytesOut, received: conn.bytesIn } };
-    },
-    { meanwhile: sender ? (shake) => sender.prefetch(shake) : undefined, abandon: () => receiver?.abandon() },
-  );
+  const spec = { ...reach, failedWire, remote, named: remote ?? dest };
+  // each attempt is a whole session: what an earlier one installed is up to date by now
+  return again((lockWait) => {
+    let receiver: Receiver | null = null;
+    // pushing: scan ahead while the peer starts
+    const sender = myRole === 'sender' ? new Sender({ sources: toSources(srcs.map((s) => s.path)), options }, reporter) : null;
+    return withPeer(
+      spec,
+      async ({ conn, neg }) => {
+        const theirPaths = pull ? srcs.map((s) => s.path) : [dest.path];
+        conn.send({ t: 'start', role: theirRole, paths: theirPaths, options: withLockWait(options, lockWait, neg.peer.caps) });
+        if (options.compress) {
+          // the server answers nothing between its HELLO and our START, so both directions switch here
+          conn.startCompress(neg.codec, options.compressLevel);
+          conn.startInflate(neg.codec);
+        }
+        let stats: Stats;
+        if (sender) {
+          stats = await Promise.race([sender.run(conn, neg.key), conn.failed()]);
+        } else {
+          const r = new Receiver(conn, { dest: dest.path, options, key: neg.key, rounds: neg.rounds, lock: destLock({ dryRun: options.dryRun, lockWait }, hooks.note), progress: hooks.display?.tick }, reporter);
+          receiver = r;
+          hooks.display?.source(() => r.progress());
+          stats = await Promise.race([r.run(), conn.failed()]);
+          conn.send({ t: 'done', stats: JSON.stringify(stats) });
+        }
+        return { stats, wire: { sent: conn.bytesOut, received: conn.bytesIn } };
+      },
+      { meanwhile: sender ? (shake) => sender.prefetch(shake) : undefined, abandon: () => receiver?.abandon() },
+    );
+  });
 }
 

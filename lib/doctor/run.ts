@@ -32,7 +32,7 @@ export const runDoctor: Handler = async ({ values, positional }, out) => {
   if (positional.length < 1 || positional.length > 2) throw new TsyncError('E_USAGE', 'usage: tsync doctor [-e CMD] [--tsync-path PROG] [--timeout S] [--json] ENDPOINT [ENDPOINT]');
   const eps = positional.map(parseEndpoint);
   const rsh = rshCommand(values.rsh as string | undefined);
-  const tsyncPath = (values['tsync-path'] as string) ?? 'tsync';
+  const tsyncPath = (values['tsync-path'] as string) ?? ''; // none: tsync starts itself remotely (lib/link/bootstrap.ts)
   const timeout = num(values, 'timeout', DEFAULT_TIMEOUT, { integer: true, max: LIMITS.timeout });
   const examined: Examined[] = [];
   for (const ep of eps) examined.push(ep.kind === 'local' ? examineLocal(ep.path) : await examineRemote(ep, rsh, tsyncPath, timeout));

@@ -123,7 +123,9 @@ export abstract class FrameStack {
     const rest = this.decoder.drain();
     const inflater = decompressor(codec);
     inflater.on('data', (d: Buffer) => this.frames(d));
-    inflater.on('error', (e) => this.abort(new TsyncError('E_PROTOCOL', `bad compressed data from the peer: ${e.message}`)));
+    // the link ending inside a compressed block is a lost link (exit 10), not bad data from the peer
+    inflater.on('error', (e: NodeJS.ErrnoException) =>
+      this.abort(this.ended && e.code === 'Z_BUF_ERROR' ? new TsyncError('E_CONNECTION_LOST', 'the peer closed the connection in the middle of compressed data') : new TsyncError('E_PROTOCOL', `bad compressed data from the peer: ${e.message}`)));
     this.inflater = inflater;
     if (rest.length) inflater.write(rest);
     if (this.ended) inflater.end();

@@ -24,6 +24,8 @@ export interface PeerSpec {
   psk: Buffer | null;
   /** capabilities this run asks of the peer (progress reports) */
   extraCaps: readonly string[];
+  /** told the bytes each way of a session that failed (--retries adds them up) */
+  failedWire?: (sent: number, received: number) => void;
 }
 
 export interface Session {
@@ -59,6 +61,7 @@ export async function withPeer<T>(spec: PeerSpec, run: (s: Session) => Promise<T
     return result;
   } catch (e) {
     hooks.abandon?.();
+    spec.failedWire?.(conn.bytesOut, conn.bytesIn);
     const err = toTsyncError(e);
     conn.abort(err);
     peer.kill();

@@ -2,11 +2,15 @@
 // binary for a local one. The only module that starts processes.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 import { TsyncError } from '../errors.js';
 import { rshTarget, type Endpoint } from './endpoint.js';
 import { printable } from '../text.js';
+import { spawnBuiltin } from './ssh-builtin.js';
+import { withBootstrap } from './bootstrap.js';
 
 export interface Peer {
   input: Readable; // what the peer writes
@@ -18,6 +22,8 @@ export interface Peer {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill(): void;
   describe: string;
+  /** why the link could not be opened (the built-in client knows better than an exit code) */
+  failure?(): TsyncError | null;
 }
 
 /** Split a command line the way a POSIX shell would for simple quoting. */
@@ -52,10 +58,36 @@ export function splitCommand(cmd: string): string[] {
   return out;
 }
 
-const SELF = fileURLToPath(new URL('../../bin/tsync', import.meta.url));
+/** bin/tsync of this checkout (computed when needed: a single-file build may run from memory) */
+const self = (): string => fileURLToPath(new URL('../../bin/tsync', import.meta.url));
+
+/** Is `name` an executable on the PATH? */
+export function onPath(name: string): boolean {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    try {
+      fs.accessSync(path.join(dir, name), fs.constants.X_OK);
+      return true;
+    } catch {
+      // keep looking
+    }
+  }
+  return false;
+}
+
+/** `-e builtin`, or plain ssh asked for (the default) and no ssh binary on the PATH: the built-in SSH client. */
+export function usesBuiltin(rsh: string): boolean {
+  const cmd = rsh.trim();
+  return cmd === 'builtin' || ((cmd === '' || cmd === 'ssh') && !onPath('ssh'));
+}
 
 function isSsh(argv0: string): boolean {
   return /(^|\/)ssh$/.test(argv0);
+}
+
+/** The command run on the remote side: PROG --server, or (no --tsync-path) `sh` fed the boot script. */
+export function remoteCommand(tsyncPath: string): string[] {
+  return tsyncPath ? [...splitCommand(tsyncPath), '--server'] : ['sh'];
 }
 
 /** The command that reaches a remote host: -e, else $TSYNC_RSH, else ssh (for a sync run and for doctor alike). */
@@ -72,18 +104,27 @@ export function remoteArgv(ep: Endpoint & { kind: 'remote' }, rsh: string, tsync
   } else if (ep.port) {
     throw new TsyncError('E_USAGE', `a port (${ep.port}) was given but --rsh "${rsh}" is not ssh`);
   }
-  argv.push(rshTarget(ep), ...splitCommand(tsyncPath || 'tsync'), '--server');
+  argv.push(rshTarget(ep), ...remoteCommand(tsyncPath));
   return argv;
 }
 
+/**
+ * Start the peer for a remote endpoint. With --tsync-path, that command;
+ * without, `sh` and the boot script: an installed tsync, else the build this
+ * client sends to the remote's node (lib/link/bootstrap.ts).
+ */
 export function spawnRemote(ep: Endpoint & { kind: 'remote' }, rsh: string, tsyncPath: string): Peer {
-  const argv = remoteArgv(ep, rsh, tsyncPath, Boolean(process.stdin.isTTY));
-  return wrap(spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] }), argv.join(' '));
+  const start = (prog: string): Peer => {
+    if (usesBuiltin(rsh)) return spawnBuiltin({ host: ep.host, user: ep.user, port: ep.port }, prog ? `${prog} --server` : 'sh');
+    const argv = remoteArgv(ep, rsh, prog, Boolean(process.stdin.isTTY));
+    return wrap(spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] }), argv.join(' '));
+  };
+  return tsyncPath ? start(tsyncPath) : withBootstrap(start(''), ep.host, () => start('tsync'));
 }
 
 /** A local peer: our own binary in server mode, so both sides get a core. env: added to ours. */
 export function spawnLocal(env: Record<string, string> = {}): Peer {
-  return wrap(spawn(process.execPath, [SELF, '--server'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } }), 'local tsync --server');
+  return wrap(spawn(process.execPath, [self(), '--server'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } }), 'local tsync --server');
 }
 
 function wrap(child: ChildProcess, describe: string): Peer {
@@ -126,6 +167,8 @@ function wrap(child: ChildProcess, describe: string): Peer {
 /** Turn a peer that died before the handshake finished into the error the user should see. */
 export async function explainEarlyExit(peer: Peer, ep: Endpoint, tsyncPath: string, fallback: TsyncError): Promise<TsyncError> {
   // a protocol error means the peer did greet as tsync: it started, and said something invalid
+  const failed = peer.failure?.();
+  if (failed) return failed;
   if (fallback.code === 'E_REMOTE_JUNK' || fallback.code === 'E_VERSION' || fallback.code === 'E_TIMEOUT' || fallback.code === 'E_AUTH' || fallback.code === 'E_PROTOCOL' || fallback.remote) return fallback;
   const timeout = new Promise<null>((r) => setTimeout(() => r(null), 2000).unref());
   const exit = await Promise.race([peer.exited, timeout]);

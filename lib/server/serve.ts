@@ -7,7 +7,7 @@ import { CAPS, handshake } from '../link/handshake.js';
 import { chooseCodec } from '../link/compress.js';
 import { Sender, toSources } from '../oneway/sender.js';
 import { Receiver } from '../oneway/receiver.js';
-import { TsyncError, toTsyncError } from '../errors.js';
+import { ERROR_TABLE, TsyncError, toTsyncError } from '../errors.js';
 import type { Events } from '../cli/report.js';
 import { serveReplica } from '../twoway/replica.js';
 import { keyFileFrom, loadKey } from '../link/key-file.js';
@@ -35,6 +35,17 @@ export async function runServer(limits: ServerLimits & { key?: unknown } = { rea
   const conn = new Connection(process.stdin, process.stdout, { timeout: 0, expectJunk: false });
   let receiver: Receiver | null = null;
   let stopProgress: (() => void) | null = null;
+  // sshd hangs up (SIGHUP) when the client vanishes: temporaries go (kept as
+  // partials with --partial) before the process ends, lost link 10, else 20.
+  // Listening here also stops the lock's handler from re-raising the signal first.
+  const onSignal = (sig: NodeJS.Signals) => {
+    try {
+      receiver?.abandon();
+    } finally {
+      process.exit(sig === 'SIGHUP' ? ERROR_TABLE.E_CONNECTION_LOST.exit : ERROR_TABLE.E_INTERRUPTED.exit);
+    }
+  };
+  for (const sig of ['SIGHUP', 'SIGINT', 'SIGTERM'] as const) process.on(sig, onSignal);
   try {
     // With -z the client compresses everything after START: switch at that very
     // frame. Armed before the handshake, as HELLO, START and compressed bytes

@@ -1,0 +1,25 @@
+// Build dist/tsync.mjs: the whole of tsync in one ES module (esbuild), the
+// file a remote without tsync receives and runs (lib/link/bootstrap.ts).
+// ssh2 stays outside: only the client's built-in SSH client loads it, by a
+// dynamic import, and a server never does.
+// Run by `npm run build` and `prepare`, after tsc.
+
+import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+const out = new URL('../dist/tsync.mjs', import.meta.url).pathname;
+await build({
+  entryPoints: [new URL('../lib/single.ts', import.meta.url).pathname],
+  outfile: out,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  minify: true,
+  external: ['ssh2'],
+  logLevel: 'warning',
+  legalComments: 'none',
+});
+const bytes = readFileSync(out);
+process.stdout.write(`dist/tsync.mjs: ${bytes.length} bytes, sha256 ${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}\n`);
