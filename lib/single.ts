@@ -1,5 +1,5 @@
 // The entry of the single-file build (dist/tsync.mjs, made by
-// scripts/build-single.mjs at `prepare` time): what a remote without tsync
+// bin/build-single.mjs at `prepare` time): what a remote without tsync
 // runs after the client sends it (lib/link/bootstrap.ts), and what
 // `node dist/tsync.mjs ARGS` runs. It does what bin/tsync does.
 
