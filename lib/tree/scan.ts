@@ -151,11 +151,8 @@ export class Scanner {
         continue;
       }
       const entry = statToEntry('.', st);
-      if (!entry || entry.type !== 'd') {
-        this.warnings++;
-        this.warn({ path: src.abs, code: 'E_PARTIAL', message: 'has a trailing slash but is not a directory' });
-        continue;
-      }
+      // the sender refuses it before listing anything (a usage error)
+      if (!entry || entry.type !== 'd') continue;
       root ??= { entry, abs: src.abs };
       this.branchNames(top, { abs: src.abs, filter: this.filter, sourceRoot: true }, '');
     }
