@@ -83,6 +83,7 @@ t.test('-v: the names rsync -v prints, in its order, for a copy and for time-onl
   await writeTree(src, TREE, OLD);
   fs.symlinkSync('b-file.txt', path.join(src, 'link'));
   fs.lutimesSync(path.join(src, 'link'), OLD, OLD);
+  fs.utimesSync(src, OLD, OLD);
   fs.mkdirSync(path.join(dir, 'ref'));
   const first = vNames(await rsync(['-av', `${src}/`, `${dir}/ref/`]));
   const outs = MODES.map((m) => path.join(dir, `out-${m}`));
