@@ -166,23 +166,80 @@ export class Scanner {
   }
 
   private *walk(dirRel: string, branches: readonly Branch[], push: (f: ScannedFile) => ScannedFile[] | null): Generator<ScannedFile[]> {
+    if (branches.length === 1) {
+      yield* this.walkOne(dirRel, branches[0], push);
+      return;
+    }
     const names = new Map<string, Candidate[]>();
     for (const b of branches) this.branchNames(names, b, dirRel);
     yield* this.level(names, dirRel, push);
   }
 
-  /** A branch's names in dirRel, added as candidates (with the branch's filter for that directory). */
-  private branchNames(into: Map<string, Candidate[]>, b: Branch, dirRel: string): void {
+  /** The common case, one source below this directory: what level() does, without the merging. */
+  private *walkOne(dirRel: string, b: Branch, push: (f: ScannedFile) => ScannedFile[] | null): Generator<ScannedFile[]> {
+    const names = this.readNames(b, dirRel);
+    if (!names) return;
+    const filter = dirFilter(b.filter, b.abs, dirRel, names, (e) => this.problem(`${b.abs}/${IGNORE_FILE}`, e));
+    names.sort();
+    const subdirs: Array<[string, Branch & { entry: Entry }]> = [];
+    for (const name of names) {
+      // a two-way replica's state stays with it, whatever the transfer root
+      if (name === STATE_DIR && b.sourceRoot) continue;
+      const rel = dirRel ? `${dirRel}/${name}` : name;
+      const abs = `${b.abs}/${name}`;
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(abs);
+      } catch (e) {
+        this.problem(abs, e, rel);
+        continue;
+      }
+      const isDir = st.isDirectory();
+      if (filter.excluded(rel, isDir)) continue;
+      let entry: Entry | null;
+      try {
+        entry = statToEntry(rel, st, st.isSymbolicLink() ? fs.readlinkSync(abs, 'utf8') : undefined);
+      } catch (e) {
+        this.problem(abs, e, rel);
+        continue;
+      }
+      if (!entry) {
+        this.warn({ path: rel, code: 'SKIP_SPECIAL', message: 'skipping non-regular file' });
+        continue;
+      }
+      if (isDir) {
+        subdirs.push([rel, { abs, filter, sourceRoot: false, entry }]);
+        continue;
+      }
+      const out = push({ entry, abs });
+      if (out) yield out;
+    }
+    for (const [rel, sub] of subdirs) {
+      const out = push({ entry: sub.entry, abs: sub.abs });
+      if (out) yield out;
+      yield* this.walkOne(rel, sub, push);
+    }
+  }
+
+  /** A directory's names (valid UTF-8 only), or null when it cannot be read. */
+  private readNames(b: Branch, dirRel: string): string[] | null {
     let valid: string[];
     try {
       valid = fs.readdirSync(b.abs);
     } catch (e) {
       this.problem(b.abs, e, dirRel || '.');
-      return;
+      return null;
     }
     // Node decodes names as UTF-8, replacing invalid bytes with U+FFFD; only
     // then look at the raw bytes to tell a real U+FFFD from a broken name.
     if (valid.some((n) => n.includes('\uFFFD'))) valid = this.validNames(b.abs, dirRel);
+    return valid;
+  }
+
+  /** A branch's names in dirRel, added as candidates (with the branch's filter for that directory). */
+  private branchNames(into: Map<string, Candidate[]>, b: Branch, dirRel: string): void {
+    const valid = this.readNames(b, dirRel);
+    if (!valid) return;
     const filter = dirFilter(b.filter, b.abs, dirRel, valid, (e) => this.problem(`${b.abs}/${IGNORE_FILE}`, e));
     for (const name of valid) {
       // a two-way replica's state stays with it, whatever the transfer root
