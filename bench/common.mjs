@@ -8,9 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '..');
-export const shared = path.resolve(root, '../shared/bench');
 export const TSYNC = path.join(root, 'bin/tsync');
-export const COUNT = path.join(shared, 'count-rsh.mjs');
+export const COUNT = path.join(here, 'count-rsh.mjs');
 
 const args = process.argv.slice(2);
 export const opt = (name, dflt) => {
@@ -41,13 +40,13 @@ export function sh(cmd, argv, env = {}, ok = [0]) {
   return ms;
 }
 
-/** ../shared/bench/mkdata.mjs DATA which, once */
+/** bench/data.mjs WHICH DATA (tree or big), once */
 export function ensureData(which) {
   const marker = path.join(DATA, `.ready-${which}`);
   if (fs.existsSync(marker)) return;
   console.error(`generating ${which} workload in ${DATA} (once)...`);
   fs.mkdirSync(DATA, { recursive: true });
-  sh(process.execPath, [path.join(shared, 'mkdata.mjs'), DATA, which]);
+  sh(process.execPath, [path.join(here, 'data.mjs'), which === 'small' ? 'tree' : which, DATA]);
   fs.writeFileSync(marker, '');
 }
 

@@ -4,7 +4,7 @@
 //
 // usage: node bench/delta-rounds.mjs OLD NEW [SCHEMES]
 //   SCHEMES: comma-separated block-size lists, e.g. 65536/2048/128,8192
-//   (make them with: node /work/shared/bench/mkbig.mjs OLD NEW 64 100 42)
+//   (make them with: node bench/data.mjs pair OLD NEW 64 100 42)
 //
 // Counts the bytes each scheme would put on the wire:
 //   sig      signatures, receiver -> sender (encodeSignature)

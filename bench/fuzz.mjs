@@ -20,9 +20,9 @@ import { DecodeError } from '../dist/wire/codec.js';
 import { TsyncError } from '../dist/errors.js';
 import { checkRelPath } from '../dist/tree/paths.js';
 import * as delta from '../dist/delta/index.js';
-import { parseStats } from '../dist/stats.js';
+import { parseStats } from '../dist/cli/stats.js';
 import { MacChain } from '../dist/tree/manifest.js';
-import { CAPS } from '../dist/session.js';
+import { CAPS } from '../dist/link/handshake.js';
 
 const args = process.argv.slice(2);
 const opt = {};

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Side-by-side benchmark: tsync and rsync over the same stdio pipe
-// (../shared/bench/count-rsh.mjs counts the bytes for both), on the
-// workloads of ../shared/bench/mkdata.mjs. Runs alternate between the two
+// (bench/count-rsh.mjs counts the bytes for both), on the
+// workloads of bench/data.mjs. Runs alternate between the two
 // tools and the median of each is reported, as a ratio tsync / rsync.
 //
 // usage: node bench/run.mjs [--runs N] [--only NAME,...] [--data DIR] [--json FILE]

@@ -2,11 +2,11 @@
 # -z against rsync -az on real package trees: the destination holds the
 # published typescript 5.8.3 package, the source 5.9.2 (both from `npm pack`,
 # so this one needs the npm registry); both tools over the same counting pipe
-# (../shared/bench/count-rsh.mjs). Prints the bytes each way and the ratio.
+# (bench/count-rsh.mjs). Prints the bytes each way and the ratio.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=${TSYNC_BENCH_DIR:-/tmp/tsync-bench}/tspack
-COUNT=$here/../shared/bench/count-rsh.mjs
+COUNT=$here/count-rsh.mjs
 mkdir -p "$work" && cd "$work"
 for v in 5.8.3 5.9.2; do
   if [ ! -d ts-$v ]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Two-way benchmark: tsync --two-way against Unison on the 20,000-file tree
-// of ../shared/bench/mkdata.mjs, both over the same stdio pipe
-// (../shared/bench/count-rsh.mjs, which also counts the bytes). Runs
+// of bench/data.mjs, both over the same stdio pipe
+// (bench/count-rsh.mjs, which also counts the bytes). Runs
 // alternate between the tools; medians are reported as tsync / Unison.
 //
 // usage: node bench/twoway.mjs [--runs N] [--only NAME,...] [--data DIR] [--json FILE]
@@ -92,7 +92,7 @@ const workloads = [
 ];
 
 ensureData('small');
-if (!fs.existsSync(path.join(DATA, 'small-v2'))) throw new Error(`${DATA}/small-v2 missing: run ../shared/bench/mkdata.mjs ${DATA} small`);
+if (!fs.existsSync(path.join(DATA, 'small-v2'))) throw new Error(`${DATA}/small-v2 missing: run node bench/data.mjs tree ${DATA}`);
 fs.mkdirSync(WORK, { recursive: true });
 fs.writeFileSync(UNISON_RSH, `#!/bin/sh\nhost="$1"; shift\nwhile [ "$1" = "-e" ]; do shift 2; done\nexec ${process.execPath} ${COUNT} "$host" "$@"\n`, { mode: 0o755 });
 const results = [];

@@ -6,7 +6,7 @@
 import { parseArgs, helpText, type OptionValues, type Parsed } from './cli/parse.js';
 import { TsyncError, toTsyncError } from './errors.js';
 import { fail } from './cli/fail.js';
-import type { Out } from './report.js';
+import type { Out } from './cli/report.js';
 import { VERSION } from './version.js';
 import { PROTOCOL_MIN, PROTOCOL_VERSION } from './wire/schema.js';
 
@@ -25,7 +25,7 @@ async function expand(argv: readonly string[]): Promise<{ argv: string[]; profil
 export async function main(argv: readonly string[], out: Out = stdio): Promise<number> {
   if (argv[0] === 'doctor') {
     try {
-      const { runDoctor } = await import('./doctor-run.js');
+      const { runDoctor } = await import('./doctor/run.js');
       return await runDoctor((await expand(argv.slice(1))).argv, out);
     } catch (e) {
       return fail(out, toTsyncError(e));
@@ -43,7 +43,7 @@ export async function main(argv: readonly string[], out: Out = stdio): Promise<n
   } catch (e) {
     return fail(out, toTsyncError(e));
   }
-  if (values.server) return (await import('./server.js')).runServer({ root: values.root as string | undefined, readOnly: Boolean(values['read-only']), key: values.key });
+  if (values.server) return (await import('./server/serve.js')).runServer({ root: values.root as string | undefined, readOnly: Boolean(values['read-only']), key: values.key });
   if (values.root !== undefined || values['read-only']) return fail(out, new TsyncError('E_USAGE', '--root and --read-only limit a server: give them with --server (the command an SSH forced command runs)'));
   if (values.help) {
     out.stdout(helpText());

@@ -1,7 +1,7 @@
 // The one-line error every failure ends with, and its exit code.
 
 import { ERROR_TABLE, type TsyncError } from '../errors.js';
-import type { Out } from '../report.js';
+import type { Out } from './report.js';
 import { printable } from '../text.js';
 
 export function fail(out: Out, err: TsyncError): number {

@@ -1,12 +1,12 @@
 // `tsync keygen [--force] [FILE]`: make a pre-shared key for keyed pipes.
 // The code goes to stdout (for copying to the other machine), what was done
-// to stderr. See lib/keys.ts for the code and file formats.
+// to stderr. See lib/link/key-file.ts for the code and file formats.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TsyncError } from '../errors.js';
-import { defaultKeyPath, writeNewKey } from '../keys.js';
-import type { Out } from '../report.js';
+import { defaultKeyPath, writeNewKey } from '../link/key-file.js';
+import type { Out } from './report.js';
 
 export const KEYGEN_USAGE = `usage: tsync keygen [--force] [FILE]
 

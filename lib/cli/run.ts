@@ -4,23 +4,25 @@
 
 import * as fs from 'node:fs';
 import { num, type OptionValues, type Parsed } from './parse.js';
-import { parseEndpoint, sameRemote, type Endpoint } from '../endpoint.js';
+import { parseEndpoint, sameRemote, type Endpoint } from '../link/endpoint.js';
 import { ERROR_TABLE, TsyncError, toTsyncError, EXIT } from '../errors.js';
-import { withPeer, type PeerSpec } from '../peer.js';
+import { withPeer, type PeerSpec } from '../link/peer.js';
+import { rshCommand } from '../link/spawn.js';
 import type { TwoWayResult } from '../twoway/client.js';
-import { Sender, toSources } from '../sender.js';
-import { Receiver } from '../receiver.js';
-import { Reporter, type Events, type Out } from '../report.js';
-import { emptyStats, type Stats } from '../stats.js';
+import { Sender, toSources } from '../oneway/sender.js';
+import { Receiver } from '../oneway/receiver.js';
+import { Reporter, type Events, type Out } from './report.js';
+import { emptyStats, type Stats } from './stats.js';
 import type { Role, Rule, StartOptions } from '../wire/schema.js';
-import { parseRuleArg, parseRuleFile, type CliRule } from '../tree/filter.js';
-import { DEFAULT_LEVEL } from '../compress.js';
+import { parseRuleArg, parseRuleFile, type CliRule } from '../tree/rsync-rules.js';
+import { DEFAULT_LEVEL } from '../link/compress.js';
 import { LIMITS } from '../wire/schema.js';
 import { printable } from '../text.js';
-import { keyFileFrom, loadKey } from '../keys.js';
-import { ChangeLog, runPost, runPre, type HookContext, type Mode } from '../hooks.js';
-import { destLock, withLockWait } from '../lock.js';
-import { PROGRESS_CAP, ProgressDisplay } from '../progress.js';
+import { keyFileFrom, loadKey } from '../link/key-file.js';
+import { ChangeLog, runPost, runPre, type HookContext, type Mode } from './hooks.js';
+import { destLock, withLockWait } from '../fs/lock.js';
+import { ProgressDisplay } from './progress.js';
+import { PROGRESS_CAP } from '../wire/caps.js';
 import { fail } from './fail.js';
 
 export async function runClient(values: OptionValues, positional: string[], ordered: Parsed['ordered'], profile: string, out: Out): Promise<number> {
@@ -86,7 +88,6 @@ function plural(n: number, what: string): string {
 
 /** `--two-way A B` (one replica here, the other local or remote, served by the peer): checked now, run when called (after the pre hook) */
 function twoWay(eps: Endpoint[], options: StartOptions, reach: Omit<PeerSpec, 'remote' | 'named'>, reporter: Reporter, lockWait: number): () => Promise<TwoWayResult> {
-  if (eps.length !== 2) throw new TsyncError('E_USAGE', '--two-way takes exactly two replicas: A B');
   if (options.delete) throw new TsyncError('E_USAGE', '--delete does not apply to --two-way: deletions follow what changed since the last run');
   if (options.update) throw new TsyncError('E_USAGE', '--update does not apply to --two-way: the newer version always wins');
   const [first, second] = eps;
@@ -159,7 +160,7 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
     compressLevel: num(values, 'compress-level', DEFAULT_LEVEL, { integer: true, max: 9 }),
   };
   const lockWait = num(values, 'wait-lock', 0, { integer: true, max: LIMITS.timeout });
-  const rsh = (values.rsh as string) ?? process.env.TSYNC_RSH ?? 'ssh';
+  const rsh = rshCommand(values.rsh as string | undefined);
   const tsyncPath = (values['tsync-path'] as string) ?? 'tsync';
   // the key file's name may travel (to a local peer, in its environment); the key never does
   const keyFile = keyFileFrom(values.key);

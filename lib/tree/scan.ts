@@ -7,7 +7,8 @@
 import { mtimeUs } from '../time.js';
 import * as fs from 'node:fs';
 import type { Entry } from '../wire/schema.js';
-import { Filter, IGNORE_FILE, STATE_DIR } from './filter.js';
+import { Filter, IGNORE_FILE } from './filter.js';
+import { STATE_DIR } from './reserved.js';
 import { describeFsError } from '../errors.js';
 
 export interface Source {

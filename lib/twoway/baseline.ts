@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { decodeEntries, encodeEntries, LIMITS, type Entry } from '../wire/schema.js';
 import { checkRelPath } from '../tree/paths.js';
-import { STATE_DIR } from '../tree/filter.js';
+import { STATE_DIR } from '../tree/reserved.js';
 import { TsyncError, describeFsError } from '../errors.js';
 
 const MAGIC = 'tsync-baseline 1\n';

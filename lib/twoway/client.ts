@@ -9,20 +9,21 @@
 // used), which the next run reads without false conflicts.
 
 import * as os from 'node:os';
-import type { Connection } from '../connection.js';
-import { FileStatus, ReqFlag, TwOp, encodeEntries, decodeEntries, type Entry, type Message, type StartOptions } from '../wire/schema.js';
-import { MacChain, macEqual } from '../tree/manifest.js';
+import type { Connection } from '../link/connection.js';
+import { FileStatus, ReqFlag, TwOp, encodeEntries, type Entry, type Message, type StartOptions } from '../wire/schema.js';
+import { ManifestIntake } from '../oneway/manifest-intake.js';
+import { TWOWAY_CAP } from '../wire/caps.js';
 import { Filter } from '../tree/filter.js';
 import { Batcher, Scanner, type ScannedFile } from '../tree/scan.js';
 import { parentOf, under } from '../tree/paths.js';
-import { Sender } from '../sender.js';
-import { Receiver } from '../receiver.js';
-import { hashFile } from '../apply.js';
-import type { Events, Reporter } from '../report.js';
-import { addStats, emptyStats, type Stats } from '../stats.js';
+import { Sender } from '../oneway/sender.js';
+import { Receiver } from '../oneway/receiver.js';
+import { hashFile } from '../fs/apply.js';
+import type { Events, Reporter } from '../cli/report.js';
+import { addStats, emptyStats, type Stats } from '../cli/stats.js';
 import { TsyncError } from '../errors.js';
-import { withPeer, type PeerSpec } from '../peer.js';
-import { acquireLock, withLockWait } from '../lock.js';
+import { withPeer, type PeerSpec } from '../link/peer.js';
+import { acquireLock, withLockWait } from '../fs/lock.js';
 import { planTwoWay, needsHash, nextBaseline, type Decision, type Side, type TwoWayInput } from '../plan/twoway.js';
 import { agreed, sameEntry, decodeBaseline, encodeBaseline, loadBaseline, replicaId, saveBaseline, NO_DIGEST, type Baseline } from './baseline.js';
 import { applyOp, opOrder, type TwoWayOp } from './ops.js';
@@ -84,7 +85,7 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
   return withPeer(
     spec.peer,
     async ({ conn, neg }) => {
-      if (!neg.peer.caps.includes('twoway')) throw new TsyncError('E_VERSION', `the remote tsync ${neg.peer.software} cannot do two-way runs; install tsync 0.1 or later there`);
+      if (!neg.peer.caps.includes(TWOWAY_CAP)) throw new TsyncError('E_VERSION', `the remote tsync ${neg.peer.software} cannot do two-way runs; install tsync 0.1 or later there`);
       conn.doneEnds = false;
       conn.send({ t: 'start', role: 'twoway', paths: [spec.remotePath], options: withLockWait(options, spec.lockWait, neg.peer.caps) });
       if (options.compress) {
@@ -226,21 +227,22 @@ class LocalScan {
 
 /** The replica's manifest, verified batch by batch; kept as messages too, for the pull to replay. */
 function readManifest(conn: Connection, key: Buffer, events: Events): Promise<Theirs> {
-  const mac = new MacChain(key);
+  const intake = new ManifestIntake(key);
   const out: Theirs = { entries: new Map(), messages: [], ioErrors: 0 };
   return new Promise((resolve, reject) => {
     conn.onMessage((m) => {
       if (m.t === 'warn') return events.warn({ path: m.path, code: m.code, message: m.message });
-      if (m.t === 'flist_head') out.messages.push(m);
-      else if (m.t === 'flist') {
-        if (!macEqual(mac.next(m.data), m.mac)) throw new TsyncError('E_PROTOCOL', 'manifest batch failed verification (MAC mismatch)');
-        for (const e of decodeEntries(m.data)) {
-          if (out.entries.has(e.path)) throw new TsyncError('E_PROTOCOL', `duplicate path in manifest: ${JSON.stringify(e.path)}`);
+      if (m.t === 'flist_head') {
+        intake.head(m);
+        out.messages.push(m);
+      } else if (m.t === 'flist') {
+        for (const e of intake.batch(m)) {
+          intake.check(e);
           out.entries.set(e.path, { entry: e, index: out.entries.size });
         }
         out.messages.push(m);
       } else if (m.t === 'flist_end') {
-        if (m.count !== out.entries.size || !macEqual(mac.final(m.count, m.ioErrors, false), m.mac)) throw new TsyncError('E_PROTOCOL', 'manifest failed verification at its end (count or MAC mismatch)');
+        intake.end(m, out.entries.size);
         out.messages.push(m);
         out.ioErrors = m.ioErrors;
         conn.release();

@@ -3,7 +3,7 @@
 // our send and receive times. Both clocks are UTC epoch milliseconds, so
 // time zones and daylight-saving changes never enter.
 
-import type { Connection } from '../connection.js';
+import type { Connection } from '../link/connection.js';
 import { TsyncError } from '../errors.js';
 
 // three are enough to find a short round trip; each costs one (the peer is busy scanning meanwhile)

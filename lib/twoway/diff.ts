@@ -10,7 +10,7 @@
 // its own (derived from the session's manifest key), and the client checks
 // each gone entry against its own copy of the baseline.
 
-import type { Connection } from '../connection.js';
+import type { Connection } from '../link/connection.js';
 import { encodeEntries, decodeEntries, type Entry } from '../wire/schema.js';
 import { MacChain, deriveKey, macEqual } from '../tree/manifest.js';
 import { Batcher, type ScannedFile } from '../tree/scan.js';

@@ -7,11 +7,11 @@
 // component without following a symlink.
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { backupPath } from '../fs/root.js';
 import { TwOp, type Entry, type TwOpKind } from '../wire/schema.js';
 import { checkRelPath, parentOf, under } from '../tree/paths.js';
-import { isReserved } from '../tree/filter.js';
-import { readLocal, moveAside } from '../apply.js';
+import { isReserved } from '../tree/reserved.js';
+import { readLocal, moveAside } from '../fs/apply.js';
 import { describeFsError, TsyncError } from '../errors.js';
 
 export interface TwoWayOp {
@@ -87,7 +87,7 @@ function remove(ctx: OpContext, rel: string, abs: string, e: Entry): string | nu
     }
     return null;
   }
-  if (ctx.backupAbs) moveAside(abs, path.join(ctx.backupAbs, rel), ctx.dirMode);
+  if (ctx.backupAbs) moveAside(abs, backupPath(ctx.backupAbs, rel), ctx.dirMode);
   else fs.unlinkSync(abs);
   return null;
 }

@@ -6,37 +6,29 @@
 // of what the client asks is ours.
 
 import * as os from 'node:os';
-import * as path from 'node:path';
-import * as fs from 'node:fs';
-import type { Connection } from '../connection.js';
+import type { Connection } from '../link/connection.js';
 import { decodeEntries, type Entry, type Message, type StartOptions } from '../wire/schema.js';
-import { Sender } from '../sender.js';
-import { Receiver } from '../receiver.js';
-import type { Events } from '../report.js';
+import { Sender } from '../oneway/sender.js';
+import { Receiver } from '../oneway/receiver.js';
+import type { Events } from '../cli/report.js';
 import { TsyncError } from '../errors.js';
 import { decodeBaseline, loadBaseline, NO_DIGEST, replicaId, saveBaseline } from './baseline.js';
 import { applyOp, type OpContext } from './ops.js';
 import { diffFromBaseline, sendGone } from './diff.js';
-import { acquireLock } from '../lock.js';
-import type { Negotiated } from '../session.js';
+import { acquireLock } from '../fs/lock.js';
+import { backupRoot, ensureRootDir } from '../fs/root.js';
+import type { Negotiated } from '../link/handshake.js';
 
 /** at most this many baseline batches (of 1,000 entries) are taken from a client */
 const MAX_BATCHES = 10_000;
 
 /** The replica's root: a directory, made (like rsync's destination) when only its parent exists. */
 export function ensureRoot(root: string, dryRun: boolean): string {
-  const clean = root.replace(/\/+$/, '') || '/';
-  const st = fs.statSync(clean, { throwIfNoEntry: false });
-  if (st && !st.isDirectory()) throw new TsyncError('E_DEST_PARENT', `${clean} exists and is not a directory`);
-  if (!st) {
-    if (!fs.statSync(path.dirname(clean), { throwIfNoEntry: false })?.isDirectory()) throw new TsyncError('E_DEST_PARENT', `the parent directory of ${clean} does not exist`);
-    if (!dryRun) fs.mkdirSync(clean);
-  }
-  return clean;
+  return ensureRootDir(root, dryRun).root;
 }
 
 export function opContext(root: string, options: StartOptions): OpContext {
-  return { root, dryRun: options.dryRun, backupAbs: options.backupDir ? path.resolve(root, options.backupDir) : null, dirMode: 0o755 };
+  return { root, dryRun: options.dryRun, backupAbs: backupRoot(root, options.backupDir), dirMode: 0o755 };
 }
 
 export function decodeExpect(b: Buffer): Entry {

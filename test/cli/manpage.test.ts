@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { OPTIONS } from '../../lib/cli/options.js';
 import { helpText } from '../../lib/cli/parse.js';
 import { ERROR_TABLE } from '../../lib/errors.js';
-import { jsonSummary, JSON_SCHEMA_VERSION } from '../../lib/report.js';
-import { emptyStats } from '../../lib/stats.js';
+import { jsonSummary, JSON_SCHEMA_VERSION } from '../../lib/cli/report.js';
+import { emptyStats } from '../../lib/cli/stats.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAN_REL = 'man/tsync.1';

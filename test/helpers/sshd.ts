@@ -1,5 +1,5 @@
-// A real OpenSSH sshd on 127.0.0.1 for integration tests, set up as
-// /work/shared/TESTING.md describes: fresh temp dir, generated ed25519 host
+// A real OpenSSH sshd on 127.0.0.1 for integration tests, in a fresh temp
+// dir of the test's own: generated ed25519 host
 // and client keys, StrictModes no, UsePAM no, PidFile and AuthorizedKeysFile
 // in the temp dir, a free high port.
 //

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t, { type Test } from 'tap';
-import type { Connection } from '../../lib/connection.js';
+import type { Connection } from '../../lib/link/connection.js';
 import { loadBaseline, replicaId, type Baseline } from '../../lib/twoway/baseline.js';
 import { sendGone } from '../../lib/twoway/diff.js';
 import { encodeEntries, type Entry } from '../../lib/wire/schema.js';

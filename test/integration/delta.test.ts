@@ -344,8 +344,9 @@ t.test('--partial: the temporary of a receiver killed by SIGKILL is adopted next
 
 // ---------------------------------------------------------------- multi-round deltas
 
-const SHARED_BENCH = path.resolve(TSYNC_BIN, '../../../shared/bench');
-const COUNT_RSH = path.join(SHARED_BENCH, 'count-rsh.mjs');
+/** the repository's own workload generator and byte-counting stand-in for ssh */
+const BENCH = path.resolve(TSYNC_BIN, '../../bench');
+const COUNT_RSH = path.join(BENCH, 'count-rsh.mjs');
 /** a peer without multi-round deltas: the same tsync, told to leave the capability out of its HELLO */
 const NO_ROUNDS_PEER = path.join(TOOLS, 'tsync-no-rounds');
 fs.writeFileSync(NO_ROUNDS_PEER, `#!/bin/sh\nTSYNC_TEST_NO_CAPS=delta:rounds exec ${TSYNC_BIN} "$@"\n`, { mode: 0o755 });
@@ -358,8 +359,8 @@ t.test('multi-round delta: 64 MiB with 100 scattered edits sends a fraction of o
   const dst = path.join(dir, 'dst');
   fs.mkdirSync(src);
   const { spawnSync } = await import('node:child_process');
-  const mk = spawnSync(process.execPath, [path.join(SHARED_BENCH, 'mkbig.mjs'), oldF, path.join(src, 'big.bin'), '64', '100', '42']);
-  t.equal(mk.status, 0, `mkbig made the files (${mk.stderr})`);
+  const mk = spawnSync(process.execPath, [path.join(BENCH, 'data.mjs'), 'pair', oldF, path.join(src, 'big.bin'), '64', '100', '42']);
+  t.equal(mk.status, 0, `bench/data.mjs made the files (${mk.stderr})`);
   fs.utimesSync(path.join(src, 'big.bin'), T2, T2);
   const want = sha(path.join(src, 'big.bin'));
   const countFile = path.join(dir, 'count');

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { runTsync } from '../helpers/run.js';
 import { ERROR_TABLE } from '../../lib/errors.js';
-import { JSON_SCHEMA_VERSION } from '../../lib/report.js';
+import { JSON_SCHEMA_VERSION } from '../../lib/cli/report.js';
 import { describe, remote, standins, via, writeTree } from '../helpers/standin.js';
 
 const read = (rel: string) => fs.readFileSync(new URL(`../../${rel}`, import.meta.url), 'utf8');

@@ -3,7 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { Filter, IGNORE_FILE, isReserved, parseRuleArg, parseRuleFile, type CliRule } from '../../lib/tree/filter.js';
+import { Filter, IGNORE_FILE } from '../../lib/tree/filter.js';
+import { isReserved } from '../../lib/tree/reserved.js';
+import { parseRuleArg, parseRuleFile, type CliRule } from '../../lib/tree/rsync-rules.js';
 import { TsyncError } from '../../lib/errors.js';
 
 const RSYNC = '/usr/bin/rsync';

@@ -10,8 +10,8 @@
 import { PassThrough } from 'node:stream';
 import * as zlib from 'node:zlib';
 import t from 'tap';
-import { Connection } from '../../lib/connection.js';
-import { CAPS } from '../../lib/session.js';
+import { Connection } from '../../lib/link/connection.js';
+import { CAPS } from '../../lib/link/handshake.js';
 import { DecodeError } from '../../lib/wire/codec.js';
 import * as frames from '../../lib/wire/frames.js';
 import * as schema from '../../lib/wire/schema.js';
@@ -19,7 +19,7 @@ import { TsyncError } from '../../lib/errors.js';
 import { checkRelPath } from '../../lib/tree/paths.js';
 import { MacChain } from '../../lib/tree/manifest.js';
 import * as delta from '../../lib/delta/index.js';
-import { parseStats } from '../../lib/stats.js';
+import { parseStats } from '../../lib/cli/stats.js';
 import { mulberry32 } from '../helpers/prng.mjs';
 import { makeFuzzer } from '../helpers/fuzz-core.mjs';
 

@@ -1,0 +1,27 @@
+// Every capability string a HELLO may list, in one place. A capability says
+// that this side understands a message, a field or a behaviour beyond the
+// protocol version; a feature is used only when both HELLOs list it. The
+// strings are wire data (they are in every session's key derivation): never
+// rename one.
+
+/** the only manifest hash there is so far (whole-file SHA-256) */
+export const HASH_CAP = 'hash:sha256';
+/** START role twoway (lib/twoway/replica.ts) */
+export const TWOWAY_CAP = 'twoway';
+/** a receiving server takes the destination's lock and reads START's lockWait (lib/fs/lock.ts) */
+export const LOCK_CAP = 'lock';
+/** the server answers START role doctor with a DIAG (lib/doctor/) */
+export const DOCTOR_CAP = 'doctor';
+/** multi-round deltas (REQ_FILL, FileStatus.Holes, the hole op): lib/delta/rounds.ts */
+export const ROUNDS_CAP = 'delta:rounds';
+/** a two-way replica sends its manifest as changes from the baseline both sides hold (TW_DIFF, lib/twoway/diff.ts) */
+export const DIFF_CAP = 'twoway:diff';
+/** this side holds a pre-shared key and will prove it (lib/link/key-proof.ts) */
+export const KEY_CAP = 'key';
+/** the client asks a receiving server for PROGRESS messages (--progress, lib/cli/progress.ts); a request of one run, not a standing offer */
+export const PROGRESS_CAP = 'progress';
+
+/** -z with this codec (lib/link/compress.ts): "z:deflate", "z:brotli" */
+export function codecCap(codec: string): string {
+  return `z:${codec}`;
+}
