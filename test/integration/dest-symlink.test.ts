@@ -34,6 +34,11 @@ function tsync(mode: Mode, rsh: string, flags: string[], srcs: string[], dest: s
   return runTsync([...flags, ...via(rsh), ...srcs.map(remote), dest]);
 }
 
+/** the lines of an output, sorted */
+function sorted(out: string): string[] {
+  return out.split('\n').filter((l) => l !== '').sort();
+}
+
 /** DIR/NAME -> TARGET (a relative or absolute link) to a directory made with an old mtime */
 async function linkedDir(dir: string, name: string, target: string): Promise<string> {
   const real = path.resolve(dir, target);
@@ -42,8 +47,9 @@ async function linkedDir(dir: string, name: string, target: string): Promise<str
   return path.join(dir, name);
 }
 
-async function sameTree(t: Test, ref: string, out: string, what: string): Promise<void> {
-  const d = diffSnapshots(await snapshot(ref, { includeRoot: true }), await snapshot(out, { includeRoot: true }), { labels: ['rsync', 'tsync'] });
+/** the directory's own entry is compared too unless the source did not name it (a single file: both tools just changed it now) */
+async function sameTree(t: Test, ref: string, out: string, what: string, root = true): Promise<void> {
+  const d = diffSnapshots(await snapshot(ref, { includeRoot: root }), await snapshot(out, { includeRoot: root }), { labels: ['rsync', 'tsync'] });
   t.same(d, [], `${what}: the link's directory holds what rsync's does`);
 }
 
@@ -72,7 +78,7 @@ for (const [kind, target] of [
         const before = fs.readlinkSync(link);
         const r = await tsync(mode, standin, ['-i'], [`${src}/`], `${link}${slash}`);
         t.equal(r.code, 0, `${mode}: ${describe(r)}`);
-        t.equal(r.stdout, want, `${mode}: the same lines as rsync`);
+        t.same(sorted(r.stdout), sorted(want), `${mode}: the same lines as rsync (their order is not compared: see the README)`);
         t.ok(fs.lstatSync(link).isSymbolicLink(), `${mode}: the destination is still the link`);
         t.equal(fs.readlinkSync(link), before, `${mode}: pointing where it did`);
         await sameTree(t, fs.realpathSync(refLink), fs.realpathSync(link), mode);
@@ -96,7 +102,7 @@ t.test('a single file to a destination that is a symlink to a directory lands in
     const r = await tsync(mode, standin, [], [file], link);
     t.equal(r.code, 0, `${mode}: ${describe(r)}`);
     t.ok(fs.lstatSync(link).isSymbolicLink(), `${mode}: the link stays`);
-    await sameTree(t, path.join(dir, 'ref-real'), path.join(dir, `${mode}-real`), mode);
+    await sameTree(t, path.join(dir, 'ref-real'), path.join(dir, `${mode}-real`), mode, false);
   }
 });
 
