@@ -50,7 +50,7 @@ export class Reporter implements Events {
       this.out.stdout(`${code.padEnd(11)} ${shown}${link}\n`);
     } else if (this.o.verbose > 0) {
       if (code === DELETE_CODE) this.out.stdout(`deleting ${shown}\n`);
-      else if (code[0] !== '.' || this.o.verbose > 1) this.out.stdout(`${shown}${link}\n`);
+      else if (this.o.verbose > 1 || namedByVerbose(code, type)) this.out.stdout(`${shown}${link}\n`);
     }
   }
 
@@ -89,6 +89,17 @@ export class Reporter implements Events {
     }
     if (this.o.stats) this.out.stdout(statsText(stats, wire, ms, this.o.dryRun, reconnects));
   }
+}
+
+/**
+ * Whether -v (without -i) names a change, as rsync -v does: anything sent,
+ * created or replaced; a directory with any change; a file whose mtime
+ * changed (rsync re-sends it, tsync fixes only the time when the content is
+ * equal, but either way the user sees the name). A file or link whose only
+ * change is its permissions, or a link's time, is not named.
+ */
+export function namedByVerbose(code: string, type: Entry['type']): boolean {
+  return code[0] !== '.' || type === 'd' || (type === 'f' && code[4] === 't');
 }
 
 export const JSON_SCHEMA_VERSION = 1;

@@ -1,6 +1,6 @@
 // What a receiver checks about the names in a manifest, beyond each path
-// on its own: the order the sender promises (siblings in increasing order,
-// docs/design.md §6), and, on a destination that folds case or Unicode
+// on its own: the order the sender promises (siblings of one kind in
+// increasing order, docs/design.md §6), and, on a destination that folds case or Unicode
 // spellings (APFS, NTFS, an ext4 casefold directory, HFS+), that no two
 // names become one file there. Without that check `a/`, then `A -> /x`,
 // then `a/x` writes through the link on such a file system: every check
@@ -34,7 +34,7 @@ export type NameVerdict = { ok: true } | { ok: false; fatal: boolean; why: strin
  * by another entry of this manifest.
  */
 export class NameGuard {
-  /** per directory, the last child name seen */
+  /** per directory, the last non-directory name seen (key: the directory) and the last directory name (key: the directory and '/') */
   private readonly lastChild = new Map<string, string>();
   private readonly folded = new Map<string, string>();
 
@@ -53,16 +53,23 @@ export class NameGuard {
     return foldKey(p, this.folding);
   }
 
-  order(p: string): NameVerdict {
+  /**
+   * In each directory the non-directories come in increasing order, and so
+   * do the directories: rsync's order (a directory's files, then each
+   * subdirectory with what is below it), an earlier sender's (all names
+   * sorted together) and a sort of whole paths all keep it.
+   */
+  order(p: string, isDir: boolean): NameVerdict {
     if (p === '.') return { ok: true };
     const dir = parentOf(p);
     const name = baseOf(p);
-    const last = this.lastChild.get(dir);
+    const key = isDir ? `${dir}/` : dir;
+    const last = this.lastChild.get(key);
     if (last !== undefined && !(dir === '.' && this.topFree)) {
       if (name === last) return { ok: false, fatal: true, why: `duplicate path in manifest: ${JSON.stringify(p)}` };
       if (name < last) return { ok: false, fatal: true, why: `the manifest is not in sorted order: ${JSON.stringify(p)} came after ${JSON.stringify(dir === '.' ? last : `${dir}/${last}`)}` };
     }
-    this.lastChild.set(dir, name);
+    this.lastChild.set(key, name);
     return { ok: true };
   }
 

@@ -71,7 +71,7 @@ export class ManifestIntake {
     if (isReserved(e.path)) throw new TsyncError('E_PROTOCOL', `the sender named a reserved path: ${JSON.stringify(e.path)}`);
     // several sources listed without a root entry come in command-line order at the top
     this.names ??= new NameGuard(this.folding, e.path !== '.');
-    const order = this.names.order(e.path);
+    const order = this.names.order(e.path, e.type === 'd');
     if (!order.ok) throw new TsyncError('E_PROTOCOL', order.why);
   }
 

@@ -96,7 +96,7 @@ export class Receiver extends ReceiveEntries {
   private setupRoot(singleFile: boolean): void {
     const dest = this.cfg.dest;
     const trailing = dest.endsWith('/');
-    const clean = dest.replace(/\/+$/, '') || '/';
+    const clean = followDestLink(dest.replace(/\/+$/, '') || '/');
     const st = fs.statSync(clean, { throwIfNoEntry: false });
     if (singleFile && !trailing && !st?.isDirectory()) {
       // one file to a name that is not a directory: write it as that name
@@ -169,4 +169,18 @@ export class Receiver extends ReceiveEntries {
       onError(err);
     }
   }
+}
+
+/**
+ * The destination the user named, when it is itself a symbolic link to a
+ * directory: its real path, resolved once, here, as rsync follows it
+ * (`~/backup -> /mnt/disk/backup`). Only this path is resolved; nothing
+ * below it is ever followed (entries are read with lstat and written with
+ * O_NOFOLLOW). A link to nothing is refused rather than made.
+ */
+function followDestLink(dest: string): string {
+  if (!fs.lstatSync(dest, { throwIfNoEntry: false })?.isSymbolicLink()) return dest;
+  const st = fs.statSync(dest, { throwIfNoEntry: false });
+  if (!st) throw new TsyncError('E_DEST_PARENT', `destination ${dest} is a symbolic link to nothing`);
+  return st.isDirectory() ? fs.realpathSync(dest) : dest;
 }

@@ -3,7 +3,8 @@
 // --backup-dir) is taken inside DIR, as rrsync does for rsync: a relative
 // path is relative to DIR, an absolute path and `~` are anchored at DIR,
 // any `..` component is refused, and so is a path that resolves through a
-// symbolic link to somewhere outside DIR. --read-only refuses the receiving
+// symbolic link to somewhere outside DIR. A destination that is a link to a
+// directory inside DIR is followed (as rsync follows a destination link). --read-only refuses the receiving
 // role: pulls work, pushes (and so deletions) do not.
 
 import * as fs from 'node:fs';
@@ -57,7 +58,7 @@ function components(requested: string): string[] {
  * link, so the trailing-slash rule still decides whether it is followed).
  * A trailing slash is kept.
  */
-export function resolveInRoot(r: Restriction, requested: string): string {
+export function resolveInRoot(r: Restriction, requested: string, follow = false): string {
   if (requested.includes('\0')) throw refuse(requested, 'is refused: it contains a NUL byte');
   const parts = components(requested);
   const trailing = /\/\.?$/.test(requested) && parts.length > 0 ? '/' : '';
@@ -81,6 +82,8 @@ export function resolveInRoot(r: Restriction, requested: string): string {
   }
   // the root itself: always its contents (its own name is not the client's business)
   if (parts.length === 0) return r.root.endsWith('/') ? r.root : `${r.root}/`;
+  // a destination that is a link to a directory inside the root: its real path, checked above, resolved once here
+  if (follow && fs.statSync(real, { throwIfNoEntry: false })?.isDirectory()) return real + trailing;
   // keep a last-component symlink as a link, under its real parent
   const last = parts[parts.length - 1];
   const parent = fs.realpathSync(path.join(r.root, ...parts.slice(0, -1)));
@@ -95,7 +98,8 @@ export function resolveInRoot(r: Restriction, requested: string): string {
  */
 export function restrictStart(r: Restriction, role: Role, paths: readonly string[], options: StartOptions): { paths: string[]; options: StartOptions } {
   if (r.readOnly && writes(role)) throw new TsyncError('E_READ_ONLY', READ_ONLY_MESSAGE);
-  const mapped = paths.map((p) => resolveInRoot(r, p));
+  // a destination (or replica) that is a link to a directory is followed, once, here: the receiver never re-reads the link
+  const mapped = paths.map((p) => resolveInRoot(r, p, writes(role)));
   // --backup-dir is the receiving side's (a two-way replica receives too): pulling, it names a directory on the client
   if (!options.backupDir || !writes(role)) return { paths: mapped, options };
   // --backup-dir: absolute (or ~) from the root, otherwise relative to the destination, as without --root

@@ -1,5 +1,6 @@
 // Walking the sender's tree into manifest entries, streamed in batches,
-// depth-first with sorted names so every directory precedes its contents.
+// depth-first with sorted names so every directory precedes its contents;
+// several sources merged into one tree as rsync merges them.
 // Symlinks are never followed. Names that are not valid UTF-8 are skipped
 // with a warning (they would not survive the UTF-8 manifest).
 
@@ -85,6 +86,28 @@ export class Batcher<T extends { entry: Entry } = ScannedFile> {
   }
 }
 
+/**
+ * One source's directory that feeds a directory of the transfer. Several
+ * sources can feed the same one (`tsync a/ b/ dest/`): their names are
+ * merged, each read with its own source's filters.
+ */
+interface Branch {
+  abs: string;
+  filter: Filter;
+  /** this is a source's own top directory (where a two-way replica keeps its state) */
+  sourceRoot: boolean;
+}
+
+/** One occurrence of a name in a directory of the transfer: from a branch, or a source named on its own. */
+interface Candidate {
+  abs: string;
+  /** the filter that decides this occurrence (its branch's, with that directory's ignore file) */
+  filter: Filter;
+  /** a source named on its own (lstat'ed already), not a branch's child */
+  st?: fs.Stats;
+  sourceRoot: boolean;
+}
+
 export class Scanner {
   warnings = 0;
   constructor(
@@ -92,69 +115,79 @@ export class Scanner {
     private readonly warn: (w: ScanWarning) => void,
   ) {}
 
-  /** Yields batches of [entry, absolute path] in manifest order. */
+  /**
+   * Yields batches of [entry, absolute path] in manifest order: rsync's
+   * order, so that lines come out as rsync prints them. The root entry
+   * first (when a source names contents), then each directory's
+   * non-directories by name, then each subdirectory followed by everything
+   * below it. Several sources are merged as rsync merges them: in argument
+   * order, the first occurrence of a path wins, except that a directory
+   * wins over a non-directory (its contents may follow); directories of the
+   * same path are merged. Nothing is listed twice.
+   */
   *scan(sources: readonly Source[]): Generator<ScannedFile[]> {
     const batcher = new Batcher();
     const push = (f: ScannedFile) => batcher.push(f);
-    const seen = new Set<string>();
+    // the top of the transfer: every source's contents or its own name, in argument order
+    const top = new Map<string, Candidate[]>();
+    let root: ScannedFile | null = null;
     for (const src of sources) {
+      if (!src.contents) {
+        let st: fs.Stats;
+        try {
+          st = fs.lstatSync(src.abs);
+        } catch (e) {
+          this.problem(src.abs, e);
+          continue;
+        }
+        add(top, baseName(src.abs), { abs: src.abs, filter: this.filter, st, sourceRoot: true });
+        continue;
+      }
       let st: fs.Stats;
       try {
         // rsync's rule: a trailing slash follows a symlink to the directory it names
-        st = src.contents ? fs.statSync(src.abs) : fs.lstatSync(src.abs);
+        st = fs.statSync(src.abs);
       } catch (e) {
         this.problem(src.abs, e);
         continue;
       }
-      const top = src.contents ? '.' : baseName(src.abs);
-      if (top !== '.' && this.filter.excluded(top, st.isDirectory())) continue;
-      if (seen.has(top)) {
-        if (top !== '.') this.warn({ path: top, code: 'E_PARTIAL', message: 'duplicate source name, skipped' });
-        if (top !== '.' || !st.isDirectory()) continue;
-      }
-      let entry: Entry | null;
-      try {
-        entry = statToEntry(top, st, st.isSymbolicLink() ? fs.readlinkSync(src.abs, 'utf8') : undefined);
-      } catch (e) {
-        this.problem(src.abs, e);
-        continue;
-      }
-      if (!entry) {
-        this.warn({ path: top, code: 'SKIP_SPECIAL', message: 'skipping non-regular file' });
-        continue;
-      }
-      if (!seen.has(top)) {
-        seen.add(top);
-        const out = push({ entry, abs: src.abs });
-        if (out) yield out;
-      }
-      if (entry.type === 'd') {
-        for (const out of this.walk(src.abs, top === '.' ? '' : top, this.filter, push, top === '.' ? '' : top)) yield out;
-      }
+      const entry = statToEntry('.', st);
+      // the sender refuses it before listing anything (a usage error)
+      if (!entry || entry.type !== 'd') continue;
+      root ??= { entry, abs: src.abs };
+      this.branchNames(top, { abs: src.abs, filter: this.filter, sourceRoot: true }, '');
     }
+    if (root) {
+      const out = push(root);
+      if (out) yield out;
+    }
+    yield* this.level(top, '', push);
     const last = batcher.rest();
     if (last.length) yield last;
   }
 
-  private *walk(dirAbs: string, dirRel: string, parentFilter: Filter, push: (f: ScannedFile) => ScannedFile[] | null, sourceRoot: string): Generator<ScannedFile[]> {
-    let valid: string[];
-    try {
-      valid = fs.readdirSync(dirAbs);
-    } catch (e) {
-      this.problem(dirAbs, e, dirRel || '.');
+  private *walk(dirRel: string, branches: readonly Branch[], push: (f: ScannedFile) => ScannedFile[] | null): Generator<ScannedFile[]> {
+    if (branches.length === 1) {
+      yield* this.walkOne(dirRel, branches[0], push);
       return;
     }
-    // Node decodes names as UTF-8, replacing invalid bytes with U+FFFD; only
-    // then look at the raw bytes to tell a real U+FFFD from a broken name.
-    if (valid.some((n) => n.includes('\uFFFD'))) valid = this.validNames(dirAbs, dirRel);
-    valid.sort();
-    const filter = dirFilter(parentFilter, dirAbs, dirRel, valid, (e) => this.problem(`${dirAbs}/${IGNORE_FILE}`, e));
-    const subdirs: Array<[string, string]> = [];
-    for (const name of valid) {
-      const rel = dirRel ? `${dirRel}/${name}` : name;
+    const names = new Map<string, Candidate[]>();
+    for (const b of branches) this.branchNames(names, b, dirRel);
+    yield* this.level(names, dirRel, push);
+  }
+
+  /** The common case, one source below this directory: what level() does, without the merging. */
+  private *walkOne(dirRel: string, b: Branch, push: (f: ScannedFile) => ScannedFile[] | null): Generator<ScannedFile[]> {
+    const names = this.readNames(b, dirRel);
+    if (!names) return;
+    const filter = dirFilter(b.filter, b.abs, dirRel, names, (e) => this.problem(`${b.abs}/${IGNORE_FILE}`, e));
+    names.sort();
+    const subdirs: Array<[string, Branch & { entry: Entry }]> = [];
+    for (const name of names) {
       // a two-way replica's state stays with it, whatever the transfer root
-      if (name === STATE_DIR && dirRel === sourceRoot) continue;
-      const abs = `${dirAbs}/${name}`;
+      if (name === STATE_DIR && b.sourceRoot) continue;
+      const rel = dirRel ? `${dirRel}/${name}` : name;
+      const abs = `${b.abs}/${name}`;
       let st: fs.Stats;
       try {
         st = fs.lstatSync(abs);
@@ -175,13 +208,108 @@ export class Scanner {
         this.warn({ path: rel, code: 'SKIP_SPECIAL', message: 'skipping non-regular file' });
         continue;
       }
+      if (isDir) {
+        subdirs.push([rel, { abs, filter, sourceRoot: false, entry }]);
+        continue;
+      }
       const out = push({ entry, abs });
       if (out) yield out;
-      if (isDir) subdirs.push([abs, rel]);
     }
-    // Depth-first after the directory's own entries: keeps each level's
-    // names together, which the receiver's deletion pass relies on.
-    for (const [abs, rel] of subdirs) yield* this.walk(abs, rel, filter, push, sourceRoot);
+    for (const [rel, sub] of subdirs) {
+      const out = push({ entry: sub.entry, abs: sub.abs });
+      if (out) yield out;
+      yield* this.walkOne(rel, sub, push);
+    }
+  }
+
+  /** A directory's names (valid UTF-8 only), or null when it cannot be read. */
+  private readNames(b: Branch, dirRel: string): string[] | null {
+    let valid: string[];
+    try {
+      valid = fs.readdirSync(b.abs);
+    } catch (e) {
+      this.problem(b.abs, e, dirRel || '.');
+      return null;
+    }
+    // Node decodes names as UTF-8, replacing invalid bytes with U+FFFD; only
+    // then look at the raw bytes to tell a real U+FFFD from a broken name.
+    if (valid.some((n) => n.includes('\uFFFD'))) valid = this.validNames(b.abs, dirRel);
+    return valid;
+  }
+
+  /** A branch's names in dirRel, added as candidates (with the branch's filter for that directory). */
+  private branchNames(into: Map<string, Candidate[]>, b: Branch, dirRel: string): void {
+    const valid = this.readNames(b, dirRel);
+    if (!valid) return;
+    const filter = dirFilter(b.filter, b.abs, dirRel, valid, (e) => this.problem(`${b.abs}/${IGNORE_FILE}`, e));
+    for (const name of valid) {
+      // a two-way replica's state stays with it, whatever the transfer root
+      if (name === STATE_DIR && b.sourceRoot) continue;
+      add(into, name, { abs: `${b.abs}/${name}`, filter, sourceRoot: false });
+    }
+  }
+
+  /** One directory of the transfer: its non-directories by name, then each subdirectory and what is below it. */
+  private *level(names: Map<string, Candidate[]>, dirRel: string, push: (f: ScannedFile) => ScannedFile[] | null): Generator<ScannedFile[]> {
+    const subdirs: Array<[string, Branch[]]> = [];
+    for (const name of [...names.keys()].sort()) {
+      const rel = dirRel ? `${dirRel}/${name}` : name;
+      const chosen = this.choose(rel, names.get(name)!);
+      if (!chosen) continue;
+      if (chosen.entry.type === 'd') {
+        subdirs.push([rel, chosen.dirs]);
+        continue;
+      }
+      const out = push({ entry: chosen.entry, abs: chosen.abs });
+      if (out) yield out;
+    }
+    names.clear();
+    for (const [rel, branches] of subdirs) {
+      const first = branches[0] as Branch & { entry: Entry };
+      const out = push({ entry: first.entry, abs: first.abs });
+      if (out) yield out;
+      yield* this.walk(rel, branches, push);
+    }
+  }
+
+  /**
+   * The occurrence of a path that is listed: the first directory, else the
+   * first of anything; excluded and unreadable ones never count. With the
+   * directories to merge below it (the chosen one first).
+   */
+  private choose(rel: string, candidates: readonly Candidate[]): { entry: Entry; abs: string; dirs: Array<Branch & { entry: Entry }> } | null {
+    let first: { entry: Entry; abs: string } | null = null;
+    const dirs: Array<Branch & { entry: Entry }> = [];
+    for (const c of candidates) {
+      let st: fs.Stats;
+      try {
+        st = c.st ?? fs.lstatSync(c.abs);
+      } catch (e) {
+        this.problem(c.abs, e, rel);
+        continue;
+      }
+      const isDir = st.isDirectory();
+      if (c.filter.excluded(rel, isDir)) continue;
+      if (isDir) {
+        dirs.push({ abs: c.abs, filter: c.filter, sourceRoot: c.sourceRoot, entry: statToEntry(rel, st)! });
+        continue;
+      }
+      if (first || dirs.length) continue;
+      let entry: Entry | null;
+      try {
+        entry = statToEntry(rel, st, st.isSymbolicLink() ? fs.readlinkSync(c.abs, 'utf8') : undefined);
+      } catch (e) {
+        this.problem(c.abs, e, rel);
+        continue;
+      }
+      if (!entry) {
+        this.warn({ path: rel, code: 'SKIP_SPECIAL', message: 'skipping non-regular file' });
+        continue;
+      }
+      first = { entry, abs: c.abs };
+    }
+    if (dirs.length) return { entry: dirs[0].entry, abs: dirs[0].abs, dirs };
+    return first && { ...first, dirs };
   }
 
   private validNames(dirAbs: string, dirRel: string): string[] {
@@ -201,6 +329,12 @@ export class Scanner {
     this.warnings++;
     this.warn({ path: rel ?? abs, code: 'E_PARTIAL', message: describeFsError(e) });
   }
+}
+
+function add(into: Map<string, Candidate[]>, name: string, c: Candidate): void {
+  const list = into.get(name);
+  if (list) list.push(c);
+  else into.set(name, [c]);
 }
 
 function baseName(p: string): string {

@@ -8,22 +8,26 @@ import { foldKey, NameGuard, NO_FOLDING } from '../../lib/fs/names.js';
 import { destinationFolding } from '../../lib/fs/probe.js';
 import { lookNames, probeNames } from '../../lib/fs/probe.js';
 
-t.test('order: siblings increase, in either honest order; repeats and inversions are fatal', async (t) => {
+t.test('order: siblings of one kind increase, in every honest order; repeats and inversions are fatal', async (t) => {
+  // a path ending in '/' is a directory
   const run = (paths: string[], topFree = false) => {
     const g = new NameGuard(NO_FOLDING, topFree);
     for (const p of paths) {
-      const v = g.order(p);
+      const v = g.order(p.replace(/\/$/, '') || '.', p.endsWith('/'));
       if (!v.ok) return v.why;
     }
     return 'ok';
   };
-  t.equal(run(['.', 'a', 'b.txt', 'a/x', 'a/y']), 'ok', 'the scan order');
-  t.equal(run(['.', 'a', 'a/x', 'a/y', 'b.txt']), 'ok', 'a plain sort');
-  t.match(run(['.', 'b', 'a']), /not in sorted order: "a" came after "b"/);
-  t.match(run(['.', 'd', 'd/z', 'd/m']), /"d\/m" came after "d\/z"/);
-  t.match(run(['.', 'a', 'a']), /duplicate path/);
-  t.equal(run(['b', 'b/x', 'a'], true), 'ok', 'several sources: top-level names in command-line order');
-  t.match(run(['b', 'b/y', 'b/x'], true), /not in sorted order/, 'but below them, sorted');
+  t.equal(run(['./', 'b.txt', 'a/', 'a/x', 'a/y']), 'ok', "rsync's order: files, then each directory and what is below it");
+  t.equal(run(['./', 'a/', 'b.txt', 'a/x', 'a/y']), 'ok', "an earlier sender's: a directory's names sorted together, then its subdirectories");
+  t.equal(run(['./', 'a/', 'a/x', 'a/y', 'b.txt']), 'ok', 'a plain sort');
+  t.match(run(['./', 'b', 'a']), /not in sorted order: "a" came after "b"/);
+  t.match(run(['./', 'b/', 'a/']), /not in sorted order: "a" came after "b"/, 'directories too');
+  t.match(run(['./', 'd/', 'd/z', 'd/m']), /"d\/m" came after "d\/z"/);
+  t.match(run(['./', 'a', 'a']), /duplicate path/);
+  t.match(run(['./', 'a/', 'a/']), /duplicate path/);
+  t.equal(run(['b/', 'b/x', 'a'], true), 'ok', 'several sources: top-level names in command-line order');
+  t.match(run(['b/', 'b/y', 'b/x'], true), /not in sorted order/, 'but below them, sorted');
 });
 
 t.test('collide: names one file on a folding destination', async (t) => {

@@ -93,14 +93,18 @@ export interface SenderCase {
 
 /**
  * A hostile sender against the real client pulling (`tsync -e STANDIN
- * host:src/ DST/`): the client is the receiver under attack.
+ * host:src/ DST/`): the client is the receiver under attack. With
+ * throughLink, DST is named through a symlink to it.
  */
-export async function runSenderCase(t: Test, remote: RemoteStandIn, c: SenderCase): Promise<void> {
+export async function runSenderCase(t: Test, remote: RemoteStandIn, c: SenderCase, o: { throughLink?: boolean } = {}): Promise<void> {
   const s = await makeSandbox(t);
   await c.setup?.(s);
+  // the destination named through a relative symlink beside it (`dst-link -> dst`): resolved once, and the link must stay as it is
+  if (o.throughLink) await fsp.symlink('dst', path.join(s.sb, 'dst-link'));
   const before = await outside(s);
   const started = Date.now();
-  const run = runTsync(['-e', remote.rsh, ...(c.args ?? []), 'localhost:src/', `${s.dst}/`], { timeoutMs: 60_000, env: c.env });
+  const dest = o.throughLink ? path.join(s.sb, 'dst-link') : s.dst;
+  const run = runTsync(['-e', remote.rsh, '--tsync-path', 'tsync', ...(c.args ?? []), 'localhost:src/', `${dest}/`], { timeoutMs: 60_000, env: c.env });
   const p = await remote.accept();
   const played = serverHandshake(p, { caps: c.caps })
     .then(({ key }) => c.play(p, key, s))
@@ -163,7 +167,7 @@ export async function runReceiverCase(t: Test, remote: RemoteStandIn, c: Receive
   const s = await makeSandbox(t);
   const src = await makeSource(s);
   const before = await outside(s);
-  const run = runTsync(['-e', remote.rsh, ...(c.args ?? []), `${src}/`, 'localhost:dst/'], { timeoutMs: 60_000 });
+  const run = runTsync(['-e', remote.rsh, '--tsync-path', 'tsync', ...(c.args ?? []), `${src}/`, 'localhost:dst/'], { timeoutMs: 60_000 });
   const p = await remote.accept();
   const played = serverHandshake(p)
     .then(() => readManifest(p))

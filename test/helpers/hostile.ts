@@ -5,12 +5,13 @@
 // one field a test breaks on purpose.
 //
 // How it is reached: remoteStandIn() listens on a unix socket and writes a
-// tiny `-e` command that ignores its arguments (host, tsync path, --server)
+// tiny `-e` command that ignores its arguments (host, tsync path, --server;
+// a --tsync-path is given, so the client does not start the zero-install boot)
 // and bridges its stdin/stdout to that socket. The real client spawns it as
 // it would spawn ssh, and the test plays the server in-process:
 //
 //   const remote = await remoteStandIn(t);
-//   const run = runTsync(['-e', remote.rsh, 'host:src/', `${dst}/`]);
+//   const run = runTsync(['-e', remote.rsh, '--tsync-path', 'tsync', 'host:src/', `${dst}/`]);
 //   const p = await remote.accept();
 //   const { key } = await serverHandshake(p);   // HELLO both ways, START read
 //   ...send a manifest with one thing wrong...

@@ -166,3 +166,28 @@ t.test('a hostile sender against the real receiver', async (t) => {
   const remote = await remoteStandIn(t);
   for (const c of CASES) await t.test(c.name, (t) => runSenderCase(t, remote, c));
 });
+
+// The destination named through a symlink to it is resolved once, at the
+// start: the same lies must fail the same way, nothing outside may change
+// (the link included: it still points at dst), and no path below the
+// destination becomes a link that is followed.
+t.test('a hostile sender against the real receiver, the destination named through a symlink', async (t) => {
+  const remote = await remoteStandIn(t);
+  for (const c of CASES) await t.test(c.name, (t) => runSenderCase(t, remote, c, { throughLink: true }));
+  await t.test('a link listed where the destination link points, then written through: refused, the link stays', (t) =>
+    runSenderCase(
+      t,
+      remote,
+      {
+        name: 'dst-link listed inside the destination',
+        play: (p, key, s) => lie([[ROOT, link('dst-link', s.sentinel), file('dst-link/pwned.txt', PWNED.length)]])(p, key),
+        expect: { code: PROTO, stderr: /"dst-link\/pwned\.txt" arrived before its directory/ },
+        check: (t, s) => {
+          t.equal(fs.readlinkSync(path.join(s.sb, 'dst-link')), 'dst', 'the destination link still points at dst');
+          t.ok(fs.lstatSync(s.dst).isDirectory(), 'dst is still a real directory');
+        },
+      },
+      { throughLink: true },
+    ),
+  );
+});

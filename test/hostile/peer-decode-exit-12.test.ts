@@ -34,7 +34,7 @@ async function synced(t: Test): Promise<{ a: string; b: string; base: Baseline }
 async function againstClient(t: Test, lie: (p: WirePeer, key: Buffer, s: { b: string; base: Baseline }) => Promise<void>): Promise<RunResult> {
   const s = await synced(t);
   const remote = await remoteStandIn(t);
-  const run = runTsync(['--two-way', '-e', remote.rsh, s.a, 'localhost:B'], { timeoutMs: 60_000 });
+  const run = runTsync(['--two-way', '-e', remote.rsh, '--tsync-path', 'tsync', s.a, 'localhost:B'], { timeoutMs: 60_000 });
   const p = await remote.accept();
   const played = (async () => {
     const { key } = await serverHandshake(p);

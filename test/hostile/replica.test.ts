@@ -103,7 +103,7 @@ async function runCase(t: Test, c: Case): Promise<void> {
     const state = () => fs.readdirSync(path.join(a, '.tsync')).sort().map((f) => [f, fs.readFileSync(path.join(a, '.tsync', f)).toString('base64')]);
     const before = [await snapshot(a, userTree), state()] as const;
     const remote = await remoteStandIn(t);
-    const run = runTsync(['--two-way', '-e', remote.rsh, a, 'localhost:B'], { timeoutMs: 60_000 });
+    const run = runTsync(['--two-way', '-e', remote.rsh, '--tsync-path', 'tsync', a, 'localhost:B'], { timeoutMs: 60_000 });
     const p = await remote.accept();
     const lie = (async () => {
       const { key } = await serverHandshake(p);
