@@ -11,7 +11,7 @@ import type { Hash } from 'node:crypto';
 import type { Connection } from '../link/connection.js';
 import type { Entry, FileStatus, StartOptions } from '../wire/schema.js';
 import { parentOf } from '../tree/paths.js';
-import type { Action, Local, PlanOptions } from '../plan/oneway.js';
+import { itemize, type Action, type Local, type PlanOptions } from '../plan/oneway.js';
 import { cleanStaleTemps, moveAside } from '../fs/apply.js';
 import { backupRoot } from '../fs/root.js';
 import { backupTarget, inBackup, reachDir, type BackupPlace } from '../fs/nofollow.js';
@@ -22,6 +22,7 @@ import type { Lock } from '../fs/lock.js';
 import type { ProgressSnapshot } from '../cli/progress.js';
 import type { FillFile } from './fill-receive.js';
 import { ManifestIntake } from './manifest-intake.js';
+import { InOrder } from './item-order.js';
 
 export interface Pending {
   index: number;
@@ -73,22 +74,37 @@ export interface ReceiverConfig {
   rounds?: boolean;
 }
 
-/** the requested files, with the sum of their sizes (for progress) */
+/**
+ * The requested files, with the sum of their sizes (for progress). A file
+ * asked for opens its index in the itemized order; settling it (every path
+ * out of pending says its line first) lets the lines behind it follow.
+ */
 export class PendingMap extends Map<number, Pending> {
   bytes = 0;
+  constructor(private readonly order: InOrder) {
+    super();
+  }
   override set(k: number, v: Pending): this {
-    if (!this.has(k)) this.bytes += v.entry.size;
+    if (!this.has(k)) {
+      this.bytes += v.entry.size;
+      this.order.begin(k);
+    }
     return super.set(k, v);
   }
   override delete(k: number): boolean {
     const v = this.get(k);
-    if (v) this.bytes -= v.entry.size;
+    if (v) {
+      this.bytes -= v.entry.size;
+      this.order.end(k);
+    }
     return super.delete(k);
   }
 }
 
 export abstract class ReceiverCore {
-  protected readonly pending = new PendingMap();
+  /** itemized lines in manifest order, in a real run as in a dry run */
+  private readonly order = new InOrder();
+  protected readonly pending = new PendingMap(this.order);
   protected held: Lock | null = null;
   protected incoming: Incoming | null = null;
   /** the file whose round's ops are arriving (multi-round deltas) */
@@ -241,6 +257,16 @@ export abstract class ReceiverCore {
       size: inc ? inc.size : 0,
       done: inc ? inc.written : 0,
     };
+  }
+
+  /**
+   * The itemized line of manifest entry index, said in manifest order. A
+   * file copied under another name is named as the source names it, as
+   * rsync does (`tsync a.txt b.txt` says `a.txt`).
+   */
+  protected item(index: number, e: Entry, local: Local | null, how: 'new' | 'data' | 'meta', rel: string): void {
+    const shown = this.rename === null ? rel : e.path;
+    this.order.say(index, () => this.events.item(itemize(e, local, how, this.planOpts), shown, e.type, e.target ?? '', e.size));
   }
 
   protected problem(rel: string, code: string, message: string): void {

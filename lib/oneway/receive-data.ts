@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { FileStatus } from '../wire/schema.js';
 import { baseOf } from '../tree/paths.js';
-import { itemize, sameTime } from '../plan/oneway.js';
+import { sameTime } from '../plan/oneway.js';
 import { keepCopy, openTemp, readLocal, setFileMeta, setPathMeta } from '../fs/apply.js';
 import { OpsDecoder, Patcher, ROUNDS_MIN } from '../delta/index.js';
 import { basisBlockSize, readFull, signFile } from './source.js';
@@ -126,12 +126,12 @@ export abstract class ReceiveData extends ReceiverCore {
           if (!this.cfg.options.dryRun && (mode || mtime)) setPathMeta(p.abs, p.entry, mode, mtime);
           if (mode || mtime) {
             this.stats.metaOnly++;
-            this.events.item(itemize(p.entry, p.local, 'meta', this.planOpts), rel, 'f', '', p.entry.size);
+            this.item(p.index, p.entry, p.local, 'meta', rel);
           } else this.stats.unchanged++;
           break;
         case FileStatus.Differs:
           this.stats.updated++;
-          this.events.item(itemize(p.entry, p.local, 'data', this.planOpts), rel, 'f', '', p.entry.size);
+          this.item(p.index, p.entry, p.local, 'data', rel);
           break;
         case FileStatus.Failed:
           if (inc) this.discard();
@@ -211,7 +211,7 @@ export abstract class ReceiveData extends ReceiverCore {
     this.touch(rel);
     if (p.local && p.local.type === 'f') this.stats.updated++;
     else this.stats.created++;
-    this.events.item(itemize(p.entry, p.local, p.local && p.local.type === 'f' ? 'data' : 'new', this.planOpts), rel, 'f', '', p.entry.size);
+    this.item(p.index, p.entry, p.local, p.local && p.local.type === 'f' ? 'data' : 'new', rel);
   }
 
   protected discard(): void {

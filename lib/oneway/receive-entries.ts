@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { ReqFlag, type Entry } from '../wire/schema.js';
 import { baseOf, parentOf } from '../tree/paths.js';
-import { itemize, type Action, type Local } from '../plan/oneway.js';
+import { type Action, type Local } from '../plan/oneway.js';
 import { hashFile, keepCopy, placeSymlink, setPathMeta } from '../fs/apply.js';
 import { DELTA_MIN } from './source.js';
 import { partialFor } from './receive-partial.js';
@@ -26,7 +26,7 @@ export abstract class ReceiveEntries extends ReceiveFinish {
 
   protected act(index: number, e: Entry, rel: string, abs: string, local: Local | null, a: Action): Promise<void> | void {
     const dry = this.cfg.options.dryRun;
-    const item = (how: 'new' | 'data' | 'meta') => this.events.item(itemize(e, local, how, this.planOpts), rel, e.type, e.target ?? '', e.size);
+    const item = (how: 'new' | 'data' | 'meta') => this.item(index, e, local, how, rel);
     switch (a.do) {
       case 'none':
         if (e.type === 'f') this.stats.unchanged++;
