@@ -615,7 +615,7 @@ t.test('errors reaching the peer', async (t) => {
     const r = await runTsync(['-e', SILENT, '--tsync-path', TSYNC_BIN, '--timeout', '2', `${src}/`, remote(`${sb}/dst/`)], { timeoutMs: 30_000 });
     const took = Date.now() - started;
     fatal(t, r, 30, /timed out|no data/i);
-    t.ok(took < 5500, `gave up after ${took} ms (want ~2-5 s)`);
+    t.ok(took < 9000, `gave up after ${took} ms (want ~2-5 s; more allowed for a busy machine)`);
     t.ok(took >= 1900, `not before the timeout (${took} ms)`);
   });
 

@@ -135,7 +135,7 @@ t.test('a peer that prints a banner: E_REMOTE_JUNK with its text (client side)',
   t.equal(e.code, 'E_REMOTE_JUNK');
   t.match(e.message, /Welcome to host/);
   t.equal(e.remote, false);
-  t.ok(Date.now() - start < 1500, `reported in ${Date.now() - start} ms`);
+  t.ok(Date.now() - start < 3000, `reported in ${Date.now() - start} ms`);
   await t.rejects(conn.next(), { code: 'E_REMOTE_JUNK' }, 'next() rejects once failed');
 });
 
@@ -185,7 +185,8 @@ t.test('a frame header announcing 2^31 bytes fails at once', async (t) => {
   const e = await failure(conn, 1000);
   t.equal(e.code, 'E_PROTOCOL');
   t.match(e.message, /2147483648 bytes exceeds the maximum/);
-  t.ok(Date.now() - start < 200, `in ${Date.now() - start} ms`);
+  // at once, not after buffering 2 GiB (a generous bound: the machine may be busy with other tests)
+  t.ok(Date.now() - start < 1000, `in ${Date.now() - start} ms`);
   await tick(10);
   t.equal(sent().messages[0]?.t, 'error', 'the peer is told');
 });
@@ -221,24 +222,24 @@ t.test('idle timeout: E_TIMEOUT after about a second; keepalives keep a link ali
     const ms = Date.now() - start;
     t.equal(e.code, 'E_TIMEOUT');
     t.match(e.message, /no data received for 1 seconds/);
-    t.ok(ms >= 1000 && ms < 2000, `timed out after ${ms} ms`);
+    t.ok(ms >= 1000 && ms < 3500, `timed out after ${ms} ms`);
     t.ok(
       sent().messages.some((m) => m.t === 'keepalive'),
       'it sent keepalives while waiting',
     );
   };
   const chatty = async () => {
-    const { conn, toConn } = raw({ timeout: 0.5 });
+    const { conn, toConn } = raw({ timeout: 1 });
     toConn.write(MAGIC);
-    for (let i = 0; i < 6; i++) {
-      await tick(150);
+    for (let i = 0; i < 8; i++) {
+      await tick(200);
       toConn.write(frame({ t: 'keepalive' }));
     }
-    t.equal(conn.error, null, 'alive after 900 ms of keepalives with a 0.5 s timeout');
+    t.equal(conn.error, null, 'alive after 1.6 s of keepalives with a 1 s timeout');
     const start = Date.now();
-    const e = await failure(conn, 3000);
+    const e = await failure(conn, 5000);
     t.equal(e.code, 'E_TIMEOUT', 'then silence times out');
-    t.ok(Date.now() - start < 1500, `in ${Date.now() - start} ms`);
+    t.ok(Date.now() - start < 3500, `in ${Date.now() - start} ms`);
   };
   await Promise.all([silent(), chatty()]);
 });

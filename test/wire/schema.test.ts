@@ -679,5 +679,5 @@ t.test('fuzz: decoders only ever throw DecodeError', async (t) => {
   const ms = Date.now() - start;
   t.same(wrong, [], 'only DecodeError');
   t.ok(decoded > 0, `${decoded} of ${inputs.length * 2} decodes succeeded (mutations that stay valid)`);
-  t.ok(ms < 3000, `20,000 decodes in ${ms} ms`);
+  t.ok(ms < 20_000, `20,000 decodes in ${ms} ms (a bound against a pathological blow-up, not a speed test)`);
 });
