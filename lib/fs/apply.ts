@@ -5,6 +5,7 @@
 
 import { mtimeUs } from '../time.js';
 import * as fs from 'node:fs';
+import { realFs, type FileSystem } from './seam.js';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Entry } from '../wire/schema.js';
 import type { Local } from '../plan/oneway.js';
@@ -12,13 +13,13 @@ import type { Local } from '../plan/oneway.js';
 import { PARTIAL_PREFIX, TMP_PREFIX } from '../tree/reserved.js';
 import { readAt, readFull, SMALL } from '../oneway/source.js';
 
-export function readLocal(abs: string): Local | null {
-  const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+export function readLocal(abs: string, fsys: FileSystem = realFs): Local | null {
+  const st = fsys.lstatSync(abs, { throwIfNoEntry: false });
   if (!st) return null;
   const mtime = mtimeUs(st);
   if (st.isFile()) return { type: 'f', mode: st.mode & 0o7777, size: st.size, mtime };
   if (st.isDirectory()) return { type: 'd', mode: st.mode & 0o7777, size: 0, mtime };
-  if (st.isSymbolicLink()) return { type: 'l', mode: 0o777, size: 0, mtime, target: fs.readlinkSync(abs, 'utf8') };
+  if (st.isSymbolicLink()) return { type: 'l', mode: 0o777, size: 0, mtime, target: fsys.readlinkSync(abs, 'utf8') };
   return { type: 'other', mode: st.mode & 0o7777, size: st.size, mtime };
 }
 
@@ -31,24 +32,24 @@ const scratch = Buffer.alloc(SMALL + 1);
  * chunks that let the event loop breathe. Returns a Buffer when it finished
  * synchronously, else a Promise.
  */
-export function hashFile(abs: string): Buffer | Promise<Buffer> {
-  const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+export function hashFile(abs: string, fsys: FileSystem = realFs): Buffer | Promise<Buffer> {
+  const fd = fsys.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   let n: number;
   try {
     n = readFull(fd, scratch, 0);
   } catch (e) {
-    fs.closeSync(fd);
+    fsys.closeSync(fd);
     throw e;
   }
   const h = createHash('sha256').update(scratch.subarray(0, n));
   if (n <= SMALL) {
-    fs.closeSync(fd);
+    fsys.closeSync(fd);
     return h.digest();
   }
-  return hashRest(fd, n, h);
+  return hashRest(fd, n, h, fsys);
 }
 
-async function hashRest(fd: number, offset: number, h: ReturnType<typeof createHash>): Promise<Buffer> {
+async function hashRest(fd: number, offset: number, h: ReturnType<typeof createHash>, fsys: FileSystem): Promise<Buffer> {
   const buf = Buffer.alloc(SMALL);
   try {
     for (;;) {
@@ -59,7 +60,7 @@ async function hashRest(fd: number, offset: number, h: ReturnType<typeof createH
     }
     return h.digest();
   } finally {
-    fs.closeSync(fd);
+    fsys.closeSync(fd);
   }
 }
 
@@ -97,11 +98,11 @@ export function partialName(base: string): string {
 }
 
 /** A new file beside its target that cannot be pre-planted (O_EXCL) nor be a link (O_NOFOLLOW). */
-export function openTemp(dirAbs: string, base: string, mode = 0o600, access = fs.constants.O_WRONLY): { fd: number; path: string } {
+export function openTemp(dirAbs: string, base: string, mode = 0o600, access = fs.constants.O_WRONLY, fsys: FileSystem = realFs): { fd: number; path: string } {
   for (let i = 0; ; i++) {
     const path = `${dirAbs}/${tempName(base)}`;
     try {
-      const fd = fs.openSync(path, access | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode & 0o777);
+      const fd = fsys.openSync(path, access | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode & 0o777);
       return { fd, path };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || i > 5) throw e;
@@ -122,9 +123,9 @@ export function secondsOf(us: number): number {
  * The mode and mtime, through the descriptor. The mode is always set: open()
  * applies the process umask, which tsync leaves alone (it is process-wide).
  */
-export function setFileMeta(fd: number, e: Entry): void {
-  fs.fchmodSync(fd, e.mode);
-  fs.futimesSync(fd, secondsOf(e.mtime), secondsOf(e.mtime));
+export function setFileMeta(fd: number, e: Entry, fsys: FileSystem = realFs): void {
+  fsys.fchmodSync(fd, e.mode);
+  fsys.futimesSync(fd, secondsOf(e.mtime), secondsOf(e.mtime));
 }
 
 /**
@@ -132,27 +133,27 @@ export function setFileMeta(fd: number, e: Entry): void {
  * lutimes (utimensat with AT_SYMLINK_NOFOLLOW), the mode through a
  * descriptor opened with O_NOFOLLOW (Linux has no lchmod).
  */
-export function setPathMeta(abs: string, e: Entry, mode: boolean, mtime: boolean): void {
+export function setPathMeta(abs: string, e: Entry, mode: boolean, mtime: boolean, fsys: FileSystem = realFs): void {
   if (mode && e.type !== 'l') {
-    const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | (e.type === 'd' ? fs.constants.O_DIRECTORY : 0));
+    const fd = fsys.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | (e.type === 'd' ? fs.constants.O_DIRECTORY : 0));
     try {
-      fs.fchmodSync(fd, e.mode);
+      fsys.fchmodSync(fd, e.mode);
     } finally {
-      fs.closeSync(fd);
+      fsys.closeSync(fd);
     }
   }
-  if (mtime) fs.lutimesSync(abs, secondsOf(e.mtime), secondsOf(e.mtime));
+  if (mtime) fsys.lutimesSync(abs, secondsOf(e.mtime), secondsOf(e.mtime));
 }
 
 /** A symlink put in place atomically (made under a temporary name, then renamed). */
-export function placeSymlink(dirAbs: string, abs: string, base: string, target: string, mtime: number): void {
+export function placeSymlink(dirAbs: string, abs: string, base: string, target: string, mtime: number, fsys: FileSystem = realFs): void {
   const tmp = `${dirAbs}/${tempName(base)}`;
-  fs.symlinkSync(target, tmp);
+  fsys.symlinkSync(target, tmp);
   try {
-    fs.lutimesSync(tmp, secondsOf(mtime), secondsOf(mtime));
-    fs.renameSync(tmp, abs);
+    fsys.lutimesSync(tmp, secondsOf(mtime), secondsOf(mtime));
+    fsys.renameSync(tmp, abs);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
+    fsys.rmSync(tmp, { force: true });
     throw e;
   }
 }
@@ -162,39 +163,48 @@ export function placeSymlink(dirAbs: string, abs: string, base: string, target: 
  * filesystems). Its directory exists: lib/fs/nofollow.ts backupTarget made
  * it on a walk that followed no link.
  */
-export function moveAside(abs: string, backupAbs: string): void {
+export function moveAside(abs: string, backupAbs: string, fsys: FileSystem = realFs): void {
   try {
-    fs.rmSync(backupAbs, { recursive: true, force: true });
-    fs.renameSync(abs, backupAbs);
+    fsys.rmSync(backupAbs, { recursive: true, force: true });
+    fsys.renameSync(abs, backupAbs);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
-    fs.cpSync(abs, backupAbs, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
-    fs.rmSync(abs, { recursive: true, force: true });
+    fsys.cpSync(abs, backupAbs, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    fsys.rmSync(abs, { recursive: true, force: true });
   }
 }
 
 /** Keep a copy of a file that is about to be replaced, without ever leaving the target missing (backupAbs as for moveAside). */
-export function keepCopy(abs: string, backupAbs: string): void {
-  fs.rmSync(backupAbs, { recursive: true, force: true });
+export function keepCopy(abs: string, backupAbs: string, fsys: FileSystem = realFs): void {
+  fsys.rmSync(backupAbs, { recursive: true, force: true });
   try {
-    fs.linkSync(abs, backupAbs);
+    fsys.linkSync(abs, backupAbs);
   } catch {
-    fs.copyFileSync(abs, backupAbs);
+    fsys.copyFileSync(abs, backupAbs);
   }
 }
 
 /** Remove leftovers of an interrupted earlier run in one directory. */
-export function cleanStaleTemps(dirAbs: string): number {
-  const names = staleTemps(dirAbs);
-  for (const name of names) fs.rmSync(`${dirAbs}/${name}`, { recursive: true, force: true });
+export function cleanStaleTemps(dirAbs: string, fsys: FileSystem = realFs): number {
+  const names = staleTemps(dirAbs, fsys);
+  for (const name of names) fsys.rmSync(`${dirAbs}/${name}`, { recursive: true, force: true });
   return names.length;
 }
 
 /** The names of tsync's temporaries in a directory (none when it cannot be read). */
-export function staleTemps(dirAbs: string): string[] {
+export function staleTemps(dirAbs: string, fsys: FileSystem = realFs): string[] {
   try {
-    return fs.readdirSync(dirAbs).filter((n) => n.startsWith(TMP_PREFIX));
+    return fsys.readdirSync(dirAbs).filter((n) => n.startsWith(TMP_PREFIX));
   } catch {
     return [];
+  }
+}
+
+/** remove a temporary after a failure, as far as the file system lets us (a later run sweeps what stays) */
+export function dropTemp(fsys: FileSystem, tmp: string): void {
+  try {
+    fsys.rmSync(tmp, { force: true });
+  } catch {
+    // reserved name: never synced, swept by the next run in this directory
   }
 }

@@ -6,7 +6,7 @@
 // lstat walk is what it offers. It guards against what a peer sends; a local
 // user racing the run in the same tree is another threat.)
 
-import * as fs from 'node:fs';
+import { realFs, type FileSystem } from './seam.js';
 import * as path from 'node:path';
 
 /** A kernel-style error (describeFsError shows the text after "ELOOP: "). */
@@ -26,18 +26,18 @@ function split(rel: string): string[] {
  * a missing component is made (with that mode); without, a missing one
  * throws ENOENT. Errors name the components relative to the anchor.
  */
-export function reachDir(anchor: string, parts: readonly string[], mkdirMode?: number): string {
+export function reachDir(anchor: string, parts: readonly string[], mkdirMode?: number, fsys: FileSystem = realFs): string {
   let abs = anchor;
   for (let i = 0; i < parts.length; i++) {
     abs = abs === '/' ? `/${parts[i]}` : `${abs}/${parts[i]}`;
-    let st = fs.lstatSync(abs, { throwIfNoEntry: false });
+    let st = fsys.lstatSync(abs, { throwIfNoEntry: false });
     if (!st && mkdirMode !== undefined) {
       try {
-        fs.mkdirSync(abs, { mode: mkdirMode });
+        fsys.mkdirSync(abs, { mode: mkdirMode });
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
-      st = fs.lstatSync(abs, { throwIfNoEntry: false });
+      st = fsys.lstatSync(abs, { throwIfNoEntry: false });
     }
     const shown = parts.slice(0, i + 1).join('/');
     if (!st) throw Object.assign(new Error(`ENOENT: ${shown} does not exist`), { code: 'ENOENT' });
@@ -48,9 +48,9 @@ export function reachDir(anchor: string, parts: readonly string[], mkdirMode?: n
 }
 
 /** Every directory above rel (a path relative to root) is a real directory: true, or false (missing, a link, a file). */
-export function parentsAreDirs(root: string, rel: string): boolean {
+export function parentsAreDirs(root: string, rel: string, fsys: FileSystem = realFs): boolean {
   try {
-    reachDir(root, split(rel).slice(0, -1));
+    reachDir(root, split(rel).slice(0, -1), undefined, fsys);
     return true;
   } catch {
     return false;
@@ -71,12 +71,12 @@ export interface BackupPlace {
   insideRel: string | null;
 }
 
-export function backupPlace(root: string, backupAbs: string): BackupPlace {
+export function backupPlace(root: string, backupAbs: string, fsys: FileSystem = realFs): BackupPlace {
   const rel = path.relative(root, backupAbs);
   if (rel === '') return { anchor: root, prefix: [], insideRel: '.' };
   if (!rel.startsWith('..') && !path.isAbsolute(rel)) return { anchor: root, prefix: split(rel), insideRel: split(rel).join('/') };
   try {
-    return { anchor: fs.realpathSync(backupAbs), prefix: [], insideRel: null };
+    return { anchor: fsys.realpathSync(backupAbs), prefix: [], insideRel: null };
   } catch {
     // not there yet: its parent is the user's choice, the directory itself is made without following anything
     return { anchor: path.dirname(backupAbs), prefix: [path.basename(backupAbs)], insideRel: null };
@@ -84,9 +84,9 @@ export function backupPlace(root: string, backupAbs: string): BackupPlace {
 }
 
 /** The path a backup of rel goes to, its directories made (dirMode) on a walk that follows no link. */
-export function backupTarget(b: BackupPlace, rel: string, dirMode: number): string {
+export function backupTarget(b: BackupPlace, rel: string, dirMode: number, fsys: FileSystem = realFs): string {
   const parts = [...b.prefix, ...split(rel)];
-  const dir = reachDir(b.anchor, parts.slice(0, -1), dirMode);
+  const dir = reachDir(b.anchor, parts.slice(0, -1), dirMode, fsys);
   return `${dir === '/' ? '' : dir}/${parts[parts.length - 1]}`;
 }
 

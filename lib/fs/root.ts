@@ -2,7 +2,7 @@
 // destination) when only its parent exists. One copy for the one-way
 // receiver and the two-way replica and client.
 
-import * as fs from 'node:fs';
+import { realFs, type FileSystem } from './seam.js';
 import * as path from 'node:path';
 import { TsyncError } from '../errors.js';
 
@@ -11,14 +11,14 @@ import { TsyncError } from '../errors.js';
  * missing and its parent exists (not in a dry run). created: it was made, or
  * would be. mode: for the new directory (default: 0o777, less the umask).
  */
-export function ensureRootDir(dest: string, dryRun: boolean, mode?: number): { root: string; created: boolean } {
+export function ensureRootDir(dest: string, dryRun: boolean, mode?: number, fsys: FileSystem = realFs): { root: string; created: boolean } {
   const root = dest.replace(/\/+$/, '') || '/';
-  const st = fs.statSync(root, { throwIfNoEntry: false });
+  const st = fsys.statSync(root, { throwIfNoEntry: false });
   if (st && !st.isDirectory()) throw new TsyncError('E_DEST_PARENT', `destination ${root} exists and is not a directory`);
   if (st) return { root, created: false };
   const parent = path.dirname(root);
-  if (!fs.statSync(parent, { throwIfNoEntry: false })?.isDirectory()) throw new TsyncError('E_DEST_PARENT', `destination's parent directory ${parent} does not exist`);
-  if (!dryRun) fs.mkdirSync(root, mode === undefined ? undefined : { mode });
+  if (!fsys.statSync(parent, { throwIfNoEntry: false })?.isDirectory()) throw new TsyncError('E_DEST_PARENT', `destination's parent directory ${parent} does not exist`);
+  if (!dryRun) fsys.mkdirSync(root, mode === undefined ? undefined : { mode });
   return { root, created: true };
 }
 

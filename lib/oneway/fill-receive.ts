@@ -9,6 +9,7 @@
 // never a write outside the hole being filled.
 
 import * as fs from 'node:fs';
+import { realFs, type FileSystem } from '../fs/seam.js';
 import { createHash } from 'node:crypto';
 import { TsyncError } from '../errors.js';
 import { LIMITS } from '../wire/schema.js';
@@ -48,6 +49,7 @@ export class FillFile {
     private readonly basisFd: number,
     basisSize: number,
     readonly size: number,
+    private readonly fs: FileSystem,
   ) {
     this.blocks = roundBlockSizes(basisSize);
     this.vb = VirtualBasis.whole(basisSize);
@@ -56,12 +58,12 @@ export class FillFile {
   }
 
   /** A file of `size` bytes to rebuild from the basis at basisPath (opened without following links). */
-  static open(basisPath: string, size: number): FillFile {
-    const fd = fs.openSync(basisPath, NOFOLLOW);
+  static open(basisPath: string, size: number, fsys: FileSystem = realFs): FillFile {
+    const fd = fsys.openSync(basisPath, NOFOLLOW);
     try {
-      return new FillFile(fd, fs.fstatSync(fd).size, size);
+      return new FillFile(fd, fsys.fstatSync(fd).size, size, fsys);
     } catch (e) {
-      fs.closeSync(fd);
+      fsys.closeSync(fd);
       throw e;
     }
   }
@@ -157,7 +159,7 @@ export class FillFile {
 
   private write(data: Buffer, at: number): void {
     let off = 0;
-    while (off < data.length) off += fs.writeSync(this.fd, data, off, data.length - off, at + off);
+    while (off < data.length) off += this.fs.writeSync(this.fd, data, off, data.length - off, at + off);
     this.hash.update(at, data);
     this.written += data.length;
   }
@@ -183,7 +185,7 @@ export class FillFile {
   /** the temporary's whole-file hash (ChunkedHash): chunks not hashed on the way are re-read from disk */
   async digest(): Promise<Buffer> {
     const h = this.hash;
-    if (fs.fstatSync(this.fd).size !== this.size) return Buffer.alloc(0);
+    if (this.fs.fstatSync(this.fd).size !== this.size) return Buffer.alloc(0);
     for (const i of h.missing()) {
       const len = h.chunkLen(i);
       const c = createHash('sha256');
@@ -201,7 +203,7 @@ export class FillFile {
   /** close the basis (the temporary stays open for install) */
   closeBasis(): void {
     try {
-      fs.closeSync(this.basisFd);
+      this.fs.closeSync(this.basisFd);
     } catch {
       /* already closed */
     }
@@ -212,12 +214,12 @@ export class FillFile {
     this.closeBasis();
     if (this.fd >= 0) {
       try {
-        fs.closeSync(this.fd);
+        this.fs.closeSync(this.fd);
       } catch {
         /* already closed */
       }
       this.fd = -1;
-      fs.rmSync(this.tmp, { force: true });
+      this.fs.rmSync(this.tmp, { force: true });
     }
   }
 }

@@ -6,7 +6,7 @@
 // receive-finish (--delete, directory times), receive-entries (directories,
 // links, metadata, asking for files), receiver (manifest intake, the run).
 
-import * as fs from 'node:fs';
+import { realFs, type FileSystem } from '../fs/seam.js';
 import type { Hash } from 'node:crypto';
 import type { Connection } from '../link/connection.js';
 import type { Entry, FileStatus, StartOptions } from '../wire/schema.js';
@@ -72,6 +72,8 @@ export interface ReceiverConfig {
   progress?: () => void;
   /** the peer speaks multi-round deltas (capability 'delta:rounds') */
   rounds?: boolean;
+  /** the destination's file system (lib/fs/seam.ts): the real one unless a test stands in */
+  fs?: FileSystem;
 }
 
 /**
@@ -139,12 +141,15 @@ export abstract class ReceiverCore {
 
   /** the manifest as it arrives, checked */
   protected readonly intake: ManifestIntake;
+  /** every call on the destination goes through this */
+  protected readonly fs: FileSystem;
 
   constructor(
     protected readonly conn: Connection,
     protected readonly cfg: ReceiverConfig,
     protected readonly events: Events,
   ) {
+    this.fs = cfg.fs ?? realFs;
     this.intake = new ManifestIntake(cfg.key);
     this.windowUs = Math.round(cfg.options.modifyWindow * 1e6);
     this.planOpts = { checksum: cfg.options.checksum, update: cfg.options.update, windowUs: this.windowUs };
@@ -165,15 +170,15 @@ export abstract class ReceiverCore {
   /** Remove what stands where an entry of another type must go; false if it must stay. */
   protected makeWay(rel: string, abs: string, local: Local): boolean {
     if (local.type === 'd' && !this.cfg.options.delete) {
-      const empty = this.cfg.options.dryRun || fs.readdirSync(abs).length === 0;
+      const empty = this.cfg.options.dryRun || this.fs.readdirSync(abs).length === 0;
       if (!empty) {
         this.problem(rel, 'E_PARTIAL', 'a non-empty directory is in the way (use --delete to replace it)');
         return false;
       }
     }
     if (this.cfg.options.dryRun) return true;
-    if (this.backup) moveAside(abs, this.backupPath(rel));
-    else fs.rmSync(abs, { recursive: true, force: true });
+    if (this.backup) moveAside(abs, this.backupPath(rel), this.fs);
+    else this.fs.rmSync(abs, { recursive: true, force: true });
     // what was a directory here is no longer known to be one
     for (const d of this.realDirs) if (d === rel || d.startsWith(`${rel}/`)) this.realDirs.delete(d);
     return true;
@@ -181,7 +186,7 @@ export abstract class ReceiverCore {
 
   /** where rel's backup goes: its directories made on a walk that follows no link */
   protected backupPath(rel: string): string {
-    return backupTarget(this.backup!, rel, this.dirMode);
+    return backupTarget(this.backup!, rel, this.dirMode, this.fs);
   }
 
   /**
@@ -208,7 +213,7 @@ export abstract class ReceiverCore {
     // a dry run has not made what it would make
     if (this.cfg.options.dryRun) return true;
     try {
-      reachDir(this.root, parent.split('/'));
+      reachDir(this.root, parent.split('/'), undefined, this.fs);
     } catch (err) {
       // not there yet is for the act to find out; a link or a file in the way is refused
       return (err as NodeJS.ErrnoException).code === 'ENOENT';
@@ -221,7 +226,7 @@ export abstract class ReceiverCore {
   protected sweepOnce(dir: string): void {
     if (this.cleaned.has(dir) || this.fresh.has(dir)) return;
     this.cleaned.add(dir);
-    cleanStaleTemps(dir);
+    cleanStaleTemps(dir, this.fs);
   }
 
   protected touch(rel: string): void {

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { FileStatus } from '../wire/schema.js';
 import { baseOf } from '../tree/paths.js';
 import { sameTime } from '../plan/oneway.js';
-import { keepCopy, openTemp, readLocal, setFileMeta, setPathMeta } from '../fs/apply.js';
+import { dropTemp, keepCopy, openTemp, readLocal, setFileMeta, setPathMeta } from '../fs/apply.js';
 import { OpsDecoder, Patcher, ROUNDS_MIN } from '../delta/index.js';
 import { basisBlockSize, readFull, signFile } from './source.js';
 import { describeFsError, TsyncError } from '../errors.js';
@@ -19,8 +19,8 @@ import { COPY_CHUNK, parentAbs, ReceiverCore, type Incoming, type Pending } from
 export abstract class ReceiveData extends ReceiverCore {
   /** Ask for a delta against a basis (our copy, or --partial's leftover): sign it, then request. */
   protected askDelta(p: Pending, basisPath: string): Promise<void> {
-    if (this.cfg.rounds && (fs.lstatSync(basisPath, { throwIfNoEntry: false })?.size ?? 0) >= ROUNDS_MIN) return this.askFill(p, basisPath);
-    return signFile(basisPath).then(
+    if (this.cfg.rounds && (this.fs.lstatSync(basisPath, { throwIfNoEntry: false })?.size ?? 0) >= ROUNDS_MIN) return this.askFill(p, basisPath);
+    return signFile(basisPath, this.fs).then(
       ({ sig, size }) => {
         p.basis = { path: basisPath, size, blockSize: basisBlockSize(size).blockSize };
         this.conn.send({ t: 'req', index: p.index, flags: 0, check: Buffer.alloc(0), sig });
@@ -58,10 +58,10 @@ export abstract class ReceiveData extends ReceiverCore {
     if (isDelta) {
       const { size: basisSize, blockSize } = p.basis!;
       // the basis is read through a descriptor opened without following links
-      const basisFd = fs.openSync(p.basis!.path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      const basisFd = this.fs.openSync(p.basis!.path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       delta = { basisFd, decoder: new OpsDecoder({ blockCount: Math.ceil(basisSize / blockSize) }), patcher: new Patcher({ blockSize, basisSize, maxRange: COPY_CHUNK }) };
     }
-    const { fd, path: tmp } = openTemp(dir, baseOf(p.abs), p.entry.mode);
+    const { fd, path: tmp } = openTemp(dir, baseOf(p.abs), p.entry.mode, undefined, this.fs);
     this.incoming = { p, fd, tmp, hash: createHash('sha256'), written: 0, size, delta };
   }
 
@@ -73,7 +73,7 @@ export abstract class ReceiveData extends ReceiverCore {
       throw new TsyncError('E_PROTOCOL', `the sender sent more data than the size it announced for ${JSON.stringify(path)}`);
     }
     let off = 0;
-    while (off < data.length) off += fs.writeSync(inc.fd, data, off, data.length - off);
+    while (off < data.length) off += this.fs.writeSync(inc.fd, data, off, data.length - off);
     inc.hash.update(data);
     inc.written += data.length;
   }
@@ -123,7 +123,7 @@ export abstract class ReceiveData extends ReceiverCore {
           if (inc) throw new TsyncError('E_PROTOCOL', 'a file was sent and declared unchanged');
           const mode = p.local !== null && p.local.mode !== p.entry.mode;
           const mtime = p.local !== null && !sameTime(p.local.mtime, p.entry.mtime, this.windowUs);
-          if (!this.cfg.options.dryRun && (mode || mtime)) setPathMeta(p.abs, p.entry, mode, mtime);
+          if (!this.cfg.options.dryRun && (mode || mtime)) setPathMeta(p.abs, p.entry, mode, mtime, this.fs);
           if (mode || mtime) {
             this.stats.metaOnly++;
             this.item(p.index, p.entry, p.local, 'meta', rel);
@@ -146,15 +146,16 @@ export abstract class ReceiveData extends ReceiverCore {
             // a zero-length file still has a begin; anything else is a lie
             throw new TsyncError('E_PROTOCOL', `file ${index} ended without data`);
           }
-          this.incoming = null;
           if (inc.delta) {
+            // still incoming: a failure here is discarded below with its temporary
             inc.delta.decoder.end();
-            fs.closeSync(inc.delta.basisFd);
+            this.fs.closeSync(inc.delta.basisFd);
           }
+          this.incoming = null;
           const digest = inc.hash.digest();
           if (inc.written !== inc.size || !digest.equals(hash)) {
-            fs.closeSync(inc.fd);
-            fs.rmSync(inc.tmp, { force: true });
+            this.fs.closeSync(inc.fd);
+            this.fs.rmSync(inc.tmp, { force: true });
             if (this.retryWhole(p, rel)) return;
             break;
           }
@@ -172,32 +173,42 @@ export abstract class ReceiveData extends ReceiverCore {
     this.maybeDone();
   }
 
+  /**
+   * A verified temporary to its final name, with the sender's mode and
+   * mtime. Whatever fails before the rename (the metadata, the close, a
+   * backup) takes the temporary with it: nothing is left half-installed.
+   */
   protected install(p: Pending, inc: { fd: number; tmp: string }, rel: string): void {
     try {
-      setFileMeta(inc.fd, p.entry);
-    } finally {
-      fs.closeSync(inc.fd);
-    }
-    if (!p.local && !this.backupAbs && this.fastRename(inc.tmp, p.abs)) {
-      this.installed(p, rel);
-      return;
-    }
-    // re-read what is in the way now: never act on a stale view
-    const now = readLocal(p.abs);
-    if (now && now.type !== 'f') {
-      if (!this.makeWay(rel, p.abs, now)) {
-        fs.rmSync(inc.tmp, { force: true });
+      try {
+        setFileMeta(inc.fd, p.entry, this.fs);
+      } finally {
+        this.fs.closeSync(inc.fd);
+      }
+      if (!p.local && !this.backupAbs && this.fastRename(inc.tmp, p.abs)) {
+        this.installed(p, rel);
         return;
       }
-    } else if (now && this.backup) keepCopy(p.abs, this.backupPath(rel));
-    fs.renameSync(inc.tmp, p.abs);
+      // re-read what is in the way now: never act on a stale view
+      const now = readLocal(p.abs, this.fs);
+      if (now && now.type !== 'f') {
+        if (!this.makeWay(rel, p.abs, now)) {
+          this.fs.rmSync(inc.tmp, { force: true });
+          return;
+        }
+      } else if (now && this.backup) keepCopy(p.abs, this.backupPath(rel), this.fs);
+      this.fs.renameSync(inc.tmp, p.abs);
+    } catch (err) {
+      dropTemp(this.fs, inc.tmp);
+      throw err;
+    }
     this.installed(p, rel);
   }
 
   /** Nothing was there when we looked: rename, unless something of another type appeared. */
   protected fastRename(tmp: string, abs: string): boolean {
     try {
-      fs.renameSync(tmp, abs);
+      this.fs.renameSync(tmp, abs);
       return true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -207,7 +218,7 @@ export abstract class ReceiveData extends ReceiverCore {
   }
 
   protected installed(p: Pending, rel: string): void {
-    if (this.cfg.options.partial) fs.rmSync(partialOf(p.abs), { force: true });
+    if (this.cfg.options.partial) this.fs.rmSync(partialOf(p.abs), { force: true });
     this.touch(rel);
     if (p.local && p.local.type === 'f') this.stats.updated++;
     else this.stats.created++;
@@ -220,12 +231,12 @@ export abstract class ReceiveData extends ReceiverCore {
     this.incoming = null;
     for (const fd of [inc.fd, inc.delta?.basisFd]) {
       try {
-        if (fd !== undefined) fs.closeSync(fd);
+        if (fd !== undefined) this.fs.closeSync(fd);
       } catch {
         /* already closed */
       }
     }
-    fs.rmSync(inc.tmp, { force: true });
+    dropTemp(this.fs, inc.tmp);
   }
 
   /**
@@ -240,16 +251,16 @@ export abstract class ReceiveData extends ReceiverCore {
       if (filling?.fill === fill && this.cfg.options.partial && fill.written > 0) {
         // holes read as zeros: still a good basis for the next run
         fill.closeBasis();
-        fs.closeSync(fill.fd);
-        fs.renameSync(fill.tmp, partialOf(filling.abs));
+        this.fs.closeSync(fill.fd);
+        this.fs.renameSync(fill.tmp, partialOf(filling.abs));
       } else fill.discard();
     }
     this.fills.clear();
     const inc = this.incoming;
     if (inc && this.cfg.options.partial && inc.written > 0) {
       this.incoming = null;
-      for (const fd of [inc.fd, inc.delta?.basisFd]) if (fd !== undefined) fs.closeSync(fd);
-      fs.renameSync(inc.tmp, partialOf(inc.p.abs));
+      for (const fd of [inc.fd, inc.delta?.basisFd]) if (fd !== undefined) this.fs.closeSync(fd);
+      this.fs.renameSync(inc.tmp, partialOf(inc.p.abs));
       return;
     }
     this.discard();

@@ -3,7 +3,6 @@
 // regular file is asked for (whole, or as a delta against our copy or
 // --partial's leftover).
 
-import * as fs from 'node:fs';
 import { ReqFlag, type Entry } from '../wire/schema.js';
 import { baseOf, parentOf } from '../tree/paths.js';
 import { type Action, type Local } from '../plan/oneway.js';
@@ -44,7 +43,7 @@ export abstract class ReceiveEntries extends ReceiveFinish {
           } else item('meta');
           return;
         }
-        if (!dry) setPathMeta(abs, e, a.mode, a.mtime);
+        if (!dry) setPathMeta(abs, e, a.mode, a.mtime, this.fs);
         this.stats.metaOnly++;
         item('meta');
         return;
@@ -63,7 +62,7 @@ export abstract class ReceiveEntries extends ReceiveFinish {
       }
       if (dry) this.wouldCreate.add(e.path);
       else {
-        fs.mkdirSync(abs, { mode: e.mode | 0o700 });
+        this.fs.mkdirSync(abs, { mode: e.mode | 0o700 });
         this.fresh.add(abs);
       }
       this.dirs.get(e.path)!.fix = true;
@@ -77,8 +76,8 @@ export abstract class ReceiveEntries extends ReceiveFinish {
         if (!this.makeWay(rel, abs, local)) return;
       }
       if (!dry) {
-        if (local && local.type === 'f' && this.backup) keepCopy(abs, this.backupPath(rel));
-        placeSymlink(parentAbs(abs), abs, baseOf(abs), e.target ?? '', e.mtime);
+        if (local && local.type === 'f' && this.backup) keepCopy(abs, this.backupPath(rel), this.fs);
+        placeSymlink(parentAbs(abs), abs, baseOf(abs), e.target ?? '', e.mtime, this.fs);
       }
       this.touch(rel);
       if (local && local.type === 'l') this.stats.updated++;
@@ -93,7 +92,7 @@ export abstract class ReceiveEntries extends ReceiveFinish {
         this.pending.set(index, p);
         this.conn.send({ t: 'req', index, flags: dry ? ReqFlag.Dry : 0, check: hash, sig: Buffer.alloc(0) });
       };
-      const hash = hashFile(abs);
+      const hash = hashFile(abs, this.fs);
       if (Buffer.isBuffer(hash)) return ask(hash);
       return hash.then(ask);
     }
@@ -104,8 +103,8 @@ export abstract class ReceiveEntries extends ReceiveFinish {
       return;
     }
     this.pending.set(index, p);
-    const partial = this.cfg.options.partial ? partialFor(abs, this.cfg.options.dryRun, this.staleTemps) : null;
-    if (partial && (fs.lstatSync(partial, { throwIfNoEntry: false })?.size ?? 0) >= DELTA_MIN) return this.askDelta(p, partial);
+    const partial = this.cfg.options.partial ? partialFor(abs, this.cfg.options.dryRun, this.staleTemps, this.fs) : null;
+    if (partial && (this.fs.lstatSync(partial, { throwIfNoEntry: false })?.size ?? 0) >= DELTA_MIN) return this.askDelta(p, partial);
     if (local && local.type === 'f' && local.size >= DELTA_MIN) return this.askDelta(p, abs);
     this.conn.send({ t: 'req', index, flags: 0, check: Buffer.alloc(0), sig: Buffer.alloc(0) });
   }

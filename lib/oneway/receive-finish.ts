@@ -2,7 +2,6 @@
 // --delete (what the sender does not have, found by tree/prune.ts) and the
 // directories' modes and mtimes, deepest first.
 
-import * as fs from 'node:fs';
 import { Filter } from '../tree/filter.js';
 import { findExtraneous } from '../tree/prune.js';
 import { moveAside, setPathMeta } from '../fs/apply.js';
@@ -24,13 +23,13 @@ export abstract class ReceiveFinish extends ReceiveRounds {
       dryRun: this.cfg.options.dryRun,
       extraneous: (rel, abs, isDir) => this.deleteTree(rel, abs, isDir),
       problem: (rel, message) => this.problem(rel, 'E_PARTIAL', message),
-    });
+    }, this.fs);
   }
 
   protected deleteTree(rel: string, abs: string, isDir: boolean): void {
     if (isDir) {
-      for (const name of fs.readdirSync(abs).sort()) {
-        const st = fs.lstatSync(`${abs}/${name}`);
+      for (const name of this.fs.readdirSync(abs).sort()) {
+        const st = this.fs.lstatSync(`${abs}/${name}`);
         this.deleteTree(`${rel}/${name}`, `${abs}/${name}`, st.isDirectory());
       }
     }
@@ -40,10 +39,10 @@ export abstract class ReceiveFinish extends ReceiveRounds {
     if (this.cfg.options.dryRun) return;
     try {
       if (this.backup) {
-        if (isDir) fs.rmdirSync(abs);
-        else moveAside(abs, this.backupPath(rel));
-      } else if (isDir) fs.rmdirSync(abs);
-      else fs.unlinkSync(abs);
+        if (isDir) this.fs.rmdirSync(abs);
+        else moveAside(abs, this.backupPath(rel), this.fs);
+      } else if (isDir) this.fs.rmdirSync(abs);
+      else this.fs.unlinkSync(abs);
       this.touch(rel);
     } catch (err) {
       this.problem(rel, 'E_PARTIAL', describeFsError(err));
@@ -58,7 +57,7 @@ export abstract class ReceiveFinish extends ReceiveRounds {
       const rel = this.destRel(srcRel);
       if (!d.fix && !this.touched.has(rel)) continue;
       try {
-        setPathMeta(d.abs, d.entry, true, true);
+        setPathMeta(d.abs, d.entry, true, true, this.fs);
       } catch (err) {
         this.problem(rel, 'E_PARTIAL', describeFsError(err));
       }

@@ -3,7 +3,7 @@
 // file. Either is only a delta basis: the whole-file hash decides what is
 // installed.
 
-import * as fs from 'node:fs';
+import { realFs, type FileSystem } from '../fs/seam.js';
 import { baseOf } from '../tree/paths.js';
 import { TMP_PREFIX } from '../tree/reserved.js';
 import { partialName, staleTemps, tempStem } from '../fs/apply.js';
@@ -21,25 +21,25 @@ export function partialOf(abs: string): string {
  * left for it, adopted as the partial file. listed caches, per
  * directory, the temporaries that were there before this run wrote any.
  */
-export function partialFor(abs: string, dryRun: boolean, listed: Map<string, string[]>): string {
+export function partialFor(abs: string, dryRun: boolean, listed: Map<string, string[]>, fsys: FileSystem = realFs): string {
   const kept = partialOf(abs);
-  if (dryRun || fs.lstatSync(kept, { throwIfNoEntry: false })) return kept;
+  if (dryRun || fsys.lstatSync(kept, { throwIfNoEntry: false })) return kept;
   const dir = parentAbs(abs);
   let temps = listed.get(dir);
   if (!temps) {
     // the temporaries there before this run wrote any: a killed run's leftovers
-    temps = staleTemps(dir);
+    temps = staleTemps(dir, fsys);
     listed.set(dir, temps);
   }
   const mine = `${TMP_PREFIX}${tempStem(baseOf(abs))}-`;
   let best: { name: string; size: number } | null = null;
   for (const name of temps) {
     if (!name.startsWith(mine) || !/^[0-9a-f]{12}$/.test(name.slice(mine.length))) continue;
-    const st = fs.lstatSync(`${dir}/${name}`, { throwIfNoEntry: false });
+    const st = fsys.lstatSync(`${dir}/${name}`, { throwIfNoEntry: false });
     if (st?.isFile() && (!best || st.size > best.size)) best = { name, size: st.size };
   }
   if (best) {
-    fs.renameSync(`${dir}/${best.name}`, kept);
+    fsys.renameSync(`${dir}/${best.name}`, kept);
     temps.splice(temps.indexOf(best.name), 1);
   }
   return kept;

@@ -17,7 +17,7 @@ export abstract class ReceiveRounds extends ReceiveData {
   protected askFill(p: Pending, basisPath: string): Promise<void> {
     let fill: FillFile;
     try {
-      fill = FillFile.open(basisPath, p.entry.size);
+      fill = FillFile.open(basisPath, p.entry.size, this.fs);
     } catch (err) {
       return Promise.resolve(this.fillFailed(p, null, err));
     }
@@ -61,7 +61,7 @@ export abstract class ReceiveRounds extends ReceiveData {
         try {
           this.install(p, { fd: fill.fd, tmp: fill.tmp }, p.rel);
         } catch (err) {
-          fs.rmSync(fill.tmp, { force: true });
+          this.fs.rmSync(fill.tmp, { force: true });
           this.problem(p.rel, 'E_PARTIAL', describeFsError(err));
         }
         this.fillDone(p);
@@ -80,7 +80,7 @@ export abstract class ReceiveRounds extends ReceiveData {
     if (fill.fd < 0) {
       const dir = parentAbs(p.abs);
       this.sweepOnce(dir);
-      const { fd, path: tmp } = openTemp(dir, baseOf(p.abs), p.entry.mode, fs.constants.O_RDWR);
+      const { fd, path: tmp } = openTemp(dir, baseOf(p.abs), p.entry.mode, fs.constants.O_RDWR, this.fs);
       fill.fd = fd;
       fill.tmp = tmp;
     }

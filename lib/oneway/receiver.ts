@@ -3,7 +3,7 @@
 // verifies, renames; then deletions and directory metadata. Never follows a
 // symlink inside the destination, never writes outside it.
 
-import * as fs from 'node:fs';
+import type { FileSystem } from '../fs/seam.js';
 import * as path from 'node:path';
 import type { Connection } from '../link/connection.js';
 import type { Entry, Message } from '../wire/schema.js';
@@ -40,9 +40,9 @@ export class Receiver extends ReceiveEntries {
     if (head.t !== 'flist_head') throw new TsyncError('E_PROTOCOL', `expected the manifest header, got ${head.t}`);
     this.intake.head(head);
     this.setupRoot(head.singleFile);
-    if (this.backupAbs) this.backup = backupPlace(this.root, this.backupAbs);
+    if (this.backupAbs) this.backup = backupPlace(this.root, this.backupAbs, this.fs);
     // names that are one file on a folding destination are refused (probed once, here)
-    this.intake.foldWith(destinationFolding(this.root, { dryRun: this.cfg.options.dryRun }));
+    this.intake.foldWith(destinationFolding(this.root, { dryRun: this.cfg.options.dryRun }, this.fs));
     if (this.cfg.lock && this.rename === null) this.held = await this.cfg.lock(this.root);
     let count = 0;
     for (;;) {
@@ -96,16 +96,16 @@ export class Receiver extends ReceiveEntries {
   private setupRoot(singleFile: boolean): void {
     const dest = this.cfg.dest;
     const trailing = dest.endsWith('/');
-    const clean = followDestLink(dest.replace(/\/+$/, '') || '/');
-    const st = fs.statSync(clean, { throwIfNoEntry: false });
+    const clean = followDestLink(dest.replace(/\/+$/, '') || '/', this.fs);
+    const st = this.fs.statSync(clean, { throwIfNoEntry: false });
     if (singleFile && !trailing && !st?.isDirectory()) {
       // one file to a name that is not a directory: write it as that name
       this.root = path.dirname(clean);
       this.rename = path.basename(clean);
-      if (!fs.statSync(this.root, { throwIfNoEntry: false })?.isDirectory()) throw new TsyncError('E_DEST_PARENT', `destination directory ${this.root} does not exist`);
+      if (!this.fs.statSync(this.root, { throwIfNoEntry: false })?.isDirectory()) throw new TsyncError('E_DEST_PARENT', `destination directory ${this.root} does not exist`);
       return;
     }
-    ({ root: this.root, created: this.createdRoot } = ensureRootDir(clean, this.cfg.options.dryRun, this.dirMode));
+    ({ root: this.root, created: this.createdRoot } = ensureRootDir(clean, this.cfg.options.dryRun, this.dirMode, this.fs));
   }
 
   /** One manifest entry: validate, decide, act or ask. Synchronous unless it must hash a big file. */
@@ -151,7 +151,7 @@ export class Receiver extends ReceiveEntries {
     if (e.type === 'd') this.dirs.set(e.path, { entry: e, abs, fix: false });
     let local: Local | null;
     try {
-      local = this.missingParent(e.path) ? null : readLocal(abs);
+      local = this.missingParent(e.path) ? null : readLocal(abs, this.fs);
     } catch (err) {
       return this.problem(rel, 'E_PARTIAL', describeFsError(err));
     }
@@ -178,9 +178,9 @@ export class Receiver extends ReceiveEntries {
  * below it is ever followed (entries are read with lstat and written with
  * O_NOFOLLOW). A link to nothing is refused rather than made.
  */
-function followDestLink(dest: string): string {
-  if (!fs.lstatSync(dest, { throwIfNoEntry: false })?.isSymbolicLink()) return dest;
-  const st = fs.statSync(dest, { throwIfNoEntry: false });
+function followDestLink(dest: string, fsys: FileSystem): string {
+  if (!fsys.lstatSync(dest, { throwIfNoEntry: false })?.isSymbolicLink()) return dest;
+  const st = fsys.statSync(dest, { throwIfNoEntry: false });
   if (!st) throw new TsyncError('E_DEST_PARENT', `destination ${dest} is a symbolic link to nothing`);
-  return st.isDirectory() ? fs.realpathSync(dest) : dest;
+  return st.isDirectory() ? fsys.realpathSync(dest) : dest;
 }

@@ -5,6 +5,7 @@
 
 import { mtimeUs } from '../time.js';
 import * as fs from 'node:fs';
+import { realFs, type FileSystem } from '../fs/seam.js';
 import { promisify } from 'node:util';
 import { chooseBlockSize, chooseStrongLen, encodeSignature, SignatureBuilder, SIGNATURE_HEADER_LEN } from '../delta/index.js';
 import { LIMITS } from '../wire/schema.js';
@@ -83,10 +84,10 @@ export function basisBlockSize(size: number): { blockSize: number; strongLen: nu
 }
 
 /** The encoded delta signature of a receiver's basis file, and the size it covers. */
-export async function signFile(abs: string): Promise<{ sig: Buffer; size: number }> {
-  const fd = fs.openSync(abs, NOFOLLOW);
+export async function signFile(abs: string, fsys: FileSystem = realFs): Promise<{ sig: Buffer; size: number }> {
+  const fd = fsys.openSync(abs, NOFOLLOW);
   try {
-    const size = fs.fstatSync(fd).size;
+    const size = fsys.fstatSync(fd).size;
     const { blockSize, strongLen } = basisBlockSize(size);
     const b = new SignatureBuilder({ blockSize, strongLen, expectedSize: size });
     const buf = Buffer.alloc(Math.min(CHUNK, Math.max(size, 1)));
@@ -99,6 +100,6 @@ export async function signFile(abs: string): Promise<{ sig: Buffer; size: number
     }
     return { sig: encodeSignature(b.finish()), size: off };
   } finally {
-    fs.closeSync(fd);
+    fsys.closeSync(fd);
   }
 }

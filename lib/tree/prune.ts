@@ -3,7 +3,7 @@
 // excluded paths and the backup directory are never candidates. No writes
 // here: the receiver removes what this finds.
 
-import * as fs from 'node:fs';
+import { realFs, type FileSystem } from '../fs/seam.js';
 import type { Filter } from './filter.js';
 import { isReserved } from './reserved.js';
 import { dirFilter } from './scan.js';
@@ -23,12 +23,12 @@ export interface PruneWalk {
   problem(rel: string, message: string): void;
 }
 
-export function findExtraneous(w: PruneWalk): void {
+export function findExtraneous(w: PruneWalk, fsys: FileSystem = realFs): void {
   const walk = (dirRel: string, parentFilter: Filter) => {
     const dirAbs = under(w.root, dirRel);
     let names: string[];
     try {
-      names = fs.readdirSync(dirAbs).sort();
+      names = fsys.readdirSync(dirAbs).sort();
     } catch (err) {
       if (!(w.dryRun && (err as NodeJS.ErrnoException).code === 'ENOENT')) w.problem(dirRel, describeFsError(err));
       return;
@@ -39,7 +39,7 @@ export function findExtraneous(w: PruneWalk): void {
       const rel = dirRel === '.' ? name : `${dirRel}/${name}`;
       if (isReserved(rel) || rel === w.protect) continue;
       const abs = `${dirAbs}/${name}`;
-      const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+      const st = fsys.lstatSync(abs, { throwIfNoEntry: false });
       if (!st || f.excluded(rel, st.isDirectory())) continue;
       if (!w.listed(rel)) w.extraneous(rel, abs, st.isDirectory());
       else if (st.isDirectory()) walk(rel, f);

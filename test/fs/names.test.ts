@@ -58,9 +58,3 @@ t.test('the probe against this machine\'s real file system', async (t) => {
   t.same(destinationFolding(dir, { dryRun: false }), NO_FOLDING, 'the receiver\'s probe: no folding');
   t.same(destinationFolding(path.join(dir, 'missing'), { dryRun: true }), NO_FOLDING, 'a destination not there yet (a dry run): none assumed');
 });
-
-t.test('TSYNC_TEST_FOLD plays a folding destination', async (t) => {
-  const dir = t.testdir({});
-  t.same(destinationFolding(dir, { dryRun: false }, { TSYNC_TEST_FOLD: 'case' }), { caseInsensitive: true, unicode: true });
-  t.same(destinationFolding(dir, { dryRun: false }, { TSYNC_TEST_FOLD: 'unicode' }), { caseInsensitive: false, unicode: true });
-});
