@@ -184,8 +184,8 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
     hooks.tally.received += received;
   };
   if (values['two-way']) {
-    // a two-way replica keeps no partial file and its temporary outlives a lost link: not resumable yet
-    if (retries > 0) throw new TsyncError('E_USAGE', '--retries does not apply to --two-way yet: a lost two-way run is started again by hand');
+    // an attempt after a lost link is a whole new two-way run: what the lost one moved is now the same on both sides
+    // (both changed, same hash: in step), its baseline was not written, and the file in flight resumes from its partial
     const run = twoWay(eps, options, { ...reach, failedWire }, hooks.reporter);
     await hooks.before('two-way');
     return again(run);

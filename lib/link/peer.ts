@@ -55,7 +55,9 @@ export async function withPeer<T>(spec: PeerSpec, run: (s: Session) => Promise<T
       throw await explainEarlyExit(peer, spec.named, spec.tsyncPath, toTsyncError(e));
     }
     peer.passStderr();
-    const result = await run({ conn, neg, peer });
+    // a lost link ends the session whatever the run awaits: a two-way pull awaiting a message that cannot come
+    // left nothing alive in the event loop, and node exited 0 with the replicas half-synced
+    const result = await Promise.race([run({ conn, neg, peer }), conn.failed()]);
     conn.close();
     await Promise.race([peer.exited, new Promise((r) => setTimeout(r, 5000).unref())]);
     return result;

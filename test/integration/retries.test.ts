@@ -1,6 +1,7 @@
 // --retries N (issue 15): the fault relay cuts the link once, then twice, at
 // chosen bytes of the direction the data flows, during a push and a pull of
-// a 64 MiB file beside a small tree (two-way runs refuse --retries for now). Each attempt is a new -e
+// a 64 MiB file beside a small tree, and of a two-way run that moves a big
+// file each way. Each attempt is a new -e
 // process (a new relay, cut or not as the attempt's number says). With
 // --retries 3 the run exits 0, the trees equal an uncut run's, and the bytes
 // of all attempts together are at most 1.3 times an uncut run's; with
@@ -136,9 +137,70 @@ t.test('one-way runs survive one and two cuts with --retries 3', async (t) => {
   }
 });
 
-t.test('--retries is refused with --two-way (not built yet)', async (t) => {
-  const dir = t.testdir({ a: {}, b: {} });
-  const r = await runTsync(['--two-way', '--retries', '1', `${dir}/a/`, `${dir}/b/`]);
-  t.equal(r.code, 1, `a usage error (${describe(r)})`);
-  t.match(r.stderr, /^tsync: .*--retries.*--two-way/m, 'one line that says so');
+function twoWay(a: string, b: string, rsh: string, extra: string[]): Promise<RunResult> {
+  return runTsync(['--two-way', '-e', rsh, '--tsync-path', TSYNC_BIN, '--json', ...extra, `${a}/`, `localhost:${b}/`], { timeoutMs: 300_000 });
+}
+
+t.test('two-way runs survive one and two cuts with --retries 3, in each direction', async (t) => {
+  const w = await makeBigWorld(t.testdir());
+  // replica A (local): the source tree with its 64 MiB file; replica B (behind the relay): a 32 MiB file and a few small ones of its own (a first run is their union)
+  const bBig = path.join(w.dir, 'big-b-model');
+  fs.mkdirSync(path.join(bBig, 'b-only'), { recursive: true });
+  fs.writeFileSync(path.join(bBig, 'big-b.bin'), crypto.randomBytes(BIG / 2));
+  for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(bBig, 'b-only', `note-${i}.txt`), `note ${i}\n`);
+  const pair = (name: string) => {
+    const a = copyTree(w.src, path.join(w.dir, `${name}-a`));
+    const b = copyTree(bBig, path.join(w.dir, `${name}-b`));
+    return { a, b };
+  };
+  const uncut = cutter(w, []);
+  const u = pair('uncut');
+  const whole = await twoWay(u.a, u.b, uncut.rsh, []);
+  t.equal(whole.code, 0, `uncut: ${describe(whole)}`);
+  const base = await wireBytes(t, uncut);
+  t.ok(base.up > BIG && base.down > BIG / 2, `the uncut run moved both big files (up ${base.up}, down ${base.down})`);
+  const WANT = await snapshot(u.a);
+  t.same(diffSnapshots(WANT, await snapshot(u.b), { ignoreDirMtime: true, ignoreSymlinkMtime: true, ignore: (p) => p.startsWith('.tsync') }).slice(0, 10), [], 'uncut: the replicas agree');
+
+  for (const [way, data] of [['--cut-up', base.up], ['--cut-down', base.down]] as const) {
+    for (const cuts of [[0.4], [0.4, 0.3]]) {
+      const name = `two-way ${way} at ${cuts.join(' then ')} of ${data} bytes`;
+      const c = cutter(
+        w,
+        cuts.map((f) => [way, String(Math.floor(data * f))]),
+      );
+      const { a, b } = pair(`${way}-${cuts.length}`);
+      const r = await twoWay(a, b, c.rsh, ['--retries', '3']);
+      t.equal(r.code, 0, `${name}: exit 0 (${describe(r)})`);
+      t.equal(json(r).reconnects, cuts.length, `--json counts ${cuts.length} reconnect(s)`);
+      const all = await wireBytes(t, c);
+      t.equal(all.attempts, cuts.length + 1, 'one attempt per cut, then one that completes');
+      // a directory or link made by a run has that run's time (two-way keeps files' times, not theirs)
+      const same = { ignoreDirMtime: true, ignoreSymlinkMtime: true, ignore: (p: string) => p.startsWith('.tsync') };
+      t.same(diffSnapshots(WANT, await snapshot(a), { ...same, labels: ['uncut', 'A'] }).slice(0, 10), [], `${name}: A is what an uncut run makes`);
+      t.same(diffSnapshots(WANT, await snapshot(b), { ...same, labels: ['uncut', 'B'] }).slice(0, 10), [], `${name}: and so is B`);
+      t.same([...tempsIn(a), ...tempsIn(b)], [], 'no temporary or partial left on either side');
+      const ratio = (all.up + all.down) / (base.up + base.down);
+      t.ok(ratio <= 1.3, `${name}: ${all.up + all.down} bytes in all, ${ratio.toFixed(3)} times the uncut run's ${base.up + base.down}`);
+      const again = await twoWay(a, b, cutter(w, []).rsh, []);
+      t.equal(again.code, 0, `${name}: a plain re-run exits 0`);
+      t.match(again.stdout, /"created":0,"updated":0,"metaOnly":0,"deleted":0/, `${name}: and changes nothing (the baseline was written)`);
+    }
+  }
+});
+
+t.test('--retries 0 with --two-way: a cut in either direction ends the run with exit 10', async (t) => {
+  // the cut during the pull (down) used to end the client with exit 0 and no output: nothing kept the event loop alive
+  const w = await makeBigWorld(t.testdir());
+  for (const way of ['--cut-up', '--cut-down']) {
+    const a = copyTree(w.src, path.join(w.dir, `a${way}`));
+    const b = copyTree(w.old, path.join(w.dir, `b${way}`));
+    fs.rmSync(path.join(a, 'big.bin'));
+    fs.writeFileSync(path.join(way === '--cut-up' ? a : b, 'big.bin'), crypto.randomBytes(BIG / 4));
+    const c = cutter(w, [[way, String(BIG / 8)]]);
+    const r = await twoWay(a, b, c.rsh, []);
+    t.equal(r.code, 10, `${way}: exit 10 (${describe(r)})`);
+    t.match(r.stdout, /"exitCode":10/, `${way}: the --json summary says so`);
+    t.equal(c.logs().length, 1, `${way}: one attempt only`);
+  }
 });
