@@ -170,8 +170,8 @@ function forward(client: Client, host: string, port: number): Promise<ClientChan
   });
 }
 
-/** Connect through every ProxyJump hop to the target; returns all clients, the target's last. */
-async function connectChain(ssh2: Ssh2, target: BuiltinTarget, note: (s: string) => void): Promise<Client[]> {
+/** Connect through every ProxyJump hop to the target; returns all clients, the target's last, and the target's SetEnv. */
+async function connectChain(ssh2: Ssh2, target: BuiltinTarget, note: (s: string) => void): Promise<{ clients: Client[]; env: Record<string, string> }> {
   const home = os.homedir();
   const blocks = loadConfig(home);
   const final: Hop = { label: target.host, cfg: resolveHost(blocks, { host: target.host, user: target.user, port: target.port, home }) };
@@ -187,7 +187,7 @@ async function connectChain(ssh2: Ssh2, target: BuiltinTarget, note: (s: string)
       if (prev) sock = await forward(prev, hop.cfg.hostName, hop.cfg.port);
       clients.push(await connectHop(ssh2, hop, sock, note));
     }
-    return clients;
+    return { clients, env: final.cfg.setEnv };
   } catch (e) {
     for (const c of clients) c.end();
     throw e;
@@ -217,10 +217,12 @@ export function spawnBuiltin(target: BuiltinTarget, command: string): Peer {
 
   (async () => {
     const ssh2 = (await import('ssh2')) as unknown as Ssh2 & { default?: Ssh2 };
-    clients = await connectChain(ssh2.default ?? ssh2, target, note);
+    const chain = await connectChain(ssh2.default ?? ssh2, target, note);
+    clients = chain.clients;
     if (killed) throw new TsyncError('E_INTERRUPTED', 'stopped before the remote command started');
     const ch = await new Promise<ClientChannel>((resolve, reject) => {
-      clients[clients.length - 1].exec(command, (err, c) => (err ? reject(new TsyncError('E_CONNECT', `the server refused to run a command: ${err.message}`)) : resolve(c)));
+      // SetEnv from ~/.ssh/config, as ssh sends it (the server keeps what its AcceptEnv names)
+      clients[clients.length - 1].exec(command, { env: chain.env }, (err, c) => (err ? reject(new TsyncError('E_CONNECT', `the server refused to run a command: ${err.message}`)) : resolve(c)));
     });
     channel = ch;
     let status: { code: number | null; signal: NodeJS.Signals | null } = { code: null, signal: null };

@@ -29,6 +29,8 @@ export interface HostConfig {
   userKnownHostsFiles: string[];
   globalKnownHostsFiles: string[];
   hashKnownHosts: boolean;
+  /** SetEnv: variables sent to the server (it takes those its AcceptEnv names); for each name the first value wins */
+  setEnv: Record<string, string>;
 }
 
 /** Split one config line into keyword and arguments (`Key value`, `Key=value`, quoted args). */
@@ -101,11 +103,17 @@ export interface ResolveInput {
 export function resolveHost(blocks: readonly ConfigBlock[], input: ResolveInput): HostConfig {
   const first = new Map<string, string>();
   const identities: string[] = [];
+  const setEnv: Record<string, string> = {};
   for (const b of blocks) {
     if (!patternsMatch(b.patterns, input.host)) continue;
     for (const [k, vals] of b.values) {
       if (k === 'identityfile') identities.push(...vals);
-      else if (!first.has(k)) first.set(k, vals[0]);
+      else if (k === 'setenv') {
+        for (const pair of vals.join(' ').split(/\s+/)) {
+          const eq = pair.indexOf('=');
+          if (eq > 0 && !(pair.slice(0, eq) in setEnv)) setEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
+        }
+      } else if (!first.has(k)) first.set(k, vals[0]);
     }
   }
   const home = input.home ?? os.homedir();
@@ -129,6 +137,7 @@ export function resolveHost(blocks: readonly ConfigBlock[], input: ResolveInput)
     userKnownHostsFiles: files('userknownhostsfile', [path.join(home, '.ssh', 'known_hosts'), path.join(home, '.ssh', 'known_hosts2')]),
     globalKnownHostsFiles: files('globalknownhostsfile', ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']),
     hashKnownHosts: (first.get('hashknownhosts') ?? 'no').toLowerCase() === 'yes',
+    setEnv,
   };
 }
 

@@ -49,7 +49,7 @@ function arrived(t: Test, dst: string): void {
 t.test('the built-in SSH client against a real sshd', async (t) => {
   if (!requireOrSkip(t, sshdAvailable())) return;
   if (!requireOrSkip(t, toolAvailable('ssh-agent', 'openssh-client'))) return;
-  const sshd = await startSshd(t);
+  const sshd = await startSshd(t, { extraConfig: ['AcceptEnv XDG_CACHE_HOME'] });
 
   await t.test('a key file named by IdentityFile, a hashed known_hosts entry', async (t) => {
     const h = home(t, block('box', sshd, [`IdentityFile ${sshd.clientKey}`]), knownLine(sshd));
@@ -68,6 +68,24 @@ t.test('the built-in SSH client against a real sshd', async (t) => {
     const { r, dst } = await push(t, { HOME: h, PATH: bin }, 'box', []);
     t.equal(r.code, 0, describe(r));
     arrived(t, dst);
+  });
+
+  await t.test('a remote with node and no tsync: the built-in client installs it (SetEnv from the config reaches the server)', async (t) => {
+    const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'tsync-zi-cache-'));
+    t.teardown(() => fs.rmSync(cache, { recursive: true, force: true }));
+    const h = home(t, block('box', sshd, [`IdentityFile ${sshd.clientKey}`, `SetEnv XDG_CACHE_HOME=${cache}`]), knownLine(sshd));
+    const sb = t.testdir();
+    await writeTree(path.join(sb, 'src'), TREE);
+    // no --tsync-path: the remote PATH (sshd's) has node and no tsync
+    const first = await runTsync(['-e', 'builtin', `${sb}/src/`, `box:${sb}/dst/`], { env: { HOME: h, SSH_AUTH_SOCK: undefined } });
+    t.equal(first.code, 0, describe(first));
+    arrived(t, path.join(sb, 'dst'));
+    t.match(first.stderr, /installing tsync \S+ on box/, 'it says it installs');
+    t.equal(fs.readdirSync(path.join(cache, 'tsync', 'server')).length, 1, 'into the cache SetEnv named');
+    const second = await runTsync(['-e', 'builtin', `box:${sb}/src/`, `${sb}/pulled/`], { env: { HOME: h, SSH_AUTH_SOCK: undefined } });
+    t.equal(second.code, 0, describe(second));
+    arrived(t, path.join(sb, 'pulled'));
+    t.equal(second.stderr, '', 'the second run (a pull) reuses the cache and says nothing');
   });
 
   await t.test('a key held by a real ssh-agent (no key file anywhere)', async (t) => {

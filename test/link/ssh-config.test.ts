@@ -60,3 +60,16 @@ t.test('jump hops', async (t) => {
   t.same(parseJump('inner'), { user: undefined, host: 'inner', port: undefined });
   t.same(parseJump('[::1]:22'), { user: undefined, host: '::1', port: 22 });
 });
+
+t.test('SetEnv: NAME=VALUE pairs from every matching block, the first value of each name winning', async (t) => {
+  const b = parseSshConfig(`
+Host box
+  SetEnv XDG_CACHE_HOME=/srv/cache LANG=C
+Host *
+  SetEnv LANG=en_US.UTF-8 TZ=UTC
+  SetEnv =broken
+`);
+  t.same(resolveHost(b, { host: 'box', home: '/h', localUser: 'me' }).setEnv, { XDG_CACHE_HOME: '/srv/cache', LANG: 'C', TZ: 'UTC' });
+  t.same(resolveHost(b, { host: 'other', home: '/h', localUser: 'me' }).setEnv, { LANG: 'en_US.UTF-8', TZ: 'UTC' });
+  t.same(resolveHost(parseSshConfig(''), { host: 'x', home: '/h', localUser: 'me' }).setEnv, {}, 'none by default');
+});
