@@ -7,6 +7,7 @@
 // links, metadata, asking for files), receiver (manifest intake, the run).
 
 import { realFs, type FileSystem } from '../fs/seam.js';
+import { dryRunFs } from '../fs/dry-run.js';
 import type { Hash } from 'node:crypto';
 import type { Connection } from '../link/connection.js';
 import type { Entry, FileStatus, StartOptions } from '../wire/schema.js';
@@ -149,7 +150,8 @@ export abstract class ReceiverCore {
     protected readonly cfg: ReceiverConfig,
     protected readonly events: Events,
   ) {
-    this.fs = cfg.fs ?? realFs;
+    // a dry run reads the destination and changes nothing of it: one wrapper, not a guard before each write
+    this.fs = cfg.options.dryRun ? dryRunFs(cfg.fs ?? realFs) : (cfg.fs ?? realFs);
     this.intake = new ManifestIntake(cfg.key);
     this.windowUs = Math.round(cfg.options.modifyWindow * 1e6);
     this.planOpts = { checksum: cfg.options.checksum, update: cfg.options.update, windowUs: this.windowUs };
@@ -176,7 +178,6 @@ export abstract class ReceiverCore {
         return false;
       }
     }
-    if (this.cfg.options.dryRun) return true;
     if (this.backup) moveAside(abs, this.backupPath(rel), this.fs);
     else this.fs.rmSync(abs, { recursive: true, force: true });
     // what was a directory here is no longer known to be one
@@ -186,6 +187,8 @@ export abstract class ReceiverCore {
 
   /** where rel's backup goes: its directories made on a walk that follows no link */
   protected backupPath(rel: string): string {
+    // a dry run makes no backup directory: the path is named, and the move to it is dropped
+    if (this.cfg.options.dryRun) return [this.backup!.anchor, ...this.backup!.prefix, rel].join('/');
     return backupTarget(this.backup!, rel, this.dirMode, this.fs);
   }
 

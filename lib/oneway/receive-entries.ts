@@ -43,7 +43,7 @@ export abstract class ReceiveEntries extends ReceiveFinish {
           } else item('meta');
           return;
         }
-        if (!dry) setPathMeta(abs, e, a.mode, a.mtime, this.fs);
+        setPathMeta(abs, e, a.mode, a.mtime, this.fs);
         this.stats.metaOnly++;
         item('meta');
         return;
@@ -60,11 +60,9 @@ export abstract class ReceiveEntries extends ReceiveFinish {
           return;
         }
       }
+      this.fs.mkdirSync(abs, { mode: e.mode | 0o700 });
+      this.fresh.add(abs);
       if (dry) this.wouldCreate.add(e.path);
-      else {
-        this.fs.mkdirSync(abs, { mode: e.mode | 0o700 });
-        this.fresh.add(abs);
-      }
       this.dirs.get(e.path)!.fix = true;
       this.touch(rel);
       this.stats.created++;
@@ -75,10 +73,8 @@ export abstract class ReceiveEntries extends ReceiveFinish {
       if (local && local.type === 'd') {
         if (!this.makeWay(rel, abs, local)) return;
       }
-      if (!dry) {
-        if (local && local.type === 'f' && this.backup) keepCopy(abs, this.backupPath(rel), this.fs);
-        placeSymlink(parentAbs(abs), abs, baseOf(abs), e.target ?? '', e.mtime, this.fs);
-      }
+      if (local && local.type === 'f' && this.backup) keepCopy(abs, this.backupPath(rel), this.fs);
+      placeSymlink(parentAbs(abs), abs, baseOf(abs), e.target ?? '', e.mtime, this.fs);
       this.touch(rel);
       if (local && local.type === 'l') this.stats.updated++;
       else this.stats.created++;

@@ -36,7 +36,6 @@ export abstract class ReceiveFinish extends ReceiveRounds {
     const type = isDir ? 'd' : 'f';
     this.events.item(DELETE_CODE, rel, type, '', 0);
     this.stats.deleted++;
-    if (this.cfg.options.dryRun) return;
     try {
       if (this.backup) {
         if (isDir) this.fs.rmdirSync(abs);
@@ -51,6 +50,7 @@ export abstract class ReceiveFinish extends ReceiveRounds {
 
   /** Directory modes and mtimes, deepest first, after everything inside them. */
   protected finishDirs(): void {
+    // a dry run made and changed no directory: nothing to settle (and the ones it would make are not there to open)
     if (this.cfg.options.dryRun) return;
     const all = [...this.dirs.entries()].reverse();
     for (const [srcRel, d] of all) {

@@ -5,6 +5,8 @@
 // the receiver's start-of-run probe sees the folding through the seam, and
 // runs the receiver in this process over the fakes:
 //
+//   - a dry run, over the dry-run wrapper: no call that changes anything
+//     reaches the file system, and its lines are the real run's;
 //   - casefold-alias-write and nfc-nfd-alias against a file system that
 //     really folds: refused, nothing written through the alias;
 //   - a fault at every one of the receiver's mutating calls in turn, for a
@@ -26,6 +28,9 @@ import { diffSnapshots, snapshot, type Entry as SnapEntry } from '../helpers/tre
 import type { Entry } from '../../lib/wire/schema.js';
 import { isReserved, PARTIAL_PREFIX, TMP_PREFIX } from '../../lib/tree/reserved.js';
 
+const MUTATING = ['openSync', 'writeSync', 'closeSync', 'fchmodSync', 'futimesSync', 'lutimesSync', 'renameSync', 'mkdirSync', 'symlinkSync', 'linkSync', 'copyFileSync', 'unlinkSync', 'rmdirSync', 'rmSync'] as const;
+/** the calls that change something (opening and closing to read do not) */
+const CHANGES = ['writeSync', 'fchmodSync', 'futimesSync', 'lutimesSync', 'utimesSync', 'writeFileSync', 'renameSync', 'mkdirSync', 'symlinkSync', 'linkSync', 'copyFileSync', 'cpSync', 'unlinkSync', 'rmdirSync', 'rmSync'] as const;
 const PWNED = Buffer.from('pwned\n');
 const OLD = 1_500_000_000;
 
@@ -126,10 +131,9 @@ function temps(tree: Map<string, SnapEntry>): string[] {
   return [...tree.keys()].filter((p) => path.basename(p).startsWith(TMP_PREFIX) || path.basename(p).startsWith(PARTIAL_PREFIX));
 }
 
-const MUTATING = ['openSync', 'writeSync', 'closeSync', 'fchmodSync', 'futimesSync', 'lutimesSync', 'renameSync', 'mkdirSync', 'symlinkSync', 'linkSync', 'copyFileSync', 'unlinkSync', 'rmdirSync', 'rmSync'] as const;
 
-t.test('a fault at each of the receiver\'s mutating calls in turn: nothing half-written, no temporary, a clean re-run converges', async (t) => {
-  const sb = t.testdir();
+/** a destination's old version and a source that creates, replaces (one file by delta), deletes and relinks in it */
+async function faultWorld(sb: string) {
   const src = path.join(sb, 'src');
   const old = path.join(sb, 'old');
   const write = (root: string, files: Record<string, string | null>, mtime = OLD) => {
@@ -158,8 +162,28 @@ t.test('a fault at each of the receiver\'s mutating calls in turn: nothing half-
   fs.utimesSync(path.join(src, 'big.bin'), OLD + 100, OLD + 100);
   fs.rmSync(path.join(src, 'ln'));
   fs.symlinkSync('edit.txt', path.join(src, 'ln'));
-  const OLD_TREE = await snapshot(old);
-  const NEW_TREE = await snapshot(src);
+  return { src, old, OLD_TREE: await snapshot(old), NEW_TREE: await snapshot(src) };
+}
+
+t.test('a dry run goes through the dry-run file system: nothing reaches the disk, and it says what the real run does', async (t) => {
+  const sb = t.testdir();
+  const { src, old, OLD_TREE } = await faultWorld(sb);
+  const options = { delete: true, backupDir: 'bk' };
+  const spy = faultyFs({ ops: CHANGES, failAt: Infinity });
+  const dry = await receiveFrom(`${src}/`, `${old}/`, spy, { ...options, dryRun: true });
+  t.equal(dry.error, null, 'the dry run succeeds');
+  t.same(dry.warnings, [], 'with no warning');
+  t.equal(spy.calls, 0, 'no call that changes anything reached the file system');
+  t.same(diffSnapshots(OLD_TREE, await snapshot(old)), [], 'the destination is as it was');
+  const real = await receiveFrom(`${src}/`, `${old}/`, realFs, options);
+  t.equal(real.error, null);
+  t.ok(real.items.length > 5, `the real run itemizes ${real.items.length} changes`);
+  t.same(dry.items, real.items, 'the dry run itemized the same lines, in the same order');
+});
+
+t.test('a fault at each of the receiver\'s mutating calls in turn: nothing half-written, no temporary, a clean re-run converges', async (t) => {
+  const sb = t.testdir();
+  const { src, old, OLD_TREE, NEW_TREE } = await faultWorld(sb);
   const options = { delete: true, backupDir: 'bk' };
 
   // how many mutating calls a clean run makes
