@@ -14,10 +14,9 @@ import { FileStatus, ReqFlag, TwOp, encodeEntries, decodeEntries, type Entry, ty
 import { ManifestIntake } from '../oneway/manifest-intake.js';
 import { TWOWAY_CAP } from '../wire/caps.js';
 import { TreeBuilder, type SortedTree } from '../tree/packed.js';
-import { mergeRows } from '../plan/rows.js';
 import { Filter } from '../tree/filter.js';
 import { Batcher, Scanner, type ScannedFile } from '../tree/scan.js';
-import { parentOf, under } from '../tree/paths.js';
+import { under } from '../tree/paths.js';
 import { Sender } from '../oneway/sender.js';
 import { Receiver } from '../oneway/receiver.js';
 import { hashFile } from '../fs/apply.js';
@@ -26,13 +25,14 @@ import { addStats, emptyStats, type Stats } from '../cli/stats.js';
 import { TsyncError } from '../errors.js';
 import { withPeer, type PeerSpec } from '../link/peer.js';
 import { acquireLock, withLockWait } from '../fs/lock.js';
-import { planTwoWay, needsHash, nextBaseline, type Decision, type Side, type TwoWayInput } from '../plan/twoway.js';
+import { planTwoWay, needsHash, nextBaseline, type TwoWayInput } from '../plan/twoway.js';
 import { agreed, sameEntry, decodeBaseline, encodeBaseline, loadBaseline, replicaId, saveBaseline, NO_DIGEST, type Baseline } from './baseline.js';
-import { applyOp, mergeModes, opOrder, type TwoWayOp } from './ops.js';
+import { applyOp, mergeModes, type TwoWayOp } from './ops.js';
 import { ensureRoot, opContext } from './replica.js';
 import { estimateOffset } from './clock.js';
 import { applyDiff, readGone } from './diff.js';
 import { describeDecision, type ConflictRecord } from './describe.js';
+import { asBefore, every, holds, opsOn, pullMap, pushList } from './lists.js';
 
 export interface TwoWaySpec {
   peer: PeerSpec;
@@ -297,29 +297,6 @@ async function compareContent(conn: Connection, root: string, input: Omit<TwoWay
   return same;
 }
 
-function opsOn(side: Side, decisions: readonly Decision[], input: Omit<TwoWayInput, 'sameContent'>): TwoWayOp[] {
-  const ops: TwoWayOp[] = [];
-  for (const d of decisions) {
-    if (d.do === 'delete' && d.on === side) ops.push({ op: TwOp.Delete, path: d.path, to: '', expect: input[side].get(d.path)! });
-    else if (d.do === 'conflict' && d.winner !== side) ops.push({ op: TwOp.Rename, path: d.path, to: d.copy, expect: input[side].get(d.path)! });
-  }
-  return ops.sort(opOrder);
-}
-
-/** b's path → where it goes here; a conflict we win pulls their version under its conflict name */
-function pullMap(decisions: readonly Decision[], failed: ReadonlySet<string>): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const d of decisions) {
-    if (d.do === 'copy' && d.from === 'b') m.set(d.path, d.path);
-    else if (d.do === 'conflict') {
-      if (d.winner === 'a') m.set(d.path, d.copy);
-      // ours could not be moved aside: taking theirs would lose it
-      else if (!failed.has(d.path)) m.set(d.path, d.path);
-    }
-  }
-  return m;
-}
-
 async function remoteApply(conn: Connection, ops: TwoWayOp[], events: Events, stats: Stats): Promise<void> {
   for (const op of ops) conn.send({ t: 'tw_op', op: op.op, path: op.path, to: op.to, expect: encodeEntries([op.expect]) });
   conn.send({ t: 'tw_ops_end' });
@@ -335,43 +312,6 @@ async function remoteApply(conn: Connection, ops: TwoWayOp[], events: Events, st
   stats.deleted += ops.filter((o) => o.op === TwOp.Delete && !refused.has(o.path)).length;
 }
 
-/**
- * What we push, in manifest order: b's root first, then every entry to
- * create or update there with the directories above it (as b has them, so
- * they stay as they are), our conflict losers under their conflict names.
- */
-function pushList(decisions: readonly Decision[], ours: { root: string; rootEntry: Entry; entries: SortedTree }, b: SortedTree, bRoot: Entry | undefined, failed: ReadonlySet<string>): ScannedFile[] {
-  const out = new Map<string, ScannedFile>();
-  const local = (p: string): ScannedFile | undefined => {
-    const entry = ours.entries.get(p);
-    return entry && { entry, abs: under(ours.root, p) };
-  };
-  const add = (f: ScannedFile) => {
-    out.set(f.entry.path, f);
-    for (let d = parentOf(f.entry.path); d !== '.' && !out.has(d); d = parentOf(d)) {
-      const there = b.get(d);
-      const here = local(d)!;
-      out.set(d, there && there.type === 'd' ? { entry: there, abs: here.abs } : here);
-    }
-  };
-  for (const d of decisions) {
-    const mine = local(d.path);
-    const theirs = b.get(d.path);
-    if (d.do === 'copy' && d.mode !== undefined) {
-      // a merge: our content with their mode, or (pulled already) their content with our mode, only the mode to fix there
-      if (failed.has(d.path)) continue;
-      const e = d.from === 'a' ? mine?.entry : theirs;
-      if (e) add({ entry: { ...e, mode: d.mode }, abs: under(ours.root, d.path) });
-    } else if (d.do === 'copy' && d.from === 'a' && mine) add(mine);
-    else if (d.do === 'conflict' && mine) {
-      if (d.winner === 'a' && !failed.has(d.path)) add(mine);
-      else if (d.winner === 'b' && !failed.has(d.path)) add({ entry: { ...mine.entry, path: d.copy }, abs: under(ours.root, d.copy) });
-    }
-  }
-  const list = [...out.keys()].sort().map((p) => out.get(p)!);
-  return [{ entry: bRoot ?? ours.rootEntry, abs: ours.root }, ...list];
-}
-
 /** Where each of `paths` stands in the manifest as it was sent (the index a request names). */
 function manifestIndexes(messages: readonly Message[], paths: readonly string[]): Map<string, number> {
   const want = new Set(paths);
@@ -385,22 +325,6 @@ function manifestIndexes(messages: readonly Message[], paths: readonly string[])
     }
   }
   return out;
-}
-
-function every<T>(items: Iterable<T>, ok: (x: T) => boolean): boolean {
-  for (const x of items) if (!ok(x)) return false;
-  return true;
-}
-
-/** One side holds exactly what the baseline says, path for path. */
-function holds(base: SortedTree, side: SortedTree): boolean {
-  if (base.size !== side.size) return false;
-  return every(mergeRows(base.entries(), side.entries(), null), (r) => r.b !== undefined && sameEntry(r.a, r.b));
-}
-
-/** Both sides as the baseline says: a entry by entry, b by its count. */
-function asBefore(base: SortedTree, now: Pick<TwoWayInput, 'a' | 'b'>): boolean {
-  return base.size === now.b.size && holds(base, now.a);
 }
 
 async function save(conn: Connection, root: string, self: string, peer: string, next: Baseline): Promise<void> {
