@@ -23,6 +23,7 @@ import { realFs } from '../../lib/fs/seam.js';
 import { TsyncError } from '../../lib/errors.js';
 import { faultyFs, foldingFs } from '../helpers/fake-fs.js';
 import { receiveFrom, receiveFromPeer } from '../helpers/in-process.js';
+import { writeTree } from '../helpers/standin.js';
 import { dir, file, link, sendManifest, serveRequests } from '../helpers/hostile.js';
 import { diffSnapshots, snapshot, type Entry as SnapEntry } from '../helpers/tree.js';
 import type { Entry } from '../../lib/wire/schema.js';
@@ -136,26 +137,15 @@ function temps(tree: Map<string, SnapEntry>): string[] {
 async function faultWorld(sb: string) {
   const src = path.join(sb, 'src');
   const old = path.join(sb, 'old');
-  const write = (root: string, files: Record<string, string | null>, mtime = OLD) => {
-    for (const [p, c] of Object.entries(files)) {
-      const abs = path.join(root, p);
-      if (c === null) fs.mkdirSync(abs, { recursive: true });
-      else {
-        fs.mkdirSync(path.dirname(abs), { recursive: true });
-        fs.writeFileSync(abs, c);
-        fs.utimesSync(abs, mtime, mtime);
-      }
-    }
-  };
   // the destination holds an older version: files to replace (one big enough for a delta), to delete, a link to change, a directory to make
   const big = Buffer.alloc(200_000, 1);
-  write(old, { 'keep.txt': 'same\n', 'edit.txt': 'old edit\n', 'gone.txt': 'to be deleted\n', 'd': null, 'd/inner.txt': 'old inner\n' });
+  await writeTree(old, { 'keep.txt': 'same\n', 'edit.txt': 'old edit\n', 'gone.txt': 'to be deleted\n', 'd': null, 'd/inner.txt': 'old inner\n' }, OLD);
   fs.writeFileSync(path.join(old, 'big.bin'), big);
   fs.utimesSync(path.join(old, 'big.bin'), OLD, OLD);
   fs.symlinkSync('keep.txt', path.join(old, 'ln'));
   fs.cpSync(old, src, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
   fs.rmSync(path.join(src, 'gone.txt'));
-  write(src, { 'edit.txt': 'new edit, longer\n', 'd/inner.txt': 'new inner\n', 'new': null, 'new/file.txt': 'brand new\n' }, OLD + 100);
+  await writeTree(src, { 'edit.txt': 'new edit, longer\n', 'd/inner.txt': 'new inner\n', 'new': null, 'new/file.txt': 'brand new\n' }, OLD + 100);
   const big2 = Buffer.from(big);
   big2.write('an edit', 100_000);
   fs.writeFileSync(path.join(src, 'big.bin'), big2);

@@ -12,24 +12,13 @@ import { realFs } from '../../lib/fs/seam.js';
 import { receiveFrom, receiveFromPeer } from '../helpers/in-process.js';
 import { dir, file, sendFile, sendManifest, sha256 } from '../helpers/hostile.js';
 import { diffSnapshots, snapshot } from '../helpers/tree.js';
+import { writeTree } from '../helpers/standin.js';
 
 const OLD = 1_500_000_000;
 
-function tree(root: string, files: Record<string, string | null>, mtime = OLD): void {
-  for (const [p, c] of Object.entries(files)) {
-    const abs = path.join(root, p);
-    if (c === null) fs.mkdirSync(abs, { recursive: true });
-    else {
-      fs.mkdirSync(path.dirname(abs), { recursive: true });
-      fs.writeFileSync(abs, c);
-      fs.utimesSync(abs, mtime, mtime);
-    }
-  }
-}
-
 t.test('a first copy, then a re-run that changes nothing', async (t) => {
   const sb = t.testdir();
-  tree(path.join(sb, 'src'), { 'a.txt': 'a\n', 'big.bin': 'b'.repeat(100_000), sub: null, 'sub/c.txt': 'c\n' });
+  await writeTree(path.join(sb, 'src'), { 'a.txt': 'a\n', 'big.bin': 'b'.repeat(100_000), sub: null, 'sub/c.txt': 'c\n' }, OLD);
   const first = await receiveFrom(`${sb}/src/`, `${sb}/dst/`, realFs);
   t.equal(first.error, null);
   t.same(first.items, ['cd+++++++++ .', '>f+++++++++ a.txt', '>f+++++++++ big.bin', 'cd+++++++++ sub', '>f+++++++++ sub/c.txt'], 'every entry itemized, in manifest order');
@@ -42,8 +31,8 @@ t.test('a first copy, then a re-run that changes nothing', async (t) => {
 
 t.test('--delete with --backup-dir: replaced and deleted files are kept in the backup directory', async (t) => {
   const sb = t.testdir();
-  tree(path.join(sb, 'src'), { 'keep.txt': 'new\n' }, OLD + 100);
-  tree(path.join(sb, 'dst'), { 'keep.txt': 'old\n', 'gone.txt': 'gone\n' });
+  await writeTree(path.join(sb, 'src'), { 'keep.txt': 'new\n' }, OLD + 100);
+  await writeTree(path.join(sb, 'dst'), { 'keep.txt': 'old\n', 'gone.txt': 'gone\n' }, OLD);
   const r = await receiveFrom(`${sb}/src/`, `${sb}/dst/`, realFs, { delete: true, backupDir: 'bk' });
   t.equal(r.error, null);
   t.same(r.warnings, []);
@@ -56,7 +45,7 @@ t.test('--delete with --backup-dir: replaced and deleted files are kept in the b
 
 t.test('one file to a name that is not a directory: written under that name, itemized under its own', async (t) => {
   const sb = t.testdir();
-  tree(sb, { 'one.txt': 'one\n' });
+  await writeTree(sb, { 'one.txt': 'one\n' }, OLD);
   const r = await receiveFrom(`${sb}/one.txt`, `${sb}/two.txt`, realFs);
   t.equal(r.error, null);
   t.equal(fs.readFileSync(path.join(sb, 'two.txt'), 'utf8'), 'one\n');
