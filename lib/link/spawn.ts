@@ -11,6 +11,7 @@ import { rshTarget, type Endpoint } from './endpoint.js';
 import { printable } from '../text.js';
 import { spawnBuiltin } from './ssh-builtin.js';
 import { withBootstrap } from './bootstrap.js';
+import { PeerStderr } from './peer-stderr.js';
 
 export interface Peer {
   input: Readable; // what the peer writes
@@ -128,16 +129,12 @@ export function spawnLocal(env: Record<string, string> = {}): Peer {
 }
 
 function wrap(child: ChildProcess, describe: string): Peer {
-  let buffered = '';
-  let live = false;
+  const stderr = new PeerStderr();
   child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (s: string) => {
-    if (live) process.stderr.write(s);
-    else if (buffered.length < 16384) buffered += s;
-  });
+  child.stderr!.on('data', (s: string) => stderr.say(s));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('error', (err: NodeJS.ErrnoException) => {
-      buffered += `${err.code === 'ENOENT' ? `command not found: ${describe.split(' ')[0]}` : err.message}\n`;
+      stderr.add(`${err.code === 'ENOENT' ? `command not found: ${describe.split(' ')[0]}` : err.message}\n`);
       resolve({ code: 127, signal: null });
     });
     child.on('close', (code, signal) => resolve({ code, signal }));
@@ -146,16 +143,8 @@ function wrap(child: ChildProcess, describe: string): Peer {
   return {
     input: child.stdout!,
     output: child.stdin!,
-    takeStderr() {
-      const s = buffered;
-      buffered = '';
-      return s;
-    },
-    passStderr() {
-      if (buffered) process.stderr.write(buffered);
-      buffered = '';
-      live = true;
-    },
+    takeStderr: () => stderr.take(),
+    passStderr: () => stderr.pass(),
     exited,
     kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

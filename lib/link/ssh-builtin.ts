@@ -16,6 +16,7 @@ import { parseJump, parseSshConfig, resolveHost, type ConfigBlock, type HostConf
 import { appendKnownHost, blobType, checkHostKey, fingerprint, knownHostsLine, knownHostsName, knownTypes, loadKnownHosts } from './known-hosts.js';
 import { askSecret } from './tty-prompt.js';
 import type { Peer } from './spawn.js';
+import { PeerStderr } from './peer-stderr.js';
 
 type Ssh2 = typeof import('ssh2');
 
@@ -198,16 +199,12 @@ async function connectChain(ssh2: Ssh2, target: BuiltinTarget, note: (s: string)
 export function spawnBuiltin(target: BuiltinTarget, command: string): Peer {
   const input = new PassThrough();
   const output = new PassThrough();
-  let buffered = '';
-  let live = false;
+  const stderr = new PeerStderr();
   let failure: TsyncError | null = null;
   let clients: Client[] = [];
   let channel: ClientChannel | null = null;
   let killed = false;
-  const say = (s: string) => {
-    if (live) process.stderr.write(s);
-    else if (buffered.length < 16384) buffered += s;
-  };
+  const say = (s: string) => stderr.say(s);
   const note = (s: string) => say(`tsync: ssh: ${s}\n`);
   let settle: (v: { code: number | null; signal: NodeJS.Signals | null }) => void = () => {};
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => (settle = r));
@@ -250,16 +247,8 @@ export function spawnBuiltin(target: BuiltinTarget, command: string): Peer {
   return {
     input,
     output,
-    takeStderr() {
-      const s = buffered;
-      buffered = '';
-      return s;
-    },
-    passStderr() {
-      if (buffered) process.stderr.write(buffered);
-      buffered = '';
-      live = true;
-    },
+    takeStderr: () => stderr.take(),
+    passStderr: () => stderr.pass(),
     exited,
     kill() {
       killed = true;

@@ -7,7 +7,7 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Test } from 'tap';
-import { TSYNC_BIN, type RunResult } from './run.js';
+import { TSYNC_BIN, runTsync, type RunResult } from './run.js';
 
 /** A directory of executable scripts, removed when the test ends. */
 export function toolbox(t: Test): (name: string, body: string) => string {
@@ -37,6 +37,17 @@ export function standins(t: Test): { standin: string; slowIn: string; slowOut: s
 
 export const remote = (p: string): string => `localhost:${p}`;
 export const via = (rsh: string): string[] => ['-e', rsh, '--tsync-path', TSYNC_BIN];
+
+/** the three ways a one-way run goes: both ends here, a push through the stand-in, a pull through it */
+export const MODES = ['local', 'push', 'pull'] as const;
+export type Mode = (typeof MODES)[number];
+
+/** tsync FLAGS SRCS DEST as `mode` runs it: the remote side (DEST for a push, the sources for a pull) through rsh */
+export function runMode(mode: Mode, rsh: string, flags: string[], srcs: string[], dest: string): Promise<RunResult> {
+  if (mode === 'local') return runTsync([...flags, ...srcs, dest]);
+  if (mode === 'push') return runTsync([...flags, ...via(rsh), ...srcs, remote(dest)]);
+  return runTsync([...flags, ...via(rsh), ...srcs.map(remote), dest]);
+}
 
 export function describe(r: RunResult): string {
   return `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}${r.timedOut ? ' TIMED OUT' : ''}; stdout ${JSON.stringify(r.stdout.slice(0, 800))}; stderr ${JSON.stringify(r.stderr.slice(0, 1500))}`;

@@ -13,9 +13,9 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
-import { TSYNC_BIN, runTsync, type RunResult } from '../helpers/run.js';
+import { TSYNC_BIN, runTsync } from '../helpers/run.js';
 import { requireOrSkip, toolAvailable } from '../helpers/sshd.js';
-import { describe, remote, standins, via, writeTree } from '../helpers/standin.js';
+import { MODES, describe, runMode, standins, writeTree } from '../helpers/standin.js';
 import { diffSnapshots, snapshot } from '../helpers/tree.js';
 import { outcome } from '../helpers/hostile-case.js';
 
@@ -23,16 +23,10 @@ const execFileP = promisify(execFile);
 const haveRsync = toolAvailable('rsync') === null;
 const skip = haveRsync ? false : 'rsync missing';
 const OLD = 1_500_000_000;
-const MODES = ['local', 'push', 'pull'] as const;
-type Mode = (typeof MODES)[number];
 
 const SRC = { 'a.txt': 'alpha\n', sub: null, 'sub/b.txt': 'beta\n', 'sub/deeper': null, 'sub/deeper/c.txt': 'gamma\n' };
 
-function tsync(mode: Mode, rsh: string, flags: string[], srcs: string[], dest: string): Promise<RunResult> {
-  if (mode === 'local') return runTsync([...flags, ...srcs, dest]);
-  if (mode === 'push') return runTsync([...flags, ...via(rsh), ...srcs, remote(dest)]);
-  return runTsync([...flags, ...via(rsh), ...srcs.map(remote), dest]);
-}
+const tsync = runMode;
 
 /** the lines of an output, sorted */
 function sorted(out: string): string[] {

@@ -14,16 +14,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { runTsync, type RunResult } from '../helpers/run.js';
+import type { RunResult } from '../helpers/run.js';
 import { requireOrSkip, toolAvailable } from '../helpers/sshd.js';
-import { describe, remote, standins, via, writeTree } from '../helpers/standin.js';
+import { MODES, describe, runMode, standins, writeTree, type Mode } from '../helpers/standin.js';
 
 const execFileP = promisify(execFile);
 const haveRsync = toolAvailable('rsync') === null;
 const skip = haveRsync ? false : 'rsync missing';
 const OLD = 1_500_000_000;
-const MODES = ['local', 'push', 'pull'] as const;
-type Mode = (typeof MODES)[number];
 
 /** names that sort files and directories among each other, and files big enough to arrive after the small ones are decided */
 const TREE: Record<string, string | Buffer | null> = {
@@ -39,9 +37,7 @@ const TREE: Record<string, string | Buffer | null> = {
 };
 
 function tsync(mode: Mode, rsh: string, flags: string[], src: string, dest: string): Promise<RunResult> {
-  if (mode === 'local') return runTsync([...flags, src, dest]);
-  if (mode === 'push') return runTsync([...flags, ...via(rsh), src, remote(dest)]);
-  return runTsync([...flags, ...via(rsh), remote(src), dest]);
+  return runMode(mode, rsh, flags, [src], dest);
 }
 
 async function rsync(args: string[]): Promise<string> {
