@@ -113,10 +113,13 @@ export function openTemp(dirAbs: string, base: string, mode = 0o600, access = fs
 /**
  * Seconds for utimes. libuv truncates the fraction to whole microseconds,
  * and us / 1e6 as a double can land just below the intended microsecond;
- * half a microsecond more makes the truncation land on it exactly.
+ * half a microsecond more makes the truncation land on it exactly. A time
+ * before 1970 goes as a numeric string: Node replaces a negative number
+ * with the current time (its "invalid time" rule), but passes a string
+ * through, and ext4, XFS and btrfs store such times.
  */
-export function secondsOf(us: number): number {
-  return us >= 0 ? (us + 0.5) / 1e6 : us / 1e6;
+export function secondsOf(us: number): number | string {
+  return us >= 0 ? (us + 0.5) / 1e6 : String((us - 0.5) / 1e6);
 }
 
 /**
@@ -169,7 +172,11 @@ export function moveAside(abs: string, backupAbs: string, fsys: FileSystem = rea
     fsys.renameSync(abs, backupAbs);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    const st = fsys.lstatSync(abs, { bigint: true });
     fsys.cpSync(abs, backupAbs, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    // cpSync sets times through a Date (milliseconds): the moved thing's own times again, to the microsecond
+    const us = (ns: bigint) => Number(ns / 1000n);
+    fsys.lutimesSync(backupAbs, secondsOf(us(st.atimeNs)), secondsOf(us(st.mtimeNs)));
     fsys.rmSync(abs, { recursive: true, force: true });
   }
 }

@@ -74,7 +74,8 @@ export interface BackupPlace {
 export function backupPlace(root: string, backupAbs: string, fsys: FileSystem = realFs): BackupPlace {
   const rel = path.relative(root, backupAbs);
   if (rel === '') return { anchor: root, prefix: [], insideRel: '.' };
-  if (!rel.startsWith('..') && !path.isAbsolute(rel)) return { anchor: root, prefix: split(rel), insideRel: split(rel).join('/') };
+  // `..bk` is a name inside the root; only `..` itself or `../` leads out of it
+  if (rel !== '..' && !rel.startsWith('../') && !path.isAbsolute(rel)) return { anchor: root, prefix: split(rel), insideRel: split(rel).join('/') };
   try {
     return { anchor: fsys.realpathSync(backupAbs), prefix: [], insideRel: null };
   } catch {
