@@ -156,7 +156,7 @@ export function loadBaseline(root: string, peer: string): Baseline | null {
   const mac = createHmac('sha256', key).update(body).digest();
   if (!timingSafeEqual(mac, raw.subarray(raw.length - 32))) throw refuse('failed verification (altered or damaged)');
   const nl = body.indexOf(0x0a, MAGIC.length);
-  let header: { count: number; digest: string };
+  let header: { count: number; digest: string; peer?: string };
   try {
     header = JSON.parse(body.subarray(MAGIC.length, nl).toString('utf8')) as typeof header;
   } catch {
@@ -172,12 +172,16 @@ export function loadBaseline(root: string, peer: string): Baseline | null {
   const digest = digestOf(batches);
   if (digest.toString('hex') !== header.digest) throw refuse('does not match its header');
   if (!Number.isSafeInteger(header.count)) throw refuse('has a damaged header');
+  // signed with the replica's own secret, but for which peer: a file renamed to another peer's name is not that peer's
+  if (header.peer !== peer) throw refuse('was saved for another peer');
   // entries are decoded when first walked: a replica serving a peer whose baseline matches never needs them
   return lazyTree(batches, digest, header.count, `baseline ${path}`, () => refuse('does not match its header'));
 }
 
 /** Write (atomically) this replica's id, secret and its baseline for `peer`. */
 export function saveBaseline(root: string, self: string, peer: string, base: Baseline): void {
+  // the peer's id is checked before any state is written
+  const target = baselinePath(root, peer);
   const dir = stateDir(root);
   if (!checkStateDir(dir)) fs.mkdirSync(dir, { mode: 0o700 });
   const idPath = `${dir}/id`;
@@ -191,7 +195,7 @@ export function saveBaseline(root: string, self: string, peer: string, base: Bas
     parts.push(len, b);
   }
   const body = Buffer.concat(parts);
-  writeAtomic(baselinePath(root, peer), Buffer.concat([body, createHmac('sha256', key).update(body).digest()]));
+  writeAtomic(target, Buffer.concat([body, createHmac('sha256', key).update(body).digest()]));
 }
 
 /** A new file (never one planted there, never through a link), mode 0600, on disk before this returns. */
@@ -207,8 +211,14 @@ function writeNew(path: string, data: Buffer): void {
 
 function writeAtomic(path: string, data: Buffer): void {
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  writeNew(tmp, data);
-  fs.renameSync(tmp, path);
+  try {
+    writeNew(tmp, data);
+    fs.renameSync(tmp, path);
+  } catch (e) {
+    // the old file stays as it was; the half-made new one goes
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
 }
 
 /** The same state, field for field (a baseline records exact values); no entry is never the same */

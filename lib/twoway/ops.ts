@@ -44,9 +44,10 @@ function checked(p: string): string {
 function matches(abs: string, e: Entry): boolean {
   const now = readLocal(abs);
   if (!now || now.type !== e.type) return false;
-  if (e.type === 'f') return now.size === e.size && now.mtime === e.mtime;
+  // a change of permissions since the scan is a change too (the planner counts it as one): it is not lost to a delete
+  if (e.type === 'f') return now.size === e.size && now.mtime === e.mtime && now.mode === e.mode;
   if (e.type === 'l') return now.target === e.target;
-  return true;
+  return now.mode === e.mode;
 }
 
 /** Carry out one op; returns why it was not done, or null. */
