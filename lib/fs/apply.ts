@@ -138,11 +138,21 @@ export function setFileMeta(fd: number, e: Entry, fsys: FileSystem = realFs): vo
  */
 export function setPathMeta(abs: string, e: Entry, mode: boolean, mtime: boolean, fsys: FileSystem = realFs): void {
   if (mode && e.type !== 'l') {
-    const fd = fsys.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | (e.type === 'd' ? fs.constants.O_DIRECTORY : 0));
+    let fd: number;
     try {
-      fsys.fchmodSync(fd, e.mode);
-    } finally {
-      fsys.closeSync(fd);
+      fd = fsys.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | (e.type === 'd' ? fs.constants.O_DIRECTORY : 0));
+    } catch (err) {
+      // the owner may chmod what it may not read (a file or directory of mode 000 or 200): by path, once lstat says it is no link
+      if ((err as NodeJS.ErrnoException).code !== 'EACCES' || fsys.lstatSync(abs).isSymbolicLink()) throw err;
+      fsys.chmodSync(abs, e.mode);
+      fd = -1;
+    }
+    if (fd >= 0) {
+      try {
+        fsys.fchmodSync(fd, e.mode);
+      } finally {
+        fsys.closeSync(fd);
+      }
     }
   }
   if (mtime) fsys.lutimesSync(abs, secondsOf(e.mtime), secondsOf(e.mtime));

@@ -9,7 +9,7 @@
 import type { FileSystem } from './seam.js';
 
 /** the calls that change something: each becomes a no-op */
-const CHANGES = ['writeSync', 'fchmodSync', 'futimesSync', 'lutimesSync', 'utimesSync', 'writeFileSync', 'mkdirSync', 'symlinkSync', 'linkSync', 'copyFileSync', 'cpSync', 'renameSync', 'unlinkSync', 'rmdirSync', 'rmSync'] as const;
+const CHANGES = ['writeSync', 'fchmodSync', 'chmodSync', 'futimesSync', 'lutimesSync', 'utimesSync', 'writeFileSync', 'mkdirSync', 'symlinkSync', 'linkSync', 'copyFileSync', 'cpSync', 'renameSync', 'unlinkSync', 'rmdirSync', 'rmSync'] as const;
 
 export function dryRunFs(base: FileSystem): FileSystem {
   const out: Record<string, unknown> = { ...base };

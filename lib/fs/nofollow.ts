@@ -11,8 +11,9 @@ import * as path from 'node:path';
 
 /** A kernel-style error (describeFsError shows the text after "ELOOP: "). */
 function notADir(shown: string, what: 'a symbolic link' | 'not a directory'): NodeJS.ErrnoException {
-  const e: NodeJS.ErrnoException = new Error(`ELOOP: ${what} stands at ${shown}; never followed`);
-  e.code = what === 'a symbolic link' ? 'ELOOP' : 'ENOTDIR';
+  const code = what === 'a symbolic link' ? 'ELOOP' : 'ENOTDIR';
+  const e: NodeJS.ErrnoException = new Error(`${code}: ${what} stands at ${shown}; never followed`);
+  e.code = code;
   return e;
 }
 

@@ -21,6 +21,7 @@ export type FileSystem = Pick<
   | 'writeSync'
   | 'closeSync'
   | 'fchmodSync'
+  | 'chmodSync'
   | 'futimesSync'
   | 'lutimesSync'
   | 'utimesSync'

@@ -262,3 +262,16 @@ t.test('fsys: every disk call goes through the seam given', async (t) => {
   t.same(log, ['readdirSync', 'rmSync']);
   t.same(staleTemps(d), []);
 });
+
+t.test('setPathMeta: the owner sets the mode of what it may not read (open says EACCES), by path, never through a link', async (t) => {
+  // as root every open succeeds, so the refusal an unprivileged owner meets (mode 000 or 200) comes from the seam
+  const d = t.testdir({ f: 'x', target: 'y' });
+  fs.symlinkSync('target', path.join(d, 'link'));
+  const denied = { ...realFs, openSync: () => { throw errno('EACCES'); } } as unknown as FileSystem;
+  setPathMeta(path.join(d, 'f'), entry('f', 0o200, US), true, true, denied);
+  t.equal(fs.statSync(path.join(d, 'f')).mode & 0o7777, 0o200, 'the mode is set by path');
+  t.equal(lmtime(path.join(d, 'f')), US, 'and the mtime');
+  fs.chmodSync(path.join(d, 'target'), 0o644);
+  t.throws(() => setPathMeta(path.join(d, 'link'), entry('f', 0o600, US), true, false, denied), { code: 'EACCES' }, 'a link standing there: refused, not followed');
+  t.equal(fs.statSync(path.join(d, 'target')).mode & 0o7777, 0o644, "the link's target keeps its mode");
+});

@@ -31,7 +31,7 @@ import { isReserved, PARTIAL_PREFIX, TMP_PREFIX } from '../../lib/tree/reserved.
 
 const MUTATING = ['openSync', 'writeSync', 'closeSync', 'fchmodSync', 'futimesSync', 'lutimesSync', 'renameSync', 'mkdirSync', 'symlinkSync', 'linkSync', 'copyFileSync', 'unlinkSync', 'rmdirSync', 'rmSync'] as const;
 /** the calls that change something (opening and closing to read do not) */
-const CHANGES = ['writeSync', 'fchmodSync', 'futimesSync', 'lutimesSync', 'utimesSync', 'writeFileSync', 'renameSync', 'mkdirSync', 'symlinkSync', 'linkSync', 'copyFileSync', 'cpSync', 'unlinkSync', 'rmdirSync', 'rmSync'] as const;
+const CHANGES = ['writeSync', 'fchmodSync', 'chmodSync', 'futimesSync', 'lutimesSync', 'utimesSync', 'writeFileSync', 'renameSync', 'mkdirSync', 'symlinkSync', 'linkSync', 'copyFileSync', 'cpSync', 'unlinkSync', 'rmdirSync', 'rmSync'] as const;
 const PWNED = Buffer.from('pwned\n');
 const OLD = 1_500_000_000;
 
