@@ -81,5 +81,5 @@ async function negotiate(conn: Connection, side: 'client' | 'server', psk: Buffe
   checkKeyPresence(side, psk !== null, m);
   const [c, s] = side === 'client' ? [nonce, m.nonce] : [m.nonce, nonce];
   const key = psk ? await authenticate(conn, side, psk, hello, m, eph) : deriveKey(Buffer.from('tsync-unkeyed'), Buffer.concat([c, s]), 'tsync manifest v1');
-  return { version, peer: m, key, receivedAt, sentAt, codec: chooseCodec(CAPS, m.caps), rounds: caps.includes(ROUNDS_CAP) && m.caps.includes(ROUNDS_CAP), diff: caps.includes(DIFF_CAP) && m.caps.includes(DIFF_CAP) };
+  return { version, peer: m, key, receivedAt, sentAt, codec: chooseCodec(caps, m.caps), rounds: caps.includes(ROUNDS_CAP) && m.caps.includes(ROUNDS_CAP), diff: caps.includes(DIFF_CAP) && m.caps.includes(DIFF_CAP) };
 }

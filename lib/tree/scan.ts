@@ -117,7 +117,10 @@ export class Scanner {
 
   /**
    * Yields batches of [entry, absolute path] in manifest order: rsync's
-   * order, so that lines come out as rsync prints them. The root entry
+   * order, so that lines come out as rsync prints them (names compare as
+   * JavaScript strings, by UTF-16 unit, where rsync compares UTF-8 bytes:
+   * the two differ only between characters above U+FFFF and those from
+   * U+E000 to U+FFFF, docs/design.md §6). The root entry
    * first (when a source names contents), then each directory's
    * non-directories by name, then each subdirectory followed by everything
    * below it. Several sources are merged as rsync merges them: in argument
