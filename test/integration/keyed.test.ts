@@ -203,6 +203,8 @@ t.test('socat: a keyed server listening on 127.0.0.1, the client through sh -c "
   r = await runTsync([...rsh, `${SRC}/`, `x:${WORK}/socat-nokey/`], { env: { TSYNC_KEY_FILE: undefined } });
   fatal(t, r, 15, /remote: the client has no key but this server has one|the server requires a key and this client has none/);
   t.notOk(fs.existsSync(path.join(WORK, 'socat-wrong')) || fs.existsSync(path.join(WORK, 'socat-nokey')), 'nothing written');
-  await new Promise((r) => setTimeout(r, 200));
-  t.match(serverSaid, /tsync --server: error: key mismatch: the client does not hold the same key/, 'whoever runs the server sees the failed key check on its stderr');
+  // the server process writes its line as it exits, maybe after the client did: wait for it (a busy machine is slow)
+  const said = /tsync --server: error: key mismatch: the client does not hold the same key/;
+  for (let i = 0; i < 100 && !said.test(serverSaid); i++) await new Promise((r) => setTimeout(r, 50));
+  t.match(serverSaid, said, 'whoever runs the server sees the failed key check on its stderr');
 });
