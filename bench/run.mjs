@@ -1,17 +1,22 @@
 #!/usr/bin/env node
 // Side-by-side benchmark: tsync and rsync over the same stdio pipe
-// (bench/count-rsh.mjs counts the bytes for both), on the
+// (bench/count-rsh.mjs counts the bytes for both), or with --ssh over the
+// same real ssh connection to an sshd started for the run, on the
 // workloads of bench/data.mjs. Runs alternate between the two
 // tools and the median of each is reported, as a ratio tsync / rsync.
 //
-// usage: node bench/run.mjs [--runs N] [--only NAME,...] [--data DIR] [--json FILE]
+// usage: node bench/run.mjs [--runs N] [--only NAME,...] [--data DIR] [--json FILE] [--ssh]
 // workloads: initial, noop, touched (the 20,000-file tree), big-initial, big-edits (1 GiB)
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { COUNT, DATA, JSON_OUT, ONLY, RUNS, TSYNC, ensureData, median, rm, sh } from './common.mjs';
+import { COUNT, DATA, JSON_OUT, ONLY, RUNS, SSH, TSYNC, ensureData, median, rm, sh, startSshd } from './common.mjs';
 
 const WORK = path.join(DATA, 'work');
+// over ssh the remote side is this machine too: the same absolute paths work
+const ssh = SSH ? await startSshd() : null;
+const HOST = ssh ? ssh.host : 'bench';
+const RSH = ssh ? ssh.rsh : COUNT;
 
 function copyTree(from, to) {
   rm(to);
@@ -22,11 +27,13 @@ function copyTree(from, to) {
 function runTool(tool, flags, src, dest) {
   const countFile = path.join(WORK, 'count');
   rm(countFile);
+  ssh?.reset();
   const argv =
     tool === 'rsync'
-      ? ['-a', ...flags, '-e', COUNT, src, `bench:${dest}`]
-      : [TSYNC, ...flags, '-e', COUNT, '--tsync-path', TSYNC, src, `bench:${dest}`];
+      ? ['-a', ...flags, '-e', RSH, src, `${HOST}:${dest}`]
+      : [TSYNC, ...flags, '-e', RSH, '--tsync-path', TSYNC, src, `${HOST}:${dest}`];
   const ms = sh(tool === 'rsync' ? 'rsync' : process.execPath, argv, { COUNT_FILE: countFile });
+  if (ssh) return { ms, up: ssh.bytes(), down: 0 };
   const [up, down] = fs.readFileSync(countFile, 'utf8').trim().split(/\s+/).map(Number);
   return { ms, up, down };
 }
@@ -105,6 +112,8 @@ function bigDir(name, file) {
 }
 
 fs.mkdirSync(WORK, { recursive: true });
+if (ssh) console.log(`transport: ssh to ${ssh.host}:${ssh.port}; wire bytes are ssh's own client-side count (encrypted, key exchange included)`);
+else console.log('transport: stdio pipe (bench/count-rsh.mjs); wire bytes as counted on the pipe');
 const results = [];
 for (const w of workloads) {
   if (ONLY?.length && !ONLY.includes(w.name)) continue;
@@ -131,4 +140,4 @@ for (const w of workloads) {
   if (w.bytesTarget) Object.assign(row, { bytesTarget: w.bytesTarget, bytesMet: byteRatio <= w.bytesTarget });
   console.log(`${w.name.padEnd(11)} rsync ${String(row.rsyncMs).padStart(6)} ms  tsync ${String(row.tsyncMs).padStart(6)} ms  time x${row.ratio.toFixed(2)} (target <= ${w.target})${row.met ? '' : ' NOT MET'}  wire bytes rsync ${row.rsyncBytes} tsync ${row.tsyncBytes} (x${row.byteRatio}${w.bytesTarget ? `, target <= ${w.bytesTarget}${row.bytesMet ? '' : ' NOT MET'}` : ''})`);
 }
-if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ date: new Date().toISOString(), runs: RUNS, results }, null, 2) + '\n');
+if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ date: new Date().toISOString(), runs: RUNS, transport: ssh ? 'ssh' : 'pipe', results }, null, 2) + '\n');

@@ -1,30 +1,47 @@
 #!/usr/bin/env node
 // Two-way benchmark: tsync --two-way against Unison on the 20,000-file tree
 // of bench/data.mjs, both over the same stdio pipe
-// (bench/count-rsh.mjs, which also counts the bytes). Runs
+// (bench/count-rsh.mjs, which also counts the bytes), or with --ssh over
+// real ssh to an sshd started for the run. Runs
 // alternate between the tools; medians are reported as tsync / Unison.
 //
-// usage: node bench/twoway.mjs [--runs N] [--only NAME,...] [--data DIR] [--json FILE]
+// usage: node bench/twoway.mjs [--runs N] [--only NAME,...] [--data DIR] [--json FILE] [--ssh]
 // workloads: merge (first run, one side empty), noop (re-run, nothing
 // changed; target 0.5), changed (re-run after one side became small-v2)
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { COUNT, DATA, JSON_OUT, ONLY, RUNS, TSYNC, ensureData, median, rm, sh } from './common.mjs';
+import { COUNT, DATA, JSON_OUT, ONLY, RUNS, SSH, TSYNC, ensureData, median, rm, sh, startSshd } from './common.mjs';
 
 const WORK = path.join(DATA, 'work-twoway');
 // Unison runs its ssh command as `CMD HOST -e none unison -server ...`: drop the -e none
 const UNISON_RSH = path.join(WORK, 'unison-rsh');
+// Over ssh the Unison server gets sshd's environment, not ours: this sets its
+// archive directory to the client's, as the pipe does by inheritance, so that
+// fresh() clears both sides' archives
+const UNISON_SERVER = path.join(WORK, 'unison-server');
+const UNISON_HOME = path.join(WORK, 'unison-home');
+const ssh = SSH ? await startSshd() : null;
 
 /** one timed run; returns { ms, bytes } */
 function runTool(tool, a, b) {
   const countFile = path.join(WORK, 'count');
   rm(countFile);
-  const env = { COUNT_FILE: countFile, UNISON: path.join(WORK, 'unison-home') };
+  ssh?.reset();
+  const env = { COUNT_FILE: countFile, UNISON: UNISON_HOME };
+  const how =
+    tool === 'unison'
+      ? ssh
+        ? [`ssh://${ssh.host}/${b}`, '-sshcmd', 'ssh', '-sshargs', ssh.sshArgs, '-servercmd', UNISON_SERVER]
+        : [`ssh://bench/${b}`, '-sshcmd', UNISON_RSH, '-servercmd', 'unison']
+      : ssh
+        ? ['-e', ssh.rsh, '--tsync-path', TSYNC, a, `${ssh.host}:${b}`]
+        : ['-e', COUNT, '--tsync-path', TSYNC, a, `bench:${b}`];
   const ms =
     tool === 'unison'
-      ? sh('unison', [a, `ssh://bench/${b}`, '-sshcmd', UNISON_RSH, '-servercmd', 'unison', '-batch', '-silent', '-times', '-confirmbigdel=false', '-ignorearchives=false'], env, [0, 1])
-      : sh(process.execPath, [TSYNC, '--two-way', '-e', COUNT, '--tsync-path', TSYNC, a, `bench:${b}`], env);
+      ? sh('unison', [a, ...how, '-batch', '-silent', '-times', '-confirmbigdel=false', '-ignorearchives=false'], env, [0, 1])
+      : sh(process.execPath, [TSYNC, '--two-way', ...how], env);
+  if (ssh) return { ms, bytes: ssh.bytes() };
   const bytes = fs
     .readFileSync(countFile, 'utf8')
     .trim()
@@ -33,15 +50,19 @@ function runTool(tool, a, b) {
   return { ms, bytes };
 }
 
+// a pair synced over one transport is not re-used over the other: Unison's
+// archives are named from both roots, and the remote root is named
+// differently (ssh://bench/... or ssh://127.0.0.1/...)
 function pairFor(tool, name) {
-  return { a: path.join(WORK, `${name}-${tool}-a`), b: path.join(WORK, `${name}-${tool}-b`) };
+  const t = ssh ? '-ssh' : '';
+  return { a: path.join(WORK, `${name}-${tool}${t}-a`), b: path.join(WORK, `${name}-${tool}${t}-b`) };
 }
 
 function fresh(tool, name) {
   const p = pairFor(tool, name);
   rm(p.a);
   rm(p.b);
-  if (tool === 'unison') rm(path.join(WORK, 'unison-home'));
+  if (tool === 'unison') rm(UNISON_HOME);
   fs.mkdirSync(p.b);
   return p;
 }
@@ -95,6 +116,9 @@ ensureData('small');
 if (!fs.existsSync(path.join(DATA, 'small-v2'))) throw new Error(`${DATA}/small-v2 missing: run node bench/data.mjs tree ${DATA}`);
 fs.mkdirSync(WORK, { recursive: true });
 fs.writeFileSync(UNISON_RSH, `#!/bin/sh\nhost="$1"; shift\nwhile [ "$1" = "-e" ]; do shift 2; done\nexec ${process.execPath} ${COUNT} "$host" "$@"\n`, { mode: 0o755 });
+fs.writeFileSync(UNISON_SERVER, `#!/bin/sh\nUNISON=${UNISON_HOME} exec unison "$@"\n`, { mode: 0o755 });
+if (ssh) console.log(`transport: ssh to ${ssh.host}:${ssh.port}; wire bytes are ssh's own client-side count (encrypted, key exchange included)`);
+else console.log('transport: stdio pipe (bench/count-rsh.mjs); wire bytes as counted on the pipe');
 const results = [];
 for (const w of workloads) {
   if (ONLY?.length && !ONLY.includes(w.name)) continue;
@@ -116,4 +140,4 @@ for (const w of workloads) {
   results.push(row);
   console.log(`${w.name.padEnd(8)} unison ${String(row.unisonMs).padStart(6)} ms  tsync ${String(row.tsyncMs).padStart(6)} ms  time x${row.ratio.toFixed(2)}${w.target ? ` (target <= ${w.target})${row.met ? '' : ' NOT MET'}` : ''}  wire bytes unison ${row.unisonBytes} tsync ${row.tsyncBytes}`);
 }
-if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ date: new Date().toISOString(), runs: RUNS, results }, null, 2) + '\n');
+if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ date: new Date().toISOString(), runs: RUNS, transport: ssh ? 'ssh' : 'pipe', results }, null, 2) + '\n');

@@ -126,39 +126,33 @@ function sameContent(c: Ctx, r: Row, a: Entry, b: Entry): boolean {
  * other only its content. The content travels and both keep the new mode
  * (Unison merges the same way); null when it is a real conflict.
  */
-function mergeable(c: Ctx, r: Row, a: Entry, b: Entry): Decision | null {
-  const { path: p, base } = r;
+export function mergeable(i: Pick<TwoWayInput, 'windowUs'>, p: string, base: Entry | undefined, a: Entry, b: Entry): Decision | null {
   if (!base || base.type !== 'f' || a.type !== 'f' || b.type !== 'f') return null;
-  const content = (e: Entry) => e.size !== base.size || !sameTime(e.mtime, base.mtime, c.i.windowUs);
+  const content = (e: Entry) => e.size !== base.size || !sameTime(e.mtime, base.mtime, i.windowUs);
   const mode = (e: Entry) => e.mode !== base.mode;
   if (content(a) && !mode(a) && !content(b) && mode(b)) return { path: p, do: 'copy', from: 'a', why: 'merged', mode: b.mode };
   if (content(b) && !mode(b) && !content(a) && mode(a)) return { path: p, do: 'copy', from: 'b', why: 'merged', mode: a.mode };
   return null;
 }
 
-/** a's view of a side's time */
-function timeOf(c: Ctx, side: Side, e: Entry): number {
-  return side === 'a' ? e.mtime : e.mtime - c.i.offsetUs;
-}
-
 /**
- * Which side's version is newer (clock-skew corrected). Inside the window,
- * a fixed order that does not care which side is local decides: a
- * directory beats the rest, then a file beats a link, then the bigger one,
- * then the host name.
+ * Which side's version is newer (clock-skew corrected: b's times are moved
+ * into a's clock). Inside the window, a fixed order that does not care
+ * which side is local decides: a directory beats the rest, then a file
+ * beats a link, then the bigger one, then the host name.
  */
-function newer(c: Ctx, a: Entry, b: Entry): Side {
+export function newer(i: Pick<TwoWayInput, 'offsetUs' | 'windowUs' | 'hosts'>, a: Entry, b: Entry): Side {
   if (a.type === 'd' && b.type !== 'd') return 'a';
   if (b.type === 'd' && a.type !== 'd') return 'b';
-  const ta = timeOf(c, 'a', a);
-  const tb = timeOf(c, 'b', b);
-  if (!sameTime(ta, tb, c.i.windowUs)) return ta > tb ? 'a' : 'b';
+  const ta = a.mtime;
+  const tb = b.mtime - i.offsetUs;
+  if (!sameTime(ta, tb, i.windowUs)) return ta > tb ? 'a' : 'b';
   const rank = { d: 2, f: 1, l: 0 } as const;
   if (a.type !== b.type) return rank[a.type] > rank[b.type] ? 'a' : 'b';
   if (a.size !== b.size) return a.size > b.size ? 'a' : 'b';
   if (a.mode !== b.mode) return a.mode > b.mode ? 'a' : 'b';
   if ((a.target ?? '') !== (b.target ?? '')) return (a.target ?? '') > (b.target ?? '') ? 'a' : 'b';
-  return c.i.hosts.a >= c.i.hosts.b ? 'a' : 'b';
+  return i.hosts.a >= i.hosts.b ? 'a' : 'b';
 }
 
 /** Both have it with the same content: only metadata may need to travel. */
@@ -167,7 +161,7 @@ function metaOnly(c: Ctx, r: Row, a: Entry, b: Entry): Decision | null {
   if (sameMeta || a.type === 'l') return null;
   const ca = !unchanged(a, r.base, c.i.windowUs);
   const cb = !unchanged(b, r.base, c.i.windowUs);
-  const from: Side = ca && !cb ? 'a' : cb && !ca ? 'b' : newer(c, a, b);
+  const from: Side = ca && !cb ? 'a' : cb && !ca ? 'b' : newer(c.i, a, b);
   return { path: r.path, do: 'copy', from, why: 'meta' };
 }
 
@@ -205,10 +199,10 @@ export function planTwoWay(i: TwoWayInput): Decision[] {
       // deleted on one side, changed on the other: the change survives
       if (!a && b) d = { path: p, do: 'copy', from: 'b', why: 'kept' };
       else if (a && !b) d = { path: p, do: 'copy', from: 'a', why: 'kept' };
-      else if (a && b && (d = mergeable(c, r, a, b))) {
+      else if (a && b && (d = mergeable(c.i, r.path, r.base, a, b))) {
         // one side's mode and the other's content: both survive
       } else if (a && b) {
-        const winner = newer(c, a, b);
+        const winner = newer(c.i, a, b);
         const loser = other(winner);
         const lost = loser === 'a' ? a : b;
         d = { path: p, do: 'conflict', winner, copy: conflictName(p, i.hosts[loser], lost.mtime, taken) };

@@ -130,28 +130,28 @@ export function limitStart(limits: ServerLimits, role: Role, paths: readonly str
   return restrictStart(openRestriction(limits.root, limits.readOnly), role, paths, options);
 }
 
+/** --root's real path; null when unrestricted or when it cannot be resolved (then nothing is rewritten) */
+function realRoot(limits: ServerLimits): string | null {
+  if (limits.root === undefined) return null;
+  try {
+    return fs.realpathSync(path.resolve(limits.root));
+  } catch {
+    return null;
+  }
+}
+
 /** A restricted server's message with the root's own location taken out: clients see paths as they name them. */
 export function hideRoot(limits: ServerLimits, err: TsyncError): TsyncError {
-  if (limits.root === undefined) return err;
-  let root: string;
-  try {
-    root = fs.realpathSync(path.resolve(limits.root));
-  } catch {
-    return err;
-  }
+  const root = realRoot(limits);
+  if (root === null) return err;
   const shown = err.message.split(`${root}/`).join('/').split(root).join('/');
   return shown === err.message ? err : new TsyncError(err.code, shown, { cause: err });
 }
 
 /** A path as a restricted server's client sees it: from the root ("/", "/sub"); unrestricted, as it is. */
 export function shownInRoot(limits: ServerLimits, abs: string): string {
-  if (limits.root === undefined) return abs;
-  let root: string;
-  try {
-    root = fs.realpathSync(path.resolve(limits.root));
-  } catch {
-    return abs;
-  }
+  const root = realRoot(limits);
+  if (root === null) return abs;
   const rel = path.relative(root, abs);
   if (rel === '') return '/';
   return rel.startsWith('..') || path.isAbsolute(rel) ? '(outside the root)' : `/${rel}`;

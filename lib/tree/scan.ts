@@ -135,23 +135,16 @@ export class Scanner {
     const top = new Map<string, Candidate[]>();
     let root: ScannedFile | null = null;
     for (const src of sources) {
-      if (!src.contents) {
-        let st: fs.Stats;
-        try {
-          st = fs.lstatSync(src.abs);
-        } catch (e) {
-          this.problem(src.abs, e);
-          continue;
-        }
-        add(top, baseName(src.abs), { abs: src.abs, filter: this.filter, st, sourceRoot: true });
-        continue;
-      }
       let st: fs.Stats;
       try {
-        // rsync's rule: a trailing slash follows a symlink to the directory it names
-        st = fs.statSync(src.abs);
+        // rsync's rule: a trailing slash follows a symlink to the directory it names; a source named without one is itself
+        st = src.contents ? fs.statSync(src.abs) : fs.lstatSync(src.abs);
       } catch (e) {
         this.problem(src.abs, e);
+        continue;
+      }
+      if (!src.contents) {
+        add(top, baseName(src.abs), { abs: src.abs, filter: this.filter, st, sourceRoot: true });
         continue;
       }
       const entry = statToEntry('.', st);

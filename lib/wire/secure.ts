@@ -122,20 +122,24 @@ function nonce(seq: number): Buffer {
   return n;
 }
 
-/** Seals outgoing bytes into frames; the sequence number counts every frame. */
-export class Sealer {
-  private readonly key: KeyObject;
-  private seq = 0;
+/** One direction of a keyed session: its key, and the frames it has sealed or opened (each frame's sequence number). */
+abstract class Direction {
+  protected readonly key: KeyObject;
+  protected seq = 0;
 
   constructor(key: Buffer) {
     checkKey(key);
     this.key = createSecretKey(key);
   }
 
-  /** frames sealed so far */
+  /** frames sealed or opened so far */
   get count(): number {
     return this.seq;
   }
+}
+
+/** Seals outgoing bytes into frames; the sequence number counts every frame. */
+export class Sealer extends Direction {
 
   /** Bytes in, wire bytes out: one sealed frame per RECORD_MAX bytes. */
   seal(plain: Buffer): Buffer {
@@ -161,20 +165,8 @@ export class Sealer {
 }
 
 /** Opens incoming sealed frames in order; throws DecodeError on the first that does not open. */
-export class Opener {
-  private readonly key: KeyObject;
+export class Opener extends Direction {
   private readonly frames = new FrameDecoder(RECORD_MAX + TAG_LEN);
-  private seq = 0;
-
-  constructor(key: Buffer) {
-    checkKey(key);
-    this.key = createSecretKey(key);
-  }
-
-  /** frames opened so far */
-  get count(): number {
-    return this.seq;
-  }
 
   /** bytes received that do not yet make a whole sealed frame */
   get pending(): number {

@@ -1,17 +1,16 @@
 // The two-way planner as it was before it read sorted streams (lib/plan/
 // twoway.ts at fe890e5): every tree a Map. Kept as the oracle the streaming
 // planner is checked against (test/plan/twoway-stream.test.ts); not used by
-// lib/.
+// lib/. What it checks is the walk: the rules for one path seen on both
+// sides (which version is newer, a mode/content merge) are the planner's
+// own, imported, not a second copy.
 
 import type { Entry } from '../../lib/wire/schema.js';
-import { baseOf, parentOf } from '../../lib/tree/paths.js';
+import { parentOf } from '../../lib/tree/paths.js';
 import { sameTime } from '../../lib/plan/oneway.js';
+import { conflictName, mergeable, newer, other, unchanged, type Decision, type Side, type Why } from '../../lib/plan/twoway.js';
 
-export type Side = 'a' | 'b';
-
-export function other(s: Side): Side {
-  return s === 'a' ? 'b' : 'a';
-}
+export { conflictName, other, unchanged, type Decision, type Side, type Why };
 
 export interface TwoWayInput {
   a: ReadonlyMap<string, Entry>;
@@ -27,26 +26,6 @@ export interface TwoWayInput {
   hosts: { a: string; b: string };
   /** a side whose scan had I/O errors: what it lacks may only be unreadable, so its absences delete nothing */
   unsure: { a: boolean; b: boolean };
-}
-
-export type Why = 'new' | 'changed' | 'kept' | 'meta' | 'merged';
-
-export type Decision =
-  /** make the other side like `from` (create, replace, or fix metadata); `kept`: deleted on the other side but changed here */
-  | { path: string; do: 'copy'; from: Side; why: Why; mode?: number }
-  | { path: string; do: 'delete'; on: Side }
-  /** both changed: the winner's version stays at path on both sides, the loser's is kept as `copy` on both */
-  | { path: string; do: 'conflict'; winner: Side; copy: string }
-  /** a deletion not trusted (the deleting side had I/O errors): nothing done, the baseline keeps its entry */
-  | { path: string; do: 'hold' };
-
-/** An entry is unchanged since the baseline: dirs by mode, links by target, files by size, mode and mtime. */
-export function unchanged(cur: Entry | undefined, base: Entry | undefined, windowUs: number): boolean {
-  if (!cur || !base) return cur === base;
-  if (cur.type !== base.type) return false;
-  if (cur.type === 'd') return cur.mode === base.mode;
-  if (cur.type === 'l') return cur.target === base.target;
-  return cur.size === base.size && cur.mode === base.mode && sameTime(cur.mtime, base.mtime, windowUs);
 }
 
 /** Directories with something changed beneath them, on one side. */
@@ -100,42 +79,6 @@ function sameContent(c: Ctx, p: string, a: Entry, b: Entry): boolean {
   return sameTime(a.mtime, b.mtime, c.i.windowUs);
 }
 
-/** one side's mode and the other's content: both survive */
-function mergeable(c: Ctx, p: string, a: Entry, b: Entry): Decision | null {
-  const base = c.i.base?.get(p);
-  if (!base || base.type !== 'f' || a.type !== 'f' || b.type !== 'f') return null;
-  const content = (e: Entry) => e.size !== base.size || !sameTime(e.mtime, base.mtime, c.i.windowUs);
-  const mode = (e: Entry) => e.mode !== base.mode;
-  if (content(a) && !mode(a) && !content(b) && mode(b)) return { path: p, do: 'copy', from: 'a', why: 'merged', mode: b.mode };
-  if (content(b) && !mode(b) && !content(a) && mode(a)) return { path: p, do: 'copy', from: 'b', why: 'merged', mode: a.mode };
-  return null;
-}
-
-/** a's view of a side's time */
-function timeOf(c: Ctx, side: Side, e: Entry): number {
-  return side === 'a' ? e.mtime : e.mtime - c.i.offsetUs;
-}
-
-/**
- * Which side's version is newer (clock-skew corrected). Inside the window,
- * a fixed order that does not care which side is local decides: a
- * directory beats the rest, then a file beats a link, then the bigger one,
- * then the host name.
- */
-function newer(c: Ctx, a: Entry, b: Entry): Side {
-  if (a.type === 'd' && b.type !== 'd') return 'a';
-  if (b.type === 'd' && a.type !== 'd') return 'b';
-  const ta = timeOf(c, 'a', a);
-  const tb = timeOf(c, 'b', b);
-  if (!sameTime(ta, tb, c.i.windowUs)) return ta > tb ? 'a' : 'b';
-  const rank = { d: 2, f: 1, l: 0 } as const;
-  if (a.type !== b.type) return rank[a.type] > rank[b.type] ? 'a' : 'b';
-  if (a.size !== b.size) return a.size > b.size ? 'a' : 'b';
-  if (a.mode !== b.mode) return a.mode > b.mode ? 'a' : 'b';
-  if ((a.target ?? '') !== (b.target ?? '')) return (a.target ?? '') > (b.target ?? '') ? 'a' : 'b';
-  return c.i.hosts.a >= c.i.hosts.b ? 'a' : 'b';
-}
-
 /** Both have it with the same content: only metadata may need to travel. */
 function metaOnly(c: Ctx, p: string, a: Entry, b: Entry): Decision | null {
   const sameMeta = a.mode === b.mode && (a.type !== 'f' || sameTime(a.mtime, b.mtime, c.i.windowUs));
@@ -143,7 +86,7 @@ function metaOnly(c: Ctx, p: string, a: Entry, b: Entry): Decision | null {
   const base = c.i.base?.get(p);
   const ca = !unchanged(a, base, c.i.windowUs);
   const cb = !unchanged(b, base, c.i.windowUs);
-  const from: Side = ca && !cb ? 'a' : cb && !ca ? 'b' : newer(c, a, b);
+  const from: Side = ca && !cb ? 'a' : cb && !ca ? 'b' : newer(c.i, a, b);
   return { path: p, do: 'copy', from, why: 'meta' };
 }
 
@@ -178,10 +121,10 @@ export function planTwoWay(i: TwoWayInput): Decision[] {
       // deleted on one side, changed on the other: the change survives
       if (!a && b) d = { path: p, do: 'copy', from: 'b', why: 'kept' };
       else if (a && !b) d = { path: p, do: 'copy', from: 'a', why: 'kept' };
-      else if (a && b && (d = mergeable(c, p, a, b))) {
+      else if (a && b && (d = mergeable(c.i, p, c.i.base?.get(p), a, b))) {
         // merged
       } else if (a && b) {
-        const winner = newer(c, a, b);
+        const winner = newer(c.i, a, b);
         const loser = other(winner);
         const lost = loser === 'a' ? a : b;
         d = { path: p, do: 'conflict', winner, copy: conflictName(p, i.hosts[loser], lost.mtime, taken) };
@@ -191,30 +134,6 @@ export function planTwoWay(i: TwoWayInput): Decision[] {
     if (d) out.push(d);
   }
   return out;
-}
-
-/**
- * NAME.conflict-HOST-YYYYMMDD-HHMMSS.EXT beside the original: the host whose
- * version lost and that version's mtime (its own clock, UTC). Unique among
- * `taken`.
- */
-export function conflictName(p: string, host: string, mtimeUs: number, taken: ReadonlySet<string>): string {
-  const dir = parentOf(p);
-  const base = baseOf(p);
-  const dot = base.lastIndexOf('.');
-  const hasExt = dot > 0 && base.length - dot <= 10;
-  let stem = hasExt ? base.slice(0, dot) : base;
-  const ext = hasExt ? base.slice(dot) : '';
-  const stamp = new Date(Math.floor(mtimeUs / 1000)).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  const safeHost = host.replace(/[^A-Za-z0-9.-]/g, '_').slice(0, 32) || 'host';
-  const tag = `.conflict-${safeHost}-${stamp}`;
-  // a name stays within 255 bytes: shorten the stem, never the tag
-  while (Buffer.byteLength(stem + tag + ext) > 250) stem = [...stem].slice(0, -1).join('');
-  for (let n = 1; ; n++) {
-    const name = `${stem}${tag}${n > 1 ? `-${n}` : ''}${ext}`;
-    const full = dir === '.' ? name : `${dir}/${name}`;
-    if (!taken.has(full)) return full;
-  }
 }
 
 /**

@@ -13,6 +13,7 @@ import type { Connection } from '../../lib/link/connection.js';
 import { Receiver } from '../../lib/oneway/receiver.js';
 import { runTsync } from '../helpers/run.js';
 import { OPTIONS } from '../helpers/hostile.js';
+import { writeTree } from '../helpers/standin.js';
 
 t.test('constructing receivers leaves the process umask alone', async (t) => {
   const before = process.umask(0o022);
@@ -32,10 +33,7 @@ t.test('constructing receivers leaves the process umask alone', async (t) => {
 t.test('the sender\'s modes still arrive exactly, whatever the receiving process\'s umask', async (t) => {
   const sb = t.testdir();
   const src = path.join(sb, 'src');
-  fs.mkdirSync(path.join(src, 'open'), { recursive: true });
-  fs.writeFileSync(path.join(src, 'open/shared.txt'), 'x\n');
-  fs.writeFileSync(path.join(src, 'private.txt'), 'y\n');
-  fs.writeFileSync(path.join(src, 'old.txt'), 'old\n');
+  await writeTree(src, { open: null, 'open/shared.txt': 'x\n', 'private.txt': 'y\n', 'old.txt': 'old\n' });
   fs.chmodSync(path.join(src, 'open'), 0o777);
   fs.chmodSync(path.join(src, 'open/shared.txt'), 0o666);
   fs.chmodSync(path.join(src, 'private.txt'), 0o600);

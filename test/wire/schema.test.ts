@@ -18,26 +18,15 @@ import {
   type StartOptions,
 } from '../../lib/wire/schema.js';
 import { mulberry32 as prng } from '../helpers/prng.mjs';
+import { OPTIONS } from '../helpers/hostile.js';
 
 /** mulberry32: a small seeded PRNG so failures replay */
 
 const seq = (n: number, f: (i: number) => number = (i) => i) => Buffer.from(Array.from({ length: n }, (_, i) => f(i) & 0xff));
 const mac32 = seq(32, (i) => i * 7 + 1);
 
-const baseOptions: StartOptions = {
-  delete: false,
-  dryRun: false,
-  checksum: false,
-  update: false,
-  ignoreFiles: false,
-  rules: [],
-  backupDir: '',
-  modifyWindow: 0,
-  timeout: 0,
-  compress: false,
-  compressLevel: 6,
-  partial: false,
-};
+// every flag off: the hostile peers' defaults with .tsyncignore files off too
+const baseOptions: StartOptions = { ...OPTIONS, ignoreFiles: false };
 
 const ENTRIES: Entry[] = [
   { path: '.', type: 'd', mode: 0o755, size: 0, mtime: 1_700_000_000_000_000 },
