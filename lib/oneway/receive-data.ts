@@ -123,8 +123,8 @@ export abstract class ReceiveData extends ReceiverCore {
           if (inc) throw new TsyncError('E_PROTOCOL', 'a file was sent and declared unchanged');
           const mode = p.local !== null && p.local.mode !== p.entry.mode;
           const mtime = p.local !== null && !sameTime(p.local.mtime, p.entry.mtime, this.windowUs);
-          if (mode || mtime) setPathMeta(p.abs, p.entry, mode, mtime, this.fs);
           if (mode || mtime) {
+            setPathMeta(p.abs, p.entry, mode, mtime, this.fs);
             this.stats.metaOnly++;
             this.item(p.index, p.entry, p.local, 'meta', rel);
           } else this.stats.unchanged++;
