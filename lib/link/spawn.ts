@@ -60,7 +60,12 @@ export function splitCommand(cmd: string): string[] {
 }
 
 /** bin/tsync of this checkout (computed when needed: a single-file build may run from memory) */
-const self = (): string => fileURLToPath(new URL('../../bin/tsync', import.meta.url));
+/**
+ * Our own entry, to start a local peer: the single-file build when that is
+ * what runs (`node dist/tsync.mjs ...`: it is all of tsync, and a path
+ * relative to it would point outside the tree), else bin/tsync.
+ */
+const self = (): string => (import.meta.url.endsWith('/tsync.mjs') ? fileURLToPath(import.meta.url) : fileURLToPath(new URL('../../bin/tsync', import.meta.url)));
 
 /** Is `name` an executable on the PATH? */
 export function onPath(name: string): boolean {

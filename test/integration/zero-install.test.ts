@@ -177,3 +177,18 @@ t.test('over the real sshd: a PATH with node and no tsync', async (t) => {
   synced(t, { r: second, dst: path.join(dir, 'pulled') });
   t.equal(second.stderr, '', 'the second run (a pull) reuses the cache and says nothing');
 });
+
+t.test('the single-file build is all of tsync: as a client, a local run starts the build itself as its peer', async (t) => {
+  // a path relative to dist/tsync.mjs pointed outside the tree: `node dist/tsync.mjs src/ dst/` ended with exit 5
+  const dir = t.testdir();
+  await writeTree(path.join(dir, 'src'), { 'a.txt': 'alpha\n', 'd/b.bin': Buffer.alloc(50_000, 3) });
+  await writeTree(path.join(dir, 'b'), { 'only-b.txt': 'b\n' });
+  const single = new URL('../../dist/tsync.mjs', import.meta.url).pathname;
+  const run = (args: string[]) => execFileSync(process.execPath, [single, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  run([`${dir}/src/`, `${dir}/dst/`]);
+  t.equal(fs.readFileSync(path.join(dir, 'dst', 'a.txt'), 'utf8'), 'alpha\n', 'a one-way local run');
+  t.equal(fs.statSync(path.join(dir, 'dst', 'd', 'b.bin')).size, 50_000);
+  run(['--two-way', `${dir}/src/`, `${dir}/b/`]);
+  t.same(fs.readdirSync(path.join(dir, 'b')).filter((n) => n !== '.tsync').sort(), ['a.txt', 'd', 'only-b.txt'], 'a two-way local run: b has the union');
+  t.ok(fs.existsSync(path.join(dir, 'src', 'only-b.txt')), 'and so has a');
+});
