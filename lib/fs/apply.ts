@@ -122,6 +122,11 @@ export function secondsOf(us: number): number | string {
   return us >= 0 ? (us + 0.5) / 1e6 : String((us - 0.5) / 1e6);
 }
 
+/** secondsOf a time in nanoseconds, as a bigint stat gives it */
+export function secondsOfNs(ns: bigint): number | string {
+  return secondsOf(Number(ns / 1000n));
+}
+
 /**
  * The mode and mtime, through the descriptor. The mode is always set: open()
  * applies the process umask, which tsync leaves alone (it is process-wide).
@@ -137,25 +142,26 @@ export function setFileMeta(fd: number, e: Entry, fsys: FileSystem = realFs): vo
  * descriptor opened with O_NOFOLLOW (Linux has no lchmod).
  */
 export function setPathMeta(abs: string, e: Entry, mode: boolean, mtime: boolean, fsys: FileSystem = realFs): void {
-  if (mode && e.type !== 'l') {
-    let fd: number;
-    try {
-      fd = fsys.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | (e.type === 'd' ? fs.constants.O_DIRECTORY : 0));
-    } catch (err) {
-      // the owner may chmod what it may not read (a file or directory of mode 000 or 200): by path, once lstat says it is no link
-      if ((err as NodeJS.ErrnoException).code !== 'EACCES' || fsys.lstatSync(abs).isSymbolicLink()) throw err;
-      fsys.chmodSync(abs, e.mode);
-      fd = -1;
-    }
-    if (fd >= 0) {
-      try {
-        fsys.fchmodSync(fd, e.mode);
-      } finally {
-        fsys.closeSync(fd);
-      }
-    }
-  }
+  if (mode && e.type !== 'l') chmodNoFollow(abs, e, fsys);
   if (mtime) fsys.lutimesSync(abs, secondsOf(e.mtime), secondsOf(e.mtime));
+}
+
+/** e's mode on abs, through a descriptor opened without following a link */
+function chmodNoFollow(abs: string, e: Entry, fsys: FileSystem): void {
+  let fd: number;
+  try {
+    fd = fsys.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | (e.type === 'd' ? fs.constants.O_DIRECTORY : 0));
+  } catch (err) {
+    // the owner may chmod what it may not read (a file or directory of mode 000 or 200): by path, once lstat says it is no link
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES' || fsys.lstatSync(abs).isSymbolicLink()) throw err;
+    fsys.chmodSync(abs, e.mode);
+    return;
+  }
+  try {
+    fsys.fchmodSync(fd, e.mode);
+  } finally {
+    fsys.closeSync(fd);
+  }
 }
 
 /** A symlink put in place atomically (made under a temporary name, then renamed). */
@@ -185,8 +191,7 @@ export function moveAside(abs: string, backupAbs: string, fsys: FileSystem = rea
     const st = fsys.lstatSync(abs, { bigint: true });
     fsys.cpSync(abs, backupAbs, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
     // cpSync sets times through a Date (milliseconds): the moved thing's own times again, to the microsecond
-    const us = (ns: bigint) => Number(ns / 1000n);
-    fsys.lutimesSync(backupAbs, secondsOf(us(st.atimeNs)), secondsOf(us(st.mtimeNs)));
+    fsys.lutimesSync(backupAbs, secondsOfNs(st.atimeNs), secondsOfNs(st.mtimeNs));
     fsys.rmSync(abs, { recursive: true, force: true });
   }
 }

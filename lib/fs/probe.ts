@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { describeFsError } from '../errors.js';
 import { TMP_PREFIX } from '../tree/reserved.js';
 import { NO_FOLDING, type Folding } from './names.js';
-import { dropTemp } from './apply.js';
+import { dropTemp, secondsOfNs } from './apply.js';
 
 export type UnicodeBehaviour = 'keeps' | 'nfd' | 'nfc' | 'insensitive';
 
@@ -101,9 +101,8 @@ export function destinationFolding(dir: string, opts: { dryRun: boolean }, fsys:
   const p = opts.dryRun ? lookNames(dir, fsys) : probeNames(dir, fsys);
   if (!opts.dryRun) {
     // the two probe files came and went: the directory's times stay as they were
-    const us = (ns: bigint) => (Number(ns / 1000n) + 0.5) / 1e6;
     try {
-      fsys.utimesSync(dir, us(st.atimeNs), us(st.mtimeNs));
+      fsys.utimesSync(dir, secondsOfNs(st.atimeNs), secondsOfNs(st.mtimeNs));
     } catch {
       // not ours to change (another owner): the probe's trace is a changed mtime
     }

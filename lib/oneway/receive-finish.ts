@@ -37,10 +37,9 @@ export abstract class ReceiveFinish extends ReceiveRounds {
     this.events.item(DELETE_CODE, rel, type, '', 0);
     this.stats.deleted++;
     try {
-      if (this.backup) {
-        if (isDir) this.fs.rmdirSync(abs);
-        else moveAside(abs, this.backupPath(rel), this.fs);
-      } else if (isDir) this.fs.rmdirSync(abs);
+      // a directory is empty by now (its contents went first): only files are kept in --backup-dir
+      if (isDir) this.fs.rmdirSync(abs);
+      else if (this.backup) moveAside(abs, this.backupPath(rel), this.fs);
       else this.fs.unlinkSync(abs);
       this.touch(rel);
     } catch (err) {

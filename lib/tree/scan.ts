@@ -184,26 +184,12 @@ export class Scanner {
       if (name === STATE_DIR && b.sourceRoot) continue;
       const rel = dirRel ? `${dirRel}/${name}` : name;
       const abs = `${b.abs}/${name}`;
-      let st: fs.Stats;
-      try {
-        st = fs.lstatSync(abs);
-      } catch (e) {
-        this.problem(abs, e, rel);
-        continue;
-      }
+      const st = this.lstat(rel, abs);
+      if (!st) continue;
       const isDir = st.isDirectory();
       if (filter.excluded(rel, isDir)) continue;
-      let entry: Entry | null;
-      try {
-        entry = statToEntry(rel, st, st.isSymbolicLink() ? fs.readlinkSync(abs, 'utf8') : undefined);
-      } catch (e) {
-        this.problem(abs, e, rel);
-        continue;
-      }
-      if (!entry) {
-        this.warn({ path: rel, code: 'SKIP_SPECIAL', message: 'skipping non-regular file' });
-        continue;
-      }
+      const entry = this.entryAt(rel, abs, st);
+      if (!entry) continue;
       if (isDir) {
         subdirs.push([rel, { abs, filter, sourceRoot: false, entry }]);
         continue;
@@ -277,13 +263,8 @@ export class Scanner {
     let first: { entry: Entry; abs: string } | null = null;
     const dirs: Array<Branch & { entry: Entry }> = [];
     for (const c of candidates) {
-      let st: fs.Stats;
-      try {
-        st = c.st ?? fs.lstatSync(c.abs);
-      } catch (e) {
-        this.problem(c.abs, e, rel);
-        continue;
-      }
+      const st = c.st ?? this.lstat(rel, c.abs);
+      if (!st) continue;
       const isDir = st.isDirectory();
       if (c.filter.excluded(rel, isDir)) continue;
       if (isDir) {
@@ -291,21 +272,34 @@ export class Scanner {
         continue;
       }
       if (first || dirs.length) continue;
-      let entry: Entry | null;
-      try {
-        entry = statToEntry(rel, st, st.isSymbolicLink() ? fs.readlinkSync(c.abs, 'utf8') : undefined);
-      } catch (e) {
-        this.problem(c.abs, e, rel);
-        continue;
-      }
-      if (!entry) {
-        this.warn({ path: rel, code: 'SKIP_SPECIAL', message: 'skipping non-regular file' });
-        continue;
-      }
-      first = { entry, abs: c.abs };
+      const entry = this.entryAt(rel, c.abs, st);
+      if (entry) first = { entry, abs: c.abs };
     }
     if (dirs.length) return { entry: dirs[0].entry, abs: dirs[0].abs, dirs };
     return first && { ...first, dirs };
+  }
+
+  /** What stands at abs, never followed; null after saying why it cannot be read. */
+  private lstat(rel: string, abs: string): fs.Stats | null {
+    try {
+      return fs.lstatSync(abs);
+    } catch (e) {
+      this.problem(abs, e, rel);
+      return null;
+    }
+  }
+
+  /** The entry for what stands at abs (a link's target read, never followed); null after saying why it is not listed. */
+  private entryAt(rel: string, abs: string, st: fs.Stats): Entry | null {
+    let entry: Entry | null;
+    try {
+      entry = statToEntry(rel, st, st.isSymbolicLink() ? fs.readlinkSync(abs, 'utf8') : undefined);
+    } catch (e) {
+      this.problem(abs, e, rel);
+      return null;
+    }
+    if (!entry) this.warn({ path: rel, code: 'SKIP_SPECIAL', message: 'skipping non-regular file' });
+    return entry;
   }
 
   private validNames(dirAbs: string, dirRel: string): string[] {
