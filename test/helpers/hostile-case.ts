@@ -10,8 +10,8 @@ import * as path from 'node:path';
 import type { Test } from 'tap';
 import { runTsync, type RunResult } from './run.js';
 import { diffSnapshots, snapshot } from './tree.js';
-import { decodeEntries, type Entry } from '../../lib/wire/schema.js';
-import { PeerClosed, serverHandshake, remoteStandIn, type RemoteStandIn, type WirePeer } from './hostile.js';
+import type { Entry } from '../../lib/wire/schema.js';
+import { PeerClosed, readManifest, serverHandshake, remoteStandIn, type RemoteStandIn, type WirePeer } from './hostile.js';
 
 export interface Sandbox {
   sb: string;
@@ -147,17 +147,6 @@ export async function makeSource(s: Sandbox): Promise<string> {
   return src;
 }
 
-/** Read FLIST_HEAD .. FLIST_END; the entries in index order. */
-export async function readManifest(p: WirePeer): Promise<Entry[]> {
-  const list: Entry[] = [];
-  await p.expect('flist_head');
-  for (;;) {
-    const m = await p.next();
-    if (m.t === 'flist') list.push(...decodeEntries(m.data));
-    else if (m.t === 'flist_end') return list;
-  }
-}
-
 /**
  * A hostile receiver against the real client pushing (`tsync -e STANDIN
  * SRC/ host:dst/`): the client is the sender under attack. Besides the
@@ -171,7 +160,7 @@ export async function runReceiverCase(t: Test, remote: RemoteStandIn, c: Receive
   const p = await remote.accept();
   const played = serverHandshake(p)
     .then(() => readManifest(p))
-    .then((list) => c.play(p, list, s))
+    .then(({ entries }) => c.play(p, entries, s))
     .then(() => p.drain())
     .then(
       () => null,

@@ -29,8 +29,9 @@ import { chooseCodec, compressor, decompressor, type Codec, type Compressor } fr
 import { CAPS } from '../../lib/link/handshake.js';
 import { deriveKey, MacChain } from '../../lib/tree/manifest.js';
 import { encodeFrame, FrameDecoder } from '../../lib/wire/frames.js';
-import { decodeMessage, encodeEntries, encodeMessage, FileStatus, LIMITS, MAGIC, PROTOCOL_MIN, PROTOCOL_VERSION, type Entry, type Message, type StartOptions } from '../../lib/wire/schema.js';
+import { decodeEntries, decodeMessage, encodeEntries, encodeMessage, FileStatus, LIMITS, MAGIC, PROTOCOL_MIN, PROTOCOL_VERSION, type Entry, type Message, type StartOptions } from '../../lib/wire/schema.js';
 import type { TeardownHost } from './sshd.js';
+import { ManifestIntake } from '../../lib/oneway/manifest-intake.js';
 
 type Start = Extract<Message, { t: 'start' }>;
 type Req = Extract<Message, { t: 'req' }>;
@@ -275,6 +276,26 @@ export function sendManifest(p: WirePeer, key: Buffer, batches: Entry[][], o: Ma
   });
   const n = batches.reduce((a, b) => a + b.length, 0);
   p.send({ t: 'flist_end', count: o.count ?? n, mac: mac.final(n, o.ioErrors ?? 0, single), ioErrors: o.ioErrors ?? 0 });
+}
+
+/**
+ * FLIST_HEAD .. FLIST_END as the other side sent them: the entries in index
+ * order and the single-file flag. With the session's key, every batch and
+ * the end are checked as a receiver checks them (MAC chain, order, names).
+ */
+export async function readManifest(p: WirePeer, key?: Buffer): Promise<{ entries: Entry[]; single: boolean }> {
+  const intake = key ? new ManifestIntake(key) : null;
+  const head = await p.expect('flist_head');
+  intake?.head(head);
+  const entries: Entry[] = [];
+  for (;;) {
+    const m = await p.next();
+    if (m.t === 'flist') entries.push(...(intake ? intake.batch(m) : decodeEntries(m.data)));
+    else if (m.t === 'flist_end') {
+      intake?.end(m, entries.length);
+      return { entries, single: head.singleFile };
+    }
+  }
 }
 
 /** A whole file the honest way: FILE_BEGIN, DATA pieces, FILE_END with its SHA-256. */

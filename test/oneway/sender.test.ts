@@ -12,10 +12,9 @@ import * as path from 'node:path';
 import t from 'tap';
 import { Connection } from '../../lib/link/connection.js';
 import { Sender, toSources } from '../../lib/oneway/sender.js';
-import { ManifestIntake } from '../../lib/oneway/manifest-intake.js';
-import { FileStatus, ReqFlag, type Entry, type Message } from '../../lib/wire/schema.js';
+import { FileStatus, ReqFlag, type Message } from '../../lib/wire/schema.js';
 import { TsyncError } from '../../lib/errors.js';
-import { OPTIONS, WirePeer } from '../helpers/hostile.js';
+import { OPTIONS, readManifest, WirePeer } from '../helpers/hostile.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest();
 
@@ -30,23 +29,6 @@ async function session(sources: string[]) {
   running.catch(() => {});
   const peer = new WirePeer(fromSender, toSender);
   return { peer, key, running, conn };
-}
-
-async function readManifest(peer: WirePeer, key: Buffer): Promise<{ entries: Entry[]; single: boolean }> {
-  const intake = new ManifestIntake(key);
-  const entries: Entry[] = [];
-  let single = false;
-  for (;;) {
-    const m = await peer.next();
-    if (m.t === 'flist_head') {
-      intake.head(m);
-      single = m.singleFile;
-    } else if (m.t === 'flist') entries.push(...intake.batch(m));
-    else if (m.t === 'flist_end') {
-      intake.end(m, entries.length);
-      return { entries, single };
-    }
-  }
 }
 
 async function fileReply(peer: WirePeer): Promise<{ begin?: Message; data: Buffer; end: Extract<Message, { t: 'file_end' }> }> {

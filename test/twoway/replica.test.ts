@@ -12,12 +12,11 @@ import * as path from 'node:path';
 import t from 'tap';
 import { Connection } from '../../lib/link/connection.js';
 import { serveReplica } from '../../lib/twoway/replica.js';
-import { ManifestIntake } from '../../lib/oneway/manifest-intake.js';
 import { encodeBaseline, loadBaseline, replicaId } from '../../lib/twoway/baseline.js';
-import { TwOp, encodeEntries, type Entry, type Message } from '../../lib/wire/schema.js';
+import { TwOp, encodeEntries, type Message } from '../../lib/wire/schema.js';
 import { TsyncError } from '../../lib/errors.js';
 import type { ErrorRecord } from '../../lib/cli/stats.js';
-import { OPTIONS, WirePeer } from '../helpers/hostile.js';
+import { OPTIONS, readManifest, WirePeer } from '../helpers/hostile.js';
 import { writeTree } from '../helpers/standin.js';
 
 const CLIENT = 'c'.repeat(32);
@@ -57,17 +56,7 @@ t.test('a whole session: hello, manifest, a pull, ops, the new baseline', async 
   peer.send({ t: 'tw_go', wantBase: false });
 
   // its manifest, MAC-checked as the client checks it
-  const intake = new ManifestIntake(key);
-  const entries: Entry[] = [];
-  for (;;) {
-    const m = await peer.next();
-    if (m.t === 'flist_head') intake.head(m);
-    else if (m.t === 'flist') entries.push(...intake.batch(m));
-    else if (m.t === 'flist_end') {
-      intake.end(m, entries.length);
-      break;
-    }
-  }
+  const { entries } = await readManifest(peer, key);
   t.same(entries.map((e) => e.path), ['.', 'a.txt', 'gone.txt', 'sub', 'sub/b.txt'], 'its tree, .tsync left out');
   peer.send({ t: 'req', index: entries.findIndex((e) => e.path === 'a.txt'), flags: 0, check: Buffer.alloc(0), sig: Buffer.alloc(0) });
   const data = await until(peer, 'data');
