@@ -15,6 +15,8 @@ export const EXIT = {
   FILE_IO: 11,
   PROTOCOL_STREAM: 12,
   AUTH: 15,
+  VAULT_DAMAGED: 16,
+  VAULT_ROLLBACK: 17,
   INTERRUPTED: 20,
   PARTIAL: 23,
   TIMEOUT: 30,
@@ -40,6 +42,9 @@ export type ErrorCode =
   | 'E_IO'
   | 'E_PROTOCOL'
   | 'E_AUTH'
+  | 'E_VAULT_KEY'
+  | 'E_VAULT_DAMAGED'
+  | 'E_VAULT_ROLLBACK'
   | 'E_INTERRUPTED'
   | 'E_PARTIAL'
   | 'E_TIMEOUT'
@@ -67,6 +72,9 @@ export const ERROR_TABLE: Record<ErrorCode, Row> = {
   E_IO: { exit: EXIT.FILE_IO, what: 'file I/O error' },
   E_PROTOCOL: { exit: EXIT.PROTOCOL_STREAM, what: 'protocol error: the peer sent invalid data' },
   E_AUTH: { exit: EXIT.AUTH, what: 'authentication failed' },
+  E_VAULT_KEY: { exit: EXIT.AUTH, what: 'the vault key does not open this vault, or a read-only key was asked to write' },
+  E_VAULT_DAMAGED: { exit: EXIT.VAULT_DAMAGED, what: 'vault data fails verification (tampered or corrupt)', hint: "run 'tsync vault check --read-data' to list what is damaged" },
+  E_VAULT_ROLLBACK: { exit: EXIT.VAULT_ROLLBACK, what: "the vault's history does not continue what this client saw before (rolled back or forked)" },
   E_INTERRUPTED: { exit: EXIT.INTERRUPTED, what: 'interrupted' },
   E_PARTIAL: { exit: EXIT.PARTIAL, what: 'some files could not be transferred' },
   E_TIMEOUT: { exit: EXIT.TIMEOUT, what: 'timed out: no data moved', hint: 'raise --timeout or check the link' },

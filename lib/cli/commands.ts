@@ -40,16 +40,29 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'keygen',
-    args: '[FILE]',
-    summary: 'make a pre-shared key for --key',
+    args: '[...FILES]',
+    summary: 'make a pre-shared key for --key, or a vault key (--vault FILE, --read-only KEY OUT)',
     more: [
       'Write a new random 256-bit key to FILE (default: ~/.config/tsync/key, or',
       '$XDG_CONFIG_HOME/tsync/key), readable only by you, and print it as a code',
       '(tsync-key:...) to copy to the other side. An existing FILE is kept unless --force is given.',
       'Use the key with --key FILE (or TSYNC_KEY_FILE) on the client and',
       'tsync --server --key FILE on the peer; see tsync(1), KEYS.',
+      'tsync keygen --vault FILE [--passphrase] writes a new read-write vault key;',
+      'tsync keygen --read-only KEY OUT writes the read-only key of KEY\'s vault (restore, log, check).',
     ].join('\n'),
     load: async () => (await import('./keygen.js')).keygen,
+  },
+  {
+    name: 'vault',
+    args: '<ACTION> [...VAULT]',
+    summary: 'list a vault\'s snapshots (log) or verify it (check)',
+    more: [
+      'tsync vault log   --vault KEY [host:]VAULT      snapshots: number, time, writer, files, bytes',
+      'tsync vault check --vault KEY [host:]VAULT [--read-data]   verify heads, indexes and trees (and every pack)',
+      'Pushing and restoring are runs: tsync --vault KEY SRC/ VAULT, tsync --vault KEY VAULT DEST/ [--at N|TIME].',
+    ].join('\n'),
+    load: async () => (await import('../vault/command.js')).vaultCommand,
   },
   {
     name: 'doctor',

@@ -5,7 +5,7 @@
 export type OptionKind = 'flag' | 'value' | 'list' | 'count';
 
 /** the subcommands; 'sync' is the run itself (`tsync SRC... DEST`) */
-export type CommandName = 'sync' | 'keygen' | 'doctor';
+export type CommandName = 'sync' | 'keygen' | 'doctor' | 'vault';
 
 export interface OptionSpec {
   /** long name without dashes; also the key in ParsedOptions (camelCased) */
@@ -23,15 +23,15 @@ export interface OptionSpec {
 
 export const OPTIONS: readonly OptionSpec[] = [
   { long: 'archive', short: 'a', kind: 'flag', help: "archive mode, rsync's -a; always on (recursive, times, permissions, symlinks), accepted for rsync habits" },
-  { long: 'rsh', short: 'e', kind: 'value', arg: 'CMD', help: "how to reach a remote host (default: ssh); run as CMD [user@]host tsync --server ...", in: ['sync', 'doctor'] },
-  { long: 'tsync-path', kind: 'value', arg: 'PROG', help: 'the tsync command on the remote side (default: tsync)', in: ['sync', 'doctor'] },
+  { long: 'rsh', short: 'e', kind: 'value', arg: 'CMD', help: "how to reach a remote host (default: ssh); run as CMD [user@]host tsync --server ...", in: ['sync', 'doctor', 'vault'] },
+  { long: 'tsync-path', kind: 'value', arg: 'PROG', help: 'the tsync command on the remote side (default: tsync)', in: ['sync', 'doctor', 'vault'] },
   { long: 'dry-run', short: 'n', kind: 'flag', help: 'decide and report everything, change nothing anywhere' },
   { long: 'delete', kind: 'flag', help: 'remove receiver files that SRC does not have (excluded files are kept)' },
   { long: 'itemize', short: 'i', kind: 'flag', help: 'one line per change, rsync-like codes' },
   { long: 'verbose', short: 'v', kind: 'count', help: 'more output; repeat for more' },
   { long: 'quiet', short: 'q', kind: 'flag', help: 'print only errors' },
   { long: 'stats', kind: 'flag', help: 'print totals at the end: files, bytes, time' },
-  { long: 'json', kind: 'flag', help: 'print one JSON summary object on stdout at the end', in: ['sync', 'doctor'] },
+  { long: 'json', kind: 'flag', help: 'print one JSON summary object on stdout at the end', in: ['sync', 'doctor', 'vault'] },
   { long: 'checksum', short: 'c', kind: 'flag', help: 'compare files by content hash, not size and mtime' },
   { long: 'update', short: 'u', kind: 'flag', help: 'never overwrite a receiver file that is newer than the sender\'s' },
   { long: 'exclude', kind: 'list', arg: 'PATTERN', help: 'exclude files matching PATTERN (rsync rules; repeatable)' },
@@ -52,7 +52,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'pre', kind: 'value', arg: 'CMD', help: 'run CMD with /bin/sh before syncing; if it fails nothing is synced' },
   { long: 'post', kind: 'value', arg: 'CMD', help: 'run CMD with /bin/sh after syncing, with the results in its environment' },
   { long: 'wait-lock', kind: 'value', arg: 'SECONDS', help: 'wait up to SECONDS for another run on the same destination to finish (default: 0, fail at once)' },
-  { long: 'help', short: 'h', kind: 'flag', help: 'show this help', in: ['sync', 'keygen', 'doctor'] },
+  { long: 'vault', kind: 'value', arg: 'KEYFILE', help: 'SRC or DEST is a vault, opened with this key (tsync keygen --vault): DEST a vault pushes a snapshot, SRC a vault restores one (default key: $TSYNC_VAULT_KEY); with keygen, the new vault key file to write', in: ['sync', 'vault', 'keygen'] },
+  { long: 'at', kind: 'value', arg: 'N|TIME', help: 'restore snapshot N, or the last one at or before TIME, instead of the newest' },
+  { long: 'read-data', kind: 'flag', help: 'vault check: also read every pack and verify every blob in it', in: ['vault'] },
+  { long: 'passphrase', kind: 'flag', help: 'protect the new vault key file with a passphrase (argon2id; asked on the terminal or read from $TSYNC_PASSPHRASE_FILE)', in: ['keygen'] },
+  { long: 'read-only', kind: 'flag', help: 'keygen --read-only KEY OUT: write a read-only key for KEY\'s vault (restore, log, check; never write)', in: ['keygen'] },
+  { long: 'help', short: 'h', kind: 'flag', help: 'show this help', in: ['sync', 'keygen', 'doctor', 'vault'] },
   { long: 'force', short: 'f', kind: 'flag', help: 'replace an existing key file', in: ['keygen'] },
   { long: 'version', short: 'V', kind: 'flag', help: 'print the version and protocol versions' },
   { long: 'server', kind: 'flag', hidden: true, help: 'run as the peer side, spoken to over stdin/stdout by a tsync client' },

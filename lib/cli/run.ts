@@ -183,6 +183,14 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
     hooks.tally.sent += sent;
     hooks.tally.received += received;
   };
+  // TSYNC_VAULT_KEY alone: a run whose SRC or DEST is a local vault (a remote one needs --vault, as nothing there is looked at before the run)
+  const envVault = !!process.env.TSYNC_VAULT_KEY && (await import('../vault/run.js')).holdsLocalVault(eps);
+  if (values.vault !== undefined || values.at !== undefined || envVault) {
+    if (values.vault === undefined && !process.env.TSYNC_VAULT_KEY) throw new TsyncError('E_USAGE', '--at reads a vault: give its key with --vault KEYFILE');
+    if (values['two-way']) throw new TsyncError('E_USAGE', '--two-way through a vault is not built yet: push with tsync --vault KEY DIR/ VAULT and restore with tsync --vault KEY VAULT DIR/');
+    const { runVault } = await import('../vault/run.js');
+    return runVault(values.vault, values.at as string | undefined, eps, options, reach, reporter, { before: hooks.before, note: hooks.note, lockWait, progress: hooks.display?.tick });
+  }
   if (values['two-way']) {
     // an attempt after a lost link is a whole new two-way run: what the lost one moved is now the same on both sides
     // (both changed, same hash: in step), its baseline was not written, and the file in flight resumes from its partial

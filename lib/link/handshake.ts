@@ -10,13 +10,13 @@ import { deriveKey } from '../tree/manifest.js';
 import { VERSION } from '../version.js';
 import { capsFor, chooseCodec, CODECS, type Codec } from './compress.js';
 import { authenticate, checkKeyPresence } from './key-proof.js';
-import { DIFF_CAP, DOCTOR_CAP, HASH_CAP, KEY_CAP, LOCK_CAP, ROUNDS_CAP, TWOWAY_CAP } from '../wire/caps.js';
+import { DIFF_CAP, DOCTOR_CAP, HASH_CAP, KEY_CAP, LOCK_CAP, ROUNDS_CAP, TWOWAY_CAP, VAULT_CAP } from '../wire/caps.js';
 import { ephemeral } from '../wire/secure.js';
 
 export type Hello = Extract<Message, { t: 'hello' }>;
 
 /** what every HELLO of ours offers (each capability is described in lib/wire/caps.ts) */
-export const CAPS = [HASH_CAP, TWOWAY_CAP, ...capsFor(CODECS), LOCK_CAP, DOCTOR_CAP, ROUNDS_CAP, DIFF_CAP];
+export const CAPS = [HASH_CAP, TWOWAY_CAP, ...capsFor(CODECS), LOCK_CAP, DOCTOR_CAP, ROUNDS_CAP, DIFF_CAP, VAULT_CAP];
 
 export interface Negotiated {
   version: number;

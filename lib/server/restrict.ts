@@ -99,7 +99,7 @@ export function resolveInRoot(r: Restriction, requested: string, follow = false)
 export function restrictStart(r: Restriction, role: Role, paths: readonly string[], options: StartOptions): { paths: string[]; options: StartOptions } {
   if (r.readOnly && writes(role)) throw new TsyncError('E_READ_ONLY', READ_ONLY_MESSAGE);
   // a destination (or replica) that is a link to a directory is followed, once, here: the receiver never re-reads the link
-  const mapped = paths.map((p) => resolveInRoot(r, p, writes(role)));
+  const mapped = paths.map((p) => resolveInRoot(r, p, writes(role) || role === 'vault'));
   // --backup-dir is the receiving side's (a two-way replica receives too): pulling, it names a directory on the client
   if (!options.backupDir || !writes(role)) return { paths: mapped, options };
   // --backup-dir: absolute (or ~) from the root, otherwise relative to the destination, as without --root

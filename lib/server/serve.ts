@@ -73,6 +73,10 @@ export async function runServer(limits: ServerLimits & { key?: unknown } = { rea
       // doctor's report loads only when asked for
       const { diagReport } = await import('../doctor/probe.js');
       conn.send({ t: 'diag', report: JSON.stringify(diagReport(paths[0], startAt, { readOnly: limits.readOnly, shown: (abs) => shownInRoot(limits, abs) })) });
+    } else if (start.role === 'vault') {
+      if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a vault session names exactly one vault');
+      const { serveVault } = await import('../vault/remote.js');
+      await serveVault(conn, paths[0], limits.readOnly);
     } else if (start.role === 'sender') {
       const sender = new Sender({ sources: toSources(paths), options }, events);
       await Promise.race([sender.run(conn, neg.key), conn.failed()]);

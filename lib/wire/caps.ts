@@ -33,3 +33,5 @@ export const KX_CAP = 'x25519=';
 export function codecCap(codec: string): string {
   return `z:${codec}`;
 }
+/** START role vault: the server is a vault's object store (lib/vault/remote.ts) */
+export const VAULT_CAP = 'vault';

@@ -41,10 +41,10 @@ export interface Entry {
 }
 
 /** twoway: a replica in a two-way run; doctor: answer one DIAG about the path and end (tsync doctor) */
-export type Role = 'sender' | 'receiver' | 'twoway' | 'doctor';
+export type Role = 'sender' | 'receiver' | 'twoway' | 'doctor' | 'vault';
 
 /** START's role byte; stable forever, like the tags */
-const ROLE_CODE: Record<Role, number> = { sender: 0, receiver: 1, twoway: 2, doctor: 8 };
+const ROLE_CODE: Record<Role, number> = { sender: 0, receiver: 1, twoway: 2, doctor: 8, vault: 9 };
 const CODE_ROLE = new Map<number, Role>(Object.entries(ROLE_CODE).map(([k, v]) => [v, k as Role]));
 
 export interface Rule {
@@ -118,7 +118,17 @@ export type Message =
   | { t: 'tw_ops_done'; failed: number }
   | { t: 'tw_save'; data: Buffer }
   | { t: 'tw_save_end'; count: number; digest: Buffer }
-  | { t: 'tw_saved' };
+  | { t: 'tw_saved' }
+  // a vault's object store (role 'vault', capability 'vault'): lib/vault/remote.ts
+  | { t: 'v_req'; id: number; op: VaultOpKind; name: string; off: number; len: number; data: Buffer }
+  | { t: 'v_res'; id: number; status: VaultStatusKind; size: number; data: Buffer; message: string };
+
+/** what a vault client asks of the store; a Part carries bytes of a Put or Claim that its End completes */
+export const VaultOp = { Get: 0, Part: 1, Put: 2, Claim: 3, List: 4, Delete: 5, Now: 6, End: 7 } as const;
+export type VaultOpKind = (typeof VaultOp)[keyof typeof VaultOp];
+/** Ok; Absent (no such object, or a claim lost); Failed (message says why, code first) */
+export const VaultStatus = { Ok: 0, Absent: 1, Failed: 2 } as const;
+export type VaultStatusKind = (typeof VaultStatus)[keyof typeof VaultStatus];
 
 /** a change a two-way client asks a replica to make to its own tree */
 export const TwOp = { Delete: 0, Rename: 1 } as const;
@@ -171,6 +181,8 @@ export const TAGS: Record<MessageType, number> = {
   tw_gone_end: 0x6d,
   progress: 0x45,
   diag: 0x46,
+  v_req: 0x70,
+  v_res: 0x71,
 };
 
 const BY_TAG = new Map<number, MessageType>(Object.entries(TAGS).map(([k, v]) => [v, k as MessageType]));
@@ -280,6 +292,12 @@ export function encodeMessage(m: Message): Buffer {
       break;
     case 'diag':
       w.str(m.report);
+      break;
+    case 'v_req':
+      w.uint(m.id).u8(m.op).str(m.name).uint(m.off).uint(m.len).bytes(m.data);
+      break;
+    case 'v_res':
+      w.uint(m.id).u8(m.status).uint(m.size).bytes(m.data).str(m.message);
       break;
   }
   return w.finish();
@@ -425,6 +443,20 @@ export function decodeMessage(buf: Buffer): Message {
     case 'diag':
       m = { t, report: r.str(LIMITS.json) };
       break;
+    case 'v_req': {
+      const id = r.uint();
+      const op = r.u8();
+      if (op > 7) throw new DecodeError(`bad vault operation ${op}`);
+      m = { t, id, op: op as VaultOpKind, name: r.str(LIMITS.path), off: r.uint(), len: r.uint(), data: r.bytes(LIMITS.frame) };
+      break;
+    }
+    case 'v_res': {
+      const id = r.uint();
+      const status = r.u8();
+      if (status > 2) throw new DecodeError(`bad vault status ${status}`);
+      m = { t, id, status: status as VaultStatusKind, size: r.uint(), data: r.bytes(LIMITS.frame), message: r.str(LIMITS.message) };
+      break;
+    }
   }
   r.end(t);
   return m;

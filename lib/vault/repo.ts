@@ -1,0 +1,366 @@
+// A vault opened by a client: its config checked against the key, its heads
+// checked against what this client saw before (rollback and fork show here,
+// exit 17), its index and trees read and verified, packs written, and a new
+// head claimed. The client's state ($XDG_STATE_HOME/tsync/vaults/) keeps the
+// last head accepted and this client's commit counter; its cache
+// ($XDG_CACHE_HOME/tsync/) keeps decrypted index segments and the files
+// cache of lib/vault/push.ts. Losing the cache costs time; losing the state
+// means the next contact trusts what it finds, and says so.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { TsyncError } from '../errors.js';
+import type { VaultKeys } from './keys.js';
+import type { ObjectStore } from './store.js';
+import {
+  BLOB,
+  blobId,
+  decodeIndex,
+  encodeIndex,
+  judgeConfig,
+  newConfig,
+  openBlob,
+  openHead,
+  PACK_TARGET,
+  PackBuilder,
+  packPath,
+  parseConfig,
+  SALT_LEN,
+  sealHead,
+  seqName,
+  sha256hex,
+  VaultDamage,
+  type BlobKind,
+  type BlobRef,
+  type Config,
+  type Head,
+  type IndexEntry,
+} from './format.js';
+
+export interface ClientDirs {
+  state: string;
+  cache: string;
+}
+
+export function clientDirs(env: NodeJS.ProcessEnv = process.env): ClientDirs {
+  const xdg = (v: string | undefined, fallback: string) => (v && path.isAbsolute(v) ? v : path.join(os.homedir(), fallback));
+  return { state: path.join(xdg(env.XDG_STATE_HOME, '.local/state'), 'tsync'), cache: path.join(xdg(env.XDG_CACHE_HOME, '.cache'), 'tsync') };
+}
+
+interface State {
+  seq: number;
+  hash: string;
+  counter: number;
+}
+
+/** a snapshot's head as read: its number, the head and the hash of its bytes */
+export interface HeadInfo {
+  seq: number;
+  head: Head;
+  hash: string;
+}
+
+const writeJson = (file: string, v: unknown): void => {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
+  fs.writeFileSync(tmp, JSON.stringify(v), { mode: 0o600 });
+  fs.renameSync(tmp, file);
+};
+const readJson = <T>(file: string): T | null => {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch {
+    return null;
+  }
+};
+
+export class Vault {
+  readonly index = new Map<string, IndexEntry>();
+  private readonly salts = new Map<string, Buffer>();
+  private readonly packCache = new Map<string, Buffer>();
+  latest: HeadInfo | null = null;
+  /** said once: this client had no record of the vault */
+  firstContact = false;
+
+  private constructor(
+    readonly store: ObjectStore,
+    readonly keys: VaultKeys,
+    readonly config: Config,
+    readonly dirs: ClientDirs,
+    private readonly note: (s: string) => void,
+  ) {}
+
+  /** Open the vault in store; with create, a vault that does not exist yet is made (a first push). */
+  static async open(store: ObjectStore, keys: VaultKeys, dirs: ClientDirs, o: { create: boolean; write: boolean; note: (s: string) => void }): Promise<Vault> {
+    if (o.write && !keys.signer) throw new TsyncError('E_VAULT_KEY', 'this is a read-only vault key: it can restore, list and check, but never write');
+    let raw = await store.get('config');
+    if (raw === null) {
+      if (!o.create) throw new TsyncError('E_SOURCE_MISSING', 'no vault there (it has no config object); push to it first to create it');
+      // two first pushes at once: one claims the config, the other takes it
+      if (!(await store.claim('config', Buffer.from(`${JSON.stringify(newConfig(keys), null, 1)}\n`)))) raw = await store.get('config');
+      else raw = await store.get('config');
+      if (raw === null) throw new TsyncError('E_IO', 'the vault config vanished as it was made');
+    }
+    const config = parseConfig(raw);
+    if (!config) throw new VaultDamage('config', 'is not a vault config');
+    const verdict = judgeConfig(keys, config);
+    if (verdict === 'key') throw new TsyncError('E_VAULT_KEY', 'this key does not open this vault (it was made with another key)');
+    if (verdict === 'format') throw new TsyncError('E_VERSION', `this vault uses format ${config['tsync-vault']} or chunk sizes this tsync does not know`);
+    if (verdict === 'damaged') throw new VaultDamage('config', 'is damaged');
+    return new Vault(store, keys, config, dirs, o.note);
+  }
+
+  private get stateFile(): string {
+    return path.join(this.dirs.state, 'vaults', `${this.config.id}.json`);
+  }
+
+  private get cacheDir(): string {
+    return path.join(this.dirs.cache, this.config.id);
+  }
+
+  /** this client's id, made once per state directory */
+  clientId(): string {
+    const file = path.join(this.dirs.state, 'client-id');
+    const have = readJson<string>(file);
+    if (typeof have === 'string' && /^[0-9a-f]{16}$/.test(have)) return have;
+    const id = randomBytes(8).toString('hex');
+    writeJson(file, id);
+    return id;
+  }
+
+  async readHead(seq: number): Promise<HeadInfo | null> {
+    const name = `heads/${seqName(seq)}`;
+    const bytes = await this.store.get(name);
+    if (bytes === null) return null;
+    return { seq, head: openHead(this.keys, bytes, name), hash: sha256hex(bytes) };
+  }
+
+  async headSeqs(): Promise<number[]> {
+    return (await this.store.list('heads')).map((o) => Number(o.name.slice(6))).sort((a, b) => a - b);
+  }
+
+  /**
+   * The newest head, checked against this client's state: it must descend
+   * from the last head this client accepted (exit 17 otherwise), through
+   * heads that each name the one before. Sets `latest`.
+   */
+  async refresh(): Promise<HeadInfo | null> {
+    const seqs = await this.headSeqs();
+    const state = readJson<State>(this.stateFile);
+    const top = seqs.length ? seqs[seqs.length - 1] : 0;
+    if (!state) {
+      if (top > 0 && !this.firstContact) this.note(`first contact with this vault from this client: trusting its newest head (snapshot ${top}) as it is`);
+      this.firstContact = true;
+      this.latest = top ? await this.mustHead(top) : null;
+      return this.latest;
+    }
+    if (top < state.seq) throw new TsyncError('E_VAULT_ROLLBACK', `the vault was rolled back: its newest snapshot is ${top}, but this client saw snapshot ${state.seq} before`);
+    let prev = await this.readHead(state.seq);
+    if (!prev || prev.hash !== state.hash) throw new TsyncError('E_VAULT_ROLLBACK', `the vault's history forked: snapshot ${state.seq} is not the one this client saw before`);
+    for (let s = state.seq + 1; s <= top; s++) {
+      const h = await this.mustHead(s);
+      if (h.head.prev !== prev.hash) throw new TsyncError('E_VAULT_ROLLBACK', `the vault's history forked: snapshot ${s} does not continue snapshot ${s - 1}`);
+      prev = h;
+    }
+    this.latest = prev;
+    return prev;
+  }
+
+  private async mustHead(seq: number): Promise<HeadInfo> {
+    const h = await this.readHead(seq);
+    if (!h) throw new VaultDamage(`heads/${seqName(seq)}`, 'is missing');
+    return h;
+  }
+
+  /** remember a head as accepted (after a push, or a restore that read it) */
+  accept(h: HeadInfo, counter?: number): void {
+    const old = readJson<State>(this.stateFile);
+    if (old && old.seq > h.seq) return;
+    writeJson(this.stateFile, { seq: h.seq, hash: h.hash, counter: counter ?? old?.counter ?? 0 });
+  }
+
+  counter(): number {
+    return readJson<State>(this.stateFile)?.counter ?? 0;
+  }
+
+  /** load every index segment a head lists (from the cache when it is there) */
+  async loadIndex(head: Head): Promise<void> {
+    for (const ref of head.index) {
+      const cached = path.join(this.cacheDir, 'index', ref.id);
+      let seg: Buffer | null = null;
+      try {
+        seg = fs.readFileSync(cached);
+      } catch {
+        seg = await this.readBlob(ref, ref.id, BLOB.Index);
+        fs.mkdirSync(path.dirname(cached), { recursive: true, mode: 0o700 });
+        fs.writeFileSync(cached, seg, { mode: 0o600 });
+      }
+      decodeIndex(seg, this.index, `index segment ${ref.id}`);
+    }
+  }
+
+  private async salt(pack: string): Promise<Buffer> {
+    let s = this.salts.get(pack) ?? this.packCache.get(pack)?.subarray(0, SALT_LEN);
+    if (!s) {
+      const got = await this.store.get(packPath(pack), 0, SALT_LEN);
+      if (!got || got.length !== SALT_LEN) throw new VaultDamage(packPath(pack), got ? 'truncated' : 'is missing');
+      s = got;
+      this.salts.set(pack, s);
+    }
+    return s;
+  }
+
+  /** a whole pack, verified against its name, kept while a few more are read */
+  async pack(name: string): Promise<Buffer> {
+    let bytes = this.packCache.get(name);
+    if (bytes) return bytes;
+    bytes = (await this.store.get(packPath(name))) ?? undefined;
+    if (!bytes) throw new VaultDamage(packPath(name), 'is missing');
+    if (sha256hex(bytes) !== name) throw new VaultDamage(packPath(name), 'does not match its name (tampered or corrupt)');
+    this.packCache.set(name, bytes);
+    if (this.packCache.size > 4) this.packCache.delete(this.packCache.keys().next().value!);
+    return bytes;
+  }
+
+  /** one blob by reference: a ranged read, or from a pack already fetched */
+  async readBlob(ref: BlobRef, id: string, kind: BlobKind, wholePack = false): Promise<Buffer> {
+    const cached = wholePack ? await this.pack(ref.pack) : this.packCache.get(ref.pack);
+    const sealed = cached ? cached.subarray(ref.off, ref.off + ref.len) : await this.store.get(packPath(ref.pack), ref.off, ref.len);
+    if (!sealed) throw new VaultDamage(packPath(ref.pack), 'is missing');
+    return openBlob(this.keys, ref, await this.salt(ref.pack), sealed, Buffer.from(id, 'hex'), kind);
+  }
+
+  /** a blob by id, through the index */
+  async blob(id: string, kind: BlobKind, wholePack = true): Promise<Buffer> {
+    const ref = this.index.get(id);
+    if (!ref) throw new VaultDamage(`chunk ${id.slice(0, 16)}`, 'is not in the vault\'s index (missing)');
+    return this.readBlob(ref, id, kind, wholePack);
+  }
+
+  /** the snapshot's tree: its serialized listing (lib/vault/tree.ts reads it) */
+  async treeBytes(head: Head): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for (const t of head.trees) {
+      // trees are content-addressed: a cached one is the same bytes, checked again against its id
+      const cached = path.join(this.cacheDir, 'trees', t.id);
+      let b: Buffer | null = null;
+      try {
+        b = fs.readFileSync(cached);
+        if (blobId(this.keys, BLOB.Tree, b).toString('hex') !== t.id) b = null;
+      } catch {
+        b = null;
+      }
+      if (!b) {
+        b = await this.readBlob(t, t.id, BLOB.Tree);
+        fs.mkdirSync(path.dirname(cached), { recursive: true, mode: 0o700 });
+        fs.writeFileSync(cached, b, { mode: 0o600 });
+      }
+      parts.push(b);
+    }
+    return Buffer.concat(parts);
+  }
+
+  /**
+   * Claim the next head for what this run wrote: a head built from the
+   * newest one each time, so a claim lost to another writer is retried on
+   * top of theirs (their index segments are kept in the union). Returns the
+   * head claimed.
+   */
+  async commit(build: (parent: HeadInfo | null, seq: number) => Head): Promise<HeadInfo> {
+    for (let attempt = 0; ; attempt++) {
+      const parent = this.latest;
+      const seq = (parent?.seq ?? 0) + 1;
+      const head = build(parent, seq);
+      head.prev = parent?.hash ?? '';
+      const bytes = sealHead(this.keys, head);
+      if (await this.store.claim(`heads/${seqName(seq)}`, bytes)) {
+        const info = { seq, head, hash: sha256hex(bytes) };
+        this.latest = info;
+        this.accept(info, head.counters[head.writer]);
+        return info;
+      }
+      if (attempt > 1000) throw new TsyncError('E_IO', 'could not claim a head after 1000 tries');
+      await this.refresh();
+    }
+  }
+
+  /** a writer of packs for this run; uploads overlap with the work that fills the next one */
+  packer(dryRun: boolean): Packer {
+    return new Packer(this, dryRun);
+  }
+
+  /** the files cache of lib/vault/push.ts */
+  get filesCacheFile(): string {
+    return path.join(this.cacheDir, 'files.json');
+  }
+}
+
+export class Packer {
+  private pack: PackBuilder | null = null;
+  private readonly uploads: Array<Promise<void>> = [];
+  /** entries this run added, for its index segment */
+  readonly added = new Map<string, IndexEntry>();
+  packs = 0;
+  bytes = 0;
+
+  constructor(
+    private readonly vault: Vault,
+    private readonly dryRun: boolean,
+  ) {}
+
+  has(id: string): boolean {
+    return this.vault.index.has(id) || this.added.has(id) || this.pending.has(id);
+  }
+
+  private readonly pending = new Map<string, BlobKind>();
+
+  async add(id: Buffer, kind: BlobKind, plain: Buffer): Promise<void> {
+    this.pack ??= new PackBuilder(this.vault.keys);
+    this.pack.add(id, kind, plain);
+    this.pending.set(id.toString('hex'), kind);
+    if (this.pack.size >= PACK_TARGET) await this.flush();
+  }
+
+  /** close the open pack and start its upload; at most two uploads at once */
+  async flush(): Promise<void> {
+    const p = this.pack;
+    if (!p || p.blobs.length === 0) return;
+    this.pack = null;
+    const { name, bytes } = p.finish();
+    for (const b of p.blobs) {
+      const id = b.id.toString('hex');
+      const e: IndexEntry = { pack: name, off: b.off, len: b.len, kind: this.pending.get(id)! };
+      this.added.set(id, e);
+      this.vault.index.set(id, e);
+      this.pending.delete(id);
+    }
+    this.packs++;
+    this.bytes += bytes.length;
+    if (this.dryRun) return;
+    this.uploads.push(this.vault.store.put(packPath(name), bytes));
+    if (this.uploads.length >= 2) await this.uploads.shift();
+  }
+
+  /** every pack stored */
+  async done(): Promise<void> {
+    await this.flush();
+    await Promise.all(this.uploads.splice(0));
+  }
+
+  /** the index segment of what this run added, in a pack of its own; null when nothing was */
+  async indexSegment(): Promise<(BlobRef & { id: string }) | null> {
+    await this.done();
+    if (this.added.size === 0) return null;
+    const seg = encodeIndex([...this.added].map(([id, e]) => [Buffer.from(id, 'hex'), e] as [Buffer, IndexEntry]));
+    const id = blobId(this.vault.keys, BLOB.Index, seg);
+    const p = new PackBuilder(this.vault.keys);
+    p.add(id, BLOB.Index, seg);
+    const { name, bytes } = p.finish();
+    this.packs++;
+    this.bytes += bytes.length;
+    if (!this.dryRun) await this.vault.store.put(packPath(name), bytes);
+    return { id: id.toString('hex'), pack: name, off: p.blobs[0].off, len: p.blobs[0].len };
+  }
+}
