@@ -105,7 +105,7 @@ export class PackBuilder {
 
 /** Open one sealed blob read from a pack at ref; checks its tag, kind and id. */
 export function openBlob(keys: VaultKeys, ref: BlobRef, salt: Buffer, sealed: Buffer, id: Buffer, kind: BlobKind): Buffer {
-  const where = `pack ${ref.pack} (blob at ${ref.off})`;
+  const where = `${packPath(ref.pack)} (blob at ${ref.off})`;
   if (sealed.length !== ref.len || sealed.length < TAG + 2) throw new VaultDamage(where, 'truncated');
   let plain: Buffer;
   try {
