@@ -12,7 +12,7 @@ export interface ChunkSizes {
   max: number;
 }
 
-/** measured on the bench trees: see bench/RESULTS.md (vault) and docs/design.md §11 */
+/** measured on the bench trees: see bench/RESULTS.md (vault) and docs/design.md §13 */
 export const CHUNK_SIZES: ChunkSizes = { min: 64 << 10, avg: 256 << 10, max: 1 << 20 };
 
 export class Chunker {

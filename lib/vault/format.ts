@@ -1,4 +1,4 @@
-// The vault's objects, byte for byte (docs/design.md §11). No I/O here.
+// The vault's objects, byte for byte (docs/design.md §13). No I/O here.
 //
 //   config              public JSON: format version, algorithms, chunk sizes,
 //                       the vault id, the writers' public key, and a MAC under

@@ -1,4 +1,4 @@
-// Vault keys (docs/design.md §11). A read-write key is 32 random bytes, the
+// Vault keys (docs/design.md §13). A read-write key is 32 random bytes, the
 // master secret. Everything else derives from it in a chain, as Tahoe-LAFS
 // derives its capabilities:
 //

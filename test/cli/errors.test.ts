@@ -10,6 +10,8 @@ const SHARED: ErrorCode[][] = [
   ['E_REFUSED', 'E_READ_ONLY'],
   ['E_REMOTE_START', 'E_REMOTE_JUNK'],
   ['E_CONNECT', 'E_CONNECTION_LOST'],
+  // exit 15: the key is wrong, whether a pipe's pre-shared key or a vault's
+  ['E_AUTH', 'E_VAULT_KEY'],
 ];
 
 t.test('every error code maps to a distinct-per-meaning exit code', async (t) => {

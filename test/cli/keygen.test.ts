@@ -70,7 +70,7 @@ t.test('a pasted code works as a key file; the key works at once', async (t) => 
 t.test('keygen usage errors and --help', async (t) => {
   const help = await runTsync(['keygen', '--help']);
   t.equal(help.code, 0);
-  t.match(help.stdout, /\$ tsync keygen \[options\] \[FILE\][^]*-f, --force/);
+  t.match(help.stdout, /\$ tsync keygen \[options\] \[\.\.\.FILES\][^]*-f, --force/);
   for (const [args, msg] of [
     [['keygen', '--bogus'], /unknown option --bogus for tsync keygen/],
     [['keygen', 'a', 'b'], /at most one FILE/],
