@@ -36,6 +36,7 @@ export class RemoteStore implements ObjectStore {
   }
 
   private async ask(op: VaultOpKind, name: string, o: { off?: number; len?: number; data?: Buffer } = {}): Promise<Res> {
+    if (this.conn.error) throw this.conn.error;
     const id = this.nextId++;
     const answer = new Promise<Res>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
     await this.conn.sendWait({ t: 'v_req', id, op, name, off: o.off ?? 0, len: o.len ?? 0, data: o.data ?? Buffer.alloc(0) });
@@ -152,7 +153,7 @@ export async function serveVault(conn: Connection, root: string, readOnly: boole
         }
       } catch (e) {
         const err = toTsyncError(e);
-        if (err.code === 'E_PROTOCOL' && m.op === VaultOp.Part) return void conn.fail(err);
+        if (err.code === 'E_PROTOCOL' && m.op === VaultOp.Part) return void conn.abort(err);
         reply(m.id, VaultStatus.Failed, { message: `${err.code} ${err.message}` });
       }
     });

@@ -31,6 +31,7 @@ import {
   sealHead,
   seqName,
   sha256hex,
+  squeeze,
   VaultDamage,
   type BlobKind,
   type BlobRef,
@@ -317,9 +318,9 @@ export class Packer {
   private readonly pending = new Map<string, BlobKind>();
 
   async add(id: Buffer, kind: BlobKind, plain: Buffer): Promise<void> {
-    this.pack ??= new PackBuilder(this.vault.keys);
-    this.pack.add(id, kind, plain);
     this.pending.set(id.toString('hex'), kind);
+    this.pack ??= new PackBuilder(this.vault.keys);
+    this.pack.add(id, kind, plain, squeeze(plain));
     if (this.pack.size >= PACK_TARGET) await this.flush();
   }
 
@@ -356,7 +357,7 @@ export class Packer {
     const seg = encodeIndex([...this.added].map(([id, e]) => [Buffer.from(id, 'hex'), e] as [Buffer, IndexEntry]));
     const id = blobId(this.vault.keys, BLOB.Index, seg);
     const p = new PackBuilder(this.vault.keys);
-    p.add(id, BLOB.Index, seg);
+    p.add(id, BLOB.Index, seg, squeeze(seg));
     const { name, bytes } = p.finish();
     this.packs++;
     this.bytes += bytes.length;
