@@ -12,6 +12,8 @@ import {
   PROTOCOL_MIN,
   PROTOCOL_VERSION,
   TAGS,
+  VaultOp,
+  VaultStatus,
   type Entry,
   type Message,
   type MessageType,
@@ -111,6 +113,10 @@ const SAMPLES: Message[] = [
   { t: 'progress', files: 999_999, totalFiles: 1_000_000, bytes: 5 * 2 ** 40, totalBytes: Number.MAX_SAFE_INTEGER, moved: 2 ** 33, listing: false, path: 'docs/naïve ファイル.iso', size: 5 * 2 ** 30, done: 2 ** 31 },
   { t: 'diag', report: JSON.stringify({ tsync: '0.1.0', root: { path: '/srv/ü' } }) },
   { t: 'diag', report: '' },
+  { t: 'v_req', id: 7, op: VaultOp.Part, name: 'data/ab/ab' + '0'.repeat(62), off: 524288, len: 0, data: Buffer.from([1, 2, 3]) },
+  { t: 'v_req', id: 0, op: VaultOp.End, name: '', off: 0, len: 0, data: Buffer.alloc(0) },
+  { t: 'v_res', id: 7, status: VaultStatus.Failed, size: 3 << 20, data: Buffer.alloc(0), message: 'E_READ_ONLY this server is read-only' },
+  { t: 'v_res', id: 1, status: VaultStatus.Ok, size: 0, data: Buffer.from('[]'), message: '' },
   { t: 'done', stats: JSON.stringify({ files: 3, bytes: 5 * 2 ** 30, names: ['ü', 'e\u0301'] }) },
   { t: 'start', role: 'twoway', paths: ['~/docs'], options: { ...baseOptions, modifyWindow: 2 } },
   { t: 'ping', seq: 0, clock: 1_795_430_000_123 },
@@ -194,6 +200,8 @@ t.test('tags are stable and unique', async (t) => {
     tw_diff: 0x6b,
     tw_gone: 0x6c,
     tw_gone_end: 0x6d,
+    v_req: 0x70,
+    v_res: 0x71,
   });
   const values = Object.values(TAGS);
   t.equal(new Set(values).size, values.length, 'no two types share a tag');
