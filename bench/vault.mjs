@@ -45,7 +45,23 @@ function timed(argv, env, memFile = path.join(WORK, 'client.mem')) {
   rm(memFile);
   ssh.reset();
   const ms = sh('/usr/bin/time', ['-f', '%M', '-o', memFile, ...argv], env);
-  return { ms, rss: Number(fs.readFileSync(memFile, 'utf8').trim().split('\n').pop()), bytes: ssh.bytes() };
+  return { ms, rss: Number(fs.readFileSync(memFile, 'utf8').trim().split('\n').pop()), bytes: wireBytes() };
+}
+
+/**
+ * ssh.bytes(), once every ssh client of the run has logged its count:
+ * restic exits without waiting for its ssh, which writes the line a moment
+ * later (untimed here; up to 5 s, else null)
+ */
+function wireBytes() {
+  const log = ssh.rsh.match(/-E (\S+)/)[1];
+  for (let i = 0; i < 100; i++) {
+    const text = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
+    const logins = text.match(/Authenticated to /g)?.length ?? 0;
+    if (logins > 0 && (text.match(/Transferred: /g)?.length ?? 0) >= logins) return ssh.bytes();
+    sh('sleep', ['0.05']);
+  }
+  return null;
 }
 
 // Each tool: init (untimed; tsync's first push makes the vault), push(dir,
