@@ -23,22 +23,30 @@
 // peak RSS of both sides (the server under GNU time through --tsync-path).
 //
 // usage: node bench/vault.mjs [--runs N] [--only initial,noop,v2,restore]
-//          [--tools tsync,restic,borg] [--data DIR] [--json FILE]
+//          [--tools tsync,restic,borg] [--tsync BIN] [--data DIR] [--json FILE]
 //        node bench/vault.mjs --many 1000000 [--data DIR] [--json FILE]
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DATA, JSON_OUT, ONLY, RUNS, TSYNC, ensureData, median, opt, rm, root, sh, startSshd } from './common.mjs';
+import { DATA, JSON_OUT, ONLY, RUNS, TSYNC as BUILT, ensureData, median, opt, rm, sh, startSshd } from './common.mjs';
 
 const WORK = path.join(DATA, 'vault');
+// --tsync BIN: measure that tsync (e.g. a build of a clean checkout made
+// with `git archive`) instead of this worktree's bin/tsync, which a
+// concurrent `npm run build` could replace halfway through the runs
+const TSYNC = path.resolve(opt('tsync', BUILT));
+const tsyncRoot = path.resolve(path.dirname(TSYNC), '..');
 const TOOLS = opt('tools', 'tsync,restic,borg').split(',').filter(Boolean);
 const MANY = Number(opt('many', '0'));
 const PASS = 'bench-passphrase';
 const ssh = await startSshd();
 const HOST = ssh.host;
-const commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-const dirty = execFileSync('git', ['-C', root, 'status', '--porcelain', '--', 'lib'], { encoding: 'utf8' }).trim() !== '';
+const git = (...a) => { try { return execFileSync('git', ['-C', tsyncRoot, ...a], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return null; } };
+const commit = git('rev-parse', '--short', 'HEAD') ?? `not a git checkout (${tsyncRoot})`;
+const dirty = git('status', '--porcelain', '--', 'lib') ? true : false;
+const distSha = () => execFileSync('sha256sum', [path.join(tsyncRoot, 'dist/tsync.mjs')], { encoding: 'utf8' }).slice(0, 16);
+const shaAtStart = distSha();
 
 /** run argv under GNU time; returns { ms, rss (KiB), bytes } */
 function timed(argv, env, memFile = path.join(WORK, 'client.mem')) {
@@ -105,14 +113,21 @@ function series(tool, i) {
   sh('cp', ['-a', path.join(DATA, 'small'), work]);
   sh('sync', []);
   const out = {};
-  out.initial = t.push(s, work, 'a1');
-  out.noop = t.push(s, work, 'a2');
-  sh('rsync', ['-a', '--delete', path.join(DATA, 'small-v2') + '/', work + '/']);
-  sh('sync', []);
-  out.v2 = t.push(s, work, 'a3');
   const dest = path.join(s, 'restore');
-  fs.mkdirSync(dest);
-  out.restore = t.restore(s, 'a3', dest);
+  try {
+    out.initial = t.push(s, work, 'a1');
+    out.noop = t.push(s, work, 'a2');
+    sh('rsync', ['-a', '--delete', path.join(DATA, 'small-v2') + '/', work + '/']);
+    sh('sync', []);
+    out.v2 = t.push(s, work, 'a3');
+    fs.mkdirSync(dest);
+    out.restore = t.restore(s, 'a3', dest);
+  } catch (e) {
+    // a failed step is reported as such, and the series ends there
+    out.error = String(e.message).split('\n').filter((l) => /error|exited/.test(l)).map((l) => l.replace(/^.* exited/, 'exited')).join(' / ');
+    rm(s);
+    return out;
+  }
   // check the restore, untimed: a wrong restore is no result
   try {
     execFileSync('diff', ['-r', '-q', path.join(DATA, 'small-v2'), restoredAt(dest, work)], { stdio: 'pipe' });
@@ -166,7 +181,7 @@ async function many() {
 }
 
 fs.mkdirSync(WORK, { recursive: true });
-console.log(`commit ${commit}${dirty ? ' (lib/ has uncommitted changes)' : ''}; transport: ssh to ${HOST}:${ssh.port}; wire bytes are ssh's client-side count, both directions`);
+console.log(`tsync ${TSYNC}, commit ${commit}${dirty ? ' (lib/ has uncommitted changes)' : ''}, dist/tsync.mjs sha256 ${shaAtStart}; transport: ssh to ${HOST}:${ssh.port}; wire bytes are ssh's client-side count, both directions`);
 console.log(`load at start: ${uptime()}`);
 let results;
 if (MANY) results = await many();
@@ -179,7 +194,8 @@ else {
     for (const tool of order) {
       const r = series(tool, i);
       samples[tool].push(r);
-      console.error(`run ${i + 1} ${tool}: ${['initial', 'noop', 'v2', 'restore'].map((w) => `${w} ${Math.round(r[w].ms)} ms ${r[w].bytes} B ${r[w].rss} KiB`).join(', ')}; repo ${r.repoBytes} B${r.restoreOk ? '' : ', RESTORE WRONG'}`);
+      const steps = ['initial', 'noop', 'v2', 'restore'].filter((w) => r[w]).map((w) => `${w} ${Math.round(r[w].ms)} ms ${r[w].bytes} B ${r[w].rss} KiB`);
+      console.error(`run ${i + 1} ${tool}: ${steps.join(', ')}${r.error ? `; FAILED: ${r.error}` : `; repo ${r.repoBytes} B${r.restoreOk ? '' : ', RESTORE WRONG'}`}`);
     }
   }
   results = [];
@@ -187,6 +203,11 @@ else {
     if (ONLY?.length && !ONLY.includes(w)) continue;
     const row = { workload: w, runs: RUNS };
     for (const t of TOOLS) {
+      const failed = samples[t].filter((r) => !r[w]);
+      if (failed.length) {
+        row[t] = { failed: `${failed.length} of ${RUNS} runs: ${failed[0].error}` };
+        continue;
+      }
       row[t] = {
         ms: Math.round(median(samples[t].map((r) => r[w].ms))),
         bytes: median(samples[t].map((r) => r[w].bytes)),
@@ -195,22 +216,23 @@ else {
       };
     }
     for (const t of ['restic', 'borg']) {
-      if (!row.tsync || !row[t]) continue;
+      if (!row.tsync?.ms || !row[t]?.ms) continue;
       row[`timeVs${t}`] = +(row.tsync.ms / row[t].ms).toFixed(3);
       row[`bytesVs${t}`] = +(row.tsync.bytes / row[t].bytes).toFixed(3);
     }
     results.push(row);
     console.log(
       `${w.padEnd(8)} ` +
-        TOOLS.map((t) => `${t} ${row[t].ms} ms ${row[t].bytes} B ${(row[t].rssKiB / 1024).toFixed(0)} MiB`).join(' | ') +
+        TOOLS.map((t) => (row[t].failed ? `${t} FAILED (${row[t].failed})` : `${t} ${row[t].ms} ms ${row[t].bytes} B ${(row[t].rssKiB / 1024).toFixed(0)} MiB`)).join(' | ') +
         (row.timeVsrestic !== undefined ? ` | tsync/restic time x${row.timeVsrestic} bytes x${row.bytesVsrestic}` : '') +
         (row.timeVsborg !== undefined ? ` | tsync/borg time x${row.timeVsborg} bytes x${row.bytesVsborg}` : ''),
     );
   }
   const restoreOk = Object.fromEntries(TOOLS.map((t) => [t, samples[t].every((r) => r.restoreOk)]));
-  const repoBytes = Object.fromEntries(TOOLS.map((t) => [t, median(samples[t].map((r) => r.repoBytes))]));
+  const repoBytes = Object.fromEntries(TOOLS.map((t) => [t, samples[t].some((r) => r.error) ? null : median(samples[t].map((r) => r.repoBytes))]));
   console.log(`restores equal to small-v2: ${JSON.stringify(restoreOk)}; repository size after the three pushes (median): ${JSON.stringify(repoBytes)}`);
   results.push({ restoreOk, repoBytes });
 }
 console.log(`load at end: ${uptime()}`);
-if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ date: new Date().toISOString(), commit, dirty, runs: RUNS, results }, null, 2) + '\n');
+if (distSha() !== shaAtStart) console.log(`dist/tsync.mjs CHANGED during the runs (now ${distSha()}): the tsync figures mix two builds`);
+if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ date: new Date().toISOString(), tsync: TSYNC, commit, dirty, distSha: shaAtStart, runs: RUNS, results }, null, 2) + '\n');

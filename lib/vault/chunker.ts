@@ -55,25 +55,33 @@ export class Chunker {
   }
 
   /**
-   * The chunks of a stream of buffers, each a Buffer of its own. Holds at
-   * most one maximum chunk plus one input buffer.
+   * The chunks of a stream of buffers. Pieces are gathered until two
+   * maximum chunks' worth are there, then cut; holds at most that plus one
+   * piece. The chunks are views of the gathered bytes, not copies.
    */
   async *chunks(input: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<Buffer> {
-    let pending: Buffer = Buffer.alloc(0);
+    const { max } = this.sizes;
+    let parts: Buffer[] = [];
+    let size = 0;
     for await (const piece of input) {
-      pending = pending.length ? Buffer.concat([pending, piece]) : piece;
+      parts.push(piece);
+      size += piece.length;
+      if (size < 2 * max) continue;
+      const buf = parts.length === 1 ? parts[0] : Buffer.concat(parts, size);
       let off = 0;
-      while (pending.length - off >= this.sizes.max) {
-        const len = this.cut(pending, off, pending.length);
-        yield Buffer.from(pending.subarray(off, off + len));
+      while (buf.length - off >= max) {
+        const len = this.cut(buf, off, buf.length);
+        yield buf.subarray(off, off + len);
         off += len;
       }
-      pending = pending.subarray(off);
+      parts = [buf.subarray(off)];
+      size = buf.length - off;
     }
+    const buf = parts.length === 1 ? parts[0] : Buffer.concat(parts, size);
     let off = 0;
-    while (off < pending.length) {
-      const len = this.cut(pending, off, pending.length);
-      yield Buffer.from(pending.subarray(off, off + len));
+    while (off < buf.length) {
+      const len = this.cut(buf, off, buf.length);
+      yield buf.subarray(off, off + len);
       off += len;
     }
   }

@@ -8,6 +8,7 @@
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Events } from '../cli/report.js';
 import { emptyStats, type Stats } from '../cli/stats.js';
@@ -19,19 +20,35 @@ import { describeFsError } from '../errors.js';
 import { Chunker } from './chunker.js';
 import { BLOB, blobId, type Head } from './format.js';
 import type { Vault } from './repo.js';
-import { decodeTree, encodeLine, type SnapEntry } from './tree.js';
+import { decodeLine, decodeTree, encodeLine, Listing, type SnapEntry } from './tree.js';
 
-/** path -> [size, mtime us, inode, sha256, chunk ids] */
-type FilesCache = Record<string, [number, number, number, string, string[]]>;
-
-function loadFilesCache(vault: Vault): FilesCache {
+/**
+ * The files cache: one JSON line per file this client pushed last time,
+ * [path, size, mtime µs, inode, sha256]. Held as path -> "size:mtime:ino:hash";
+ * a hit reuses the previous snapshot's chunk list for the file when that
+ * snapshot recorded the same content.
+ */
+function loadFilesCache(vault: Vault): Map<string, string> {
+  const out = new Map<string, string>();
+  let text: string;
   try {
-    const c = JSON.parse(fs.readFileSync(vault.filesCacheFile, 'utf8')) as FilesCache;
-    return typeof c === 'object' && c !== null ? c : {};
+    text = fs.readFileSync(vault.filesCacheFile, 'utf8');
   } catch {
-    return {};
+    return out;
   }
+  for (const line of text.split('\n')) {
+    try {
+      const [p, size, mtime, ino, hash] = JSON.parse(line) as [string, number, number, number, string];
+      out.set(p, cacheKey(size, mtime, ino, hash));
+    } catch {
+      // a torn or foreign line: that file is read again
+    }
+  }
+  return out;
 }
+
+/** what the cache holds of a file: enough to tell it is the one the previous snapshot recorded */
+const cacheKey = (size: number, mtime: number, ino: number, hash: string): string => `${size}:${mtime}:${ino}:${hash.slice(0, 16)}`;
 
 /** The previous snapshot's entries, by path (for -i and the statistics). */
 export async function snapshotEntries(vault: Vault, head: Head): Promise<SnapEntry[]> {
@@ -45,21 +62,23 @@ export interface PushResult {
   packs: number;
 }
 
+const LINES_BATCH = 64 << 10;
+
 export async function pushSnapshot(vault: Vault, sources: Source[], options: StartOptions, events: Events): Promise<PushResult> {
   const parent = await vault.refresh();
-  const before = new Map<string, SnapEntry>();
+  const where = 'the tree of the newest snapshot';
+  // the previous listing, line by line as stored: parsed only where a path is met again
+  let before: Listing | null = null;
   if (parent) {
     await vault.loadIndex(parent.head);
-    for (const e of await snapshotEntries(vault, parent.head)) before.set(e.path, e);
+    before = new Listing(await vault.treeBytes(parent.head), where);
   }
   const cache = loadFilesCache(vault);
-  const nextCache: FilesCache = {};
+  const cacheOut = options.dryRun ? null : new LineFile(vault.filesCacheFile);
   const chunker = new Chunker(vault.keys.cdcKey);
   const packer = vault.packer(options.dryRun);
   const stats = emptyStats();
   const scanner = new Scanner(Filter.create(options.rules, { ignoreFiles: options.ignoreFiles }), (w) => events.warn({ path: w.path, code: w.code, message: w.message }));
-  const lines: string[] = [];
-  let total = 0;
 
   const store = async (chunk: Buffer): Promise<string> => {
     const id = blobId(vault.keys, BLOB.Data, chunk);
@@ -73,60 +92,76 @@ export async function pushSnapshot(vault: Vault, sources: Source[], options: Sta
     return hex;
   };
 
-  for (const batch of scanner.scan(sources)) {
-    for (const { entry, abs } of batch) {
-      const e: SnapEntry = { ...entry };
-      stats.entries++;
-      const old = before.get(e.path);
-      before.delete(e.path);
-      if (e.type === 'f') {
-        stats.files++;
-        stats.totalSize += e.size;
-        const ino = fs.lstatSync(abs, { throwIfNoEntry: false })?.ino ?? -1;
-        const hit = cache[e.path];
-        if (hit && hit[0] === e.size && hit[1] === e.mtime && hit[2] === ino && hit[4].every((c) => packer.has(c))) {
-          e.hash = hit[3];
-          e.chunks = hit[4];
-          stats.bytesMatched += e.size;
-        } else {
-          try {
-            const h = createHash('sha256');
-            const chunks: string[] = [];
-            const hashed = async function* () {
-              for await (const b of readListed(abs, e)) {
-                h.update(b);
-                yield b;
-              }
-            };
-            for await (const c of chunker.chunks(hashed())) chunks.push(await store(c));
-            e.hash = h.digest('hex');
-            e.chunks = chunks;
-          } catch (err) {
-            const why = err instanceof ChangedError ? err.message : describeFsError(err);
-            events.warn({ path: e.path, code: 'E_PARTIAL', message: `not recorded: ${why}` });
-            if (old && old.type === 'f') lines.push(encodeLine(old));
+  /** a file's content: from the files cache and the previous snapshot, else read and chunked */
+  const content = async (e: SnapEntry, abs: string, old: SnapEntry | null): Promise<boolean> => {
+    const ino = fs.lstatSync(abs, { throwIfNoEntry: false })?.ino ?? -1;
+    const hit = cache.get(e.path);
+    if (hit && old?.type === 'f' && old.chunks && old.hash && hit === cacheKey(e.size, e.mtime, ino, old.hash) && old.chunks.every((c) => packer.has(c))) {
+      e.hash = old.hash;
+      e.chunks = old.chunks;
+      stats.bytesMatched += e.size;
+    } else {
+      try {
+        const h = createHash('sha256');
+        const chunks: string[] = [];
+        const hashed = async function* () {
+          for await (const b of readListed(abs, e)) {
+            h.update(b);
+            yield b;
+          }
+        };
+        for await (const c of chunker.chunks(hashed())) chunks.push(await store(c));
+        e.hash = h.digest('hex');
+        e.chunks = chunks;
+      } catch (err) {
+        const why = err instanceof ChangedError ? err.message : describeFsError(err);
+        events.warn({ path: e.path, code: 'E_PARTIAL', message: `not recorded: ${why}` });
+        return false;
+      }
+    }
+    cacheOut?.write(JSON.stringify([e.path, e.size, e.mtime, ino, e.hash]));
+    return true;
+  };
+
+  // the scan, as the listing's lines in batches: chunked as they come, never held whole
+  const listing = async function* (): AsyncGenerator<Buffer> {
+    let lines = '';
+    for (const batch of scanner.scan(sources)) {
+      for (const { entry, abs } of batch) {
+        const e: SnapEntry = { ...entry };
+        stats.entries++;
+        const raw = before?.take(e.path);
+        const old = raw === undefined ? null : decodeLine(raw, where);
+        if (e.type === 'f') {
+          stats.files++;
+          stats.totalSize += e.size;
+          if (!(await content(e, abs, old))) {
+            // what could not be read keeps its previous version
+            if (raw !== undefined && old?.type === 'f') lines += `${raw}\n`;
             continue;
           }
         }
-        nextCache[e.path] = [e.size, e.mtime, ino, e.hash!, e.chunks!];
+        itemize(e, old ?? undefined, events, stats);
+        lines += encodeLine(e);
+        if (lines.length >= LINES_BATCH) {
+          yield Buffer.from(lines);
+          lines = '';
+        }
       }
-      itemize(e, old, events, stats);
-      lines.push(encodeLine(e));
-      total++;
     }
-  }
-  for (const gone of before.values()) {
-    stats.deleted++;
-    events.item('*deleting', gone.path, gone.type, '', 0);
-  }
+    if (lines) yield Buffer.from(lines);
+  };
 
-  // the listing, chunked like data: an unchanged stretch of a big tree is stored once
   const treeIds: string[] = [];
-  for await (const c of chunker.chunks([Buffer.from(lines.join(''))])) {
+  for await (const c of chunker.chunks(listing())) {
     const id = blobId(vault.keys, BLOB.Tree, c);
     const hex = id.toString('hex');
     if (!packer.has(hex)) await packer.add(id, BLOB.Tree, c);
     treeIds.push(hex);
+  }
+  for (const gone of before?.rest() ?? []) {
+    stats.deleted++;
+    events.item('*deleting', gone.path, gone.type, '', 0);
   }
   const segment = await packer.indexSegment();
   if (options.dryRun) return { stats, snapshot: 0, packs: packer.packs };
@@ -150,24 +185,46 @@ export async function pushSnapshot(vault: Vault, sources: Source[], options: Sta
       bytes: stats.totalSize,
     };
   });
-  saveFilesCache(vault, nextCache);
-  void total;
+  cacheOut?.commit();
   return { stats, snapshot: info.seq, packs: packer.packs };
 }
 
-const pick = (r: { pack: string; off: number; len: number }) => ({ pack: r.pack, off: r.off, len: r.len });
-
-function saveFilesCache(vault: Vault, c: FilesCache): void {
-  try {
-    const dir = vault.filesCacheFile.replace(/\/[^/]+$/, '');
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const tmp = `${vault.filesCacheFile}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(c), { mode: 0o600 });
-    fs.renameSync(tmp, vault.filesCacheFile);
-  } catch {
-    // a cache: the next push reads everything again
+/** lines written to a temporary beside file as they come, renamed over it by commit() */
+class LineFile {
+  private fd: number | null = null;
+  private readonly tmp: string;
+  private buf = '';
+  constructor(private readonly file: string) {
+    this.tmp = `${file}.tmp-${process.pid}`;
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      this.fd = fs.openSync(this.tmp, 'w', 0o600);
+    } catch {
+      this.fd = null; // a cache: without it the next push reads everything
+    }
+  }
+  write(line: string): void {
+    if (this.fd === null) return;
+    this.buf += `${line}\n`;
+    if (this.buf.length >= LINES_BATCH) this.flush();
+  }
+  private flush(): void {
+    if (this.fd !== null && this.buf) fs.writeSync(this.fd, this.buf);
+    this.buf = '';
+  }
+  commit(): void {
+    if (this.fd === null) return;
+    try {
+      this.flush();
+      fs.closeSync(this.fd);
+      fs.renameSync(this.tmp, this.file);
+    } catch {
+      fs.rmSync(this.tmp, { force: true });
+    }
   }
 }
+
+const pick = (r: { pack: string; off: number; len: number }) => ({ pack: r.pack, off: r.off, len: r.len });
 
 /** rsync's sending-side codes, against the snapshot before */
 function itemize(e: SnapEntry, old: SnapEntry | undefined, events: Events, stats: Stats): void {

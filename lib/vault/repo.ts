@@ -294,7 +294,7 @@ export class Vault {
 
   /** the files cache of lib/vault/push.ts */
   get filesCacheFile(): string {
-    return path.join(this.cacheDir, 'files.json');
+    return path.join(this.cacheDir, 'files.jsonl');
   }
 }
 
