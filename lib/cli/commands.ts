@@ -56,10 +56,12 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'vault',
     args: '<ACTION> [...VAULT]',
-    summary: 'list a vault\'s snapshots (log) or verify it (check)',
+    summary: 'list a vault\'s snapshots (log), verify it (check), or let old ones go (forget)',
     more: [
       'tsync vault log   --vault KEY [host:]VAULT      snapshots: number, time, writer, files, bytes',
       'tsync vault check --vault KEY [host:]VAULT [--read-data]   verify heads, indexes and trees (and every pack)',
+      'tsync vault forget --vault KEY [host:]VAULT --keep-last N [--keep-hourly|daily|weekly|monthly N] [-n]',
+      '                  forget what no rule keeps; packs unreferenced a day (host clock) after a forget marked them are deleted',
       'Pushing and restoring are runs: tsync --vault KEY SRC/ VAULT, tsync --vault KEY VAULT DEST/ [--at N|TIME].',
     ].join('\n'),
     load: async () => (await import('../vault/command.js')).vaultCommand,

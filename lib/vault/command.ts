@@ -8,13 +8,19 @@ import { rshCommand } from '../link/spawn.js';
 import type { StartOptions } from '../wire/schema.js';
 import { printable } from '../text.js';
 import { loadVaultKey } from './keys.js';
-import { vaultCheck, vaultLog, withStore } from './run.js';
+import { vaultCheck, vaultLog, withStore, type Reach } from './run.js';
+import { clientDirs, Vault } from './repo.js';
+import { forget, GRACE_MS, type Policy } from './forget.js';
+import type { VaultKeys } from './keys.js';
+import type { OptionValues } from '../cli/parse.js';
+import { num } from '../cli/parse.js';
+import type { Out } from '../cli/report.js';
 
 const QUIET: StartOptions = { delete: false, dryRun: false, checksum: false, update: false, ignoreFiles: false, rules: [], backupDir: '', modifyWindow: 0, timeout: 0, compress: false, compressLevel: 6, partial: false };
 
 export const vaultCommand: Handler = async ({ values, positional }, out) => {
   const [action, where, ...extra] = positional;
-  if (action !== 'log' && action !== 'check') throw new TsyncError('E_USAGE', `tsync vault takes log or check${action ? `, not ${JSON.stringify(action)}` : ''} (push and restore are runs: tsync --vault KEY SRC/ VAULT)`);
+  if (action !== 'log' && action !== 'check' && action !== 'forget') throw new TsyncError('E_USAGE', `tsync vault takes log, check or forget${action ? `, not ${JSON.stringify(action)}` : ''} (push and restore are runs: tsync --vault KEY SRC/ VAULT)`);
   if (!where || extra.length) throw new TsyncError('E_USAGE', `tsync vault ${action} takes one VAULT`);
   if (values['read-data'] && action !== 'check') throw new TsyncError('E_USAGE', '--read-data goes with tsync vault check');
   const keys = await loadVaultKey(values.vault);
@@ -30,6 +36,7 @@ export const vaultCommand: Handler = async ({ values, positional }, out) => {
     }
     return 0;
   }
+  if (action === 'forget') return forgetCommand(values, keys, where, reach, note, out);
   const { result: report } = await withStore(parseEndpoint(where), reach, QUIET, (store) => vaultCheck(store, keys, Boolean(values['read-data']), note));
   for (const p of report.problems) out.stderr(`tsync: ${printable(p)}\n`);
   if (json) out.stdout(`${JSON.stringify({ ok: report.problems.length === 0, ...report })}\n`);
@@ -37,3 +44,19 @@ export const vaultCommand: Handler = async ({ values, positional }, out) => {
   if (report.problems.length) throw new TsyncError('E_VAULT_DAMAGED', `vault check found ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} (listed above)`);
   return 0;
 };
+
+async function forgetCommand(values: OptionValues, keys: VaultKeys, where: string, reach: Reach, note: (s: string) => void, out: Out): Promise<number> {
+  const n = (k: string) => num(values, `keep-${k}`, 0, { integer: true, max: 1e9 });
+  const policy: Policy = { last: n('last'), hourly: n('hourly'), daily: n('daily'), weekly: n('weekly'), monthly: n('monthly') };
+  if (Object.values(policy).every((v) => v === 0)) throw new TsyncError('E_USAGE', 'tsync vault forget needs a rule: --keep-last N, --keep-hourly N, --keep-daily N, --keep-weekly N or --keep-monthly N');
+  const dryRun = Boolean(values['dry-run']);
+  const { result: r } = await withStore(parseEndpoint(where), reach, QUIET, async (store) => forget(await Vault.open(store, keys, clientDirs(), { create: false, write: true, note }), policy, { dryRun, graceMs: GRACE_MS }));
+  if (values.json) out.stdout(`${JSON.stringify({ dryRun, ...r })}\n`);
+  else {
+    const would = dryRun ? 'would ' : '';
+    out.stdout(`${would}keep ${r.kept.length} snapshot${r.kept.length === 1 ? '' : 's'}: ${r.kept.join(' ') || '-'}\n`);
+    out.stdout(`${would}forget ${r.forgotten.length}: ${r.forgotten.join(' ') || '-'}\n`);
+    out.stdout(`${would}delete ${r.deleted} pack${r.deleted === 1 ? '' : 's'} (${r.freed} bytes) marked at least a day ago; ${would}mark ${r.marked} (${r.rewritten} rewritten first)${r.sweepAfter ? `, to go after ${new Date(r.sweepAfter).toISOString()} (host clock)` : ''}\n`);
+  }
+  return 0;
+}

@@ -241,8 +241,12 @@ export interface Head {
   index: Array<BlobRef & { id: string }>;
   files: number;
   bytes: number;
-  /** the snapshot this one was made from, when it is a two-way merge (vault part 2) */
-  parents?: number[];
+  /** 'forget': a head that records a forget (its trees are the newest kept snapshot's), not a snapshot */
+  kind?: 'forget';
+  /** every snapshot number forgotten so far */
+  forgotten?: number[];
+  /** packs found unreferenced, with the host's time then: deleted once still unreferenced a grace period later */
+  marked?: Array<{ pack: string; at: number }>;
 }
 
 const SIG = 64;

@@ -71,6 +71,7 @@ export async function pushSnapshot(vault: Vault, sources: Source[], options: Sta
   let before: Listing | null = null;
   if (parent) {
     await vault.loadIndex(parent.head);
+    vault.dropMarked(parent.head);
     before = new Listing(await vault.treeBytes(parent.head), where);
   }
   const cache = loadFilesCache(vault);
@@ -183,6 +184,9 @@ export async function pushSnapshot(vault: Vault, sources: Source[], options: Sta
       index: [...(p?.head.index ?? []), ...(segment ? [segment] : [])],
       files: stats.files,
       bytes: stats.totalSize,
+      // a forget's record goes on with every head
+      ...(p?.head.forgotten ? { forgotten: p.head.forgotten } : {}),
+      ...(p?.head.marked ? { marked: p.head.marked } : {}),
     };
   });
   cacheOut?.commit();

@@ -202,6 +202,16 @@ export class Vault {
     }
   }
 
+  /**
+   * Blobs in packs a forget marked are not reused: a new snapshot must not
+   * come to depend on a pack that may be deleted once its grace is over.
+   */
+  dropMarked(head: Head): void {
+    const marked = new Set((head.marked ?? []).map((m) => m.pack));
+    if (marked.size === 0) return;
+    for (const [id, e] of this.index) if (marked.has(e.pack)) this.index.delete(id);
+  }
+
   private async salt(pack: string): Promise<Buffer> {
     let s = this.salts.get(pack) ?? this.packCache.get(pack)?.subarray(0, SALT_LEN);
     if (!s) {
@@ -254,7 +264,8 @@ export class Vault {
         b = null;
       }
       if (!b) {
-        b = await this.readBlob(t, t.id, BLOB.Tree);
+        // through the index when it knows the blob: a forget may have moved it to another pack
+        b = await this.readBlob(this.index.get(t.id) ?? t, t.id, BLOB.Tree);
         fs.mkdirSync(path.dirname(cached), { recursive: true, mode: 0o700 });
         fs.writeFileSync(cached, b, { mode: 0o600 });
       }
@@ -285,6 +296,30 @@ export class Vault {
       if (attempt > 1000) throw new TsyncError('E_IO', 'could not claim a head after 1000 tries');
       await this.refresh();
     }
+  }
+
+  /** one claim of the head after parent; false when another writer took that number */
+  async claimOn(parent: HeadInfo, head: Head): Promise<boolean> {
+    const seq = parent.seq + 1;
+    const h: Head = { ...head, seq, prev: parent.hash };
+    const bytes = sealHead(this.keys, h);
+    if (!(await this.store.claim(`heads/${seqName(seq)}`, bytes))) return false;
+    const info = { seq, head: h, hash: sha256hex(bytes) };
+    this.latest = info;
+    this.accept(info, h.counters[h.writer]);
+    return true;
+  }
+
+  /** an index segment of these entries, in a pack of its own; null when there are none */
+  async writeIndexSegment(entries: Map<string, IndexEntry>, dryRun = false): Promise<(BlobRef & { id: string; size: number }) | null> {
+    if (entries.size === 0) return null;
+    const seg = encodeIndex([...entries].map(([id, e]) => [Buffer.from(id, 'hex'), e] as [Buffer, IndexEntry]));
+    const id = blobId(this.keys, BLOB.Index, seg);
+    const p = new PackBuilder(this.keys);
+    p.add(id, BLOB.Index, seg, squeeze(seg));
+    const { name, bytes } = p.finish();
+    if (!dryRun) await this.store.put(packPath(name), bytes);
+    return { id: id.toString('hex'), pack: name, off: p.blobs[0].off, len: p.blobs[0].len, size: bytes.length };
   }
 
   /** a writer of packs for this run; uploads overlap with the work that fills the next one */
@@ -353,15 +388,10 @@ export class Packer {
   /** the index segment of what this run added, in a pack of its own; null when nothing was */
   async indexSegment(): Promise<(BlobRef & { id: string }) | null> {
     await this.done();
-    if (this.added.size === 0) return null;
-    const seg = encodeIndex([...this.added].map(([id, e]) => [Buffer.from(id, 'hex'), e] as [Buffer, IndexEntry]));
-    const id = blobId(this.vault.keys, BLOB.Index, seg);
-    const p = new PackBuilder(this.vault.keys);
-    p.add(id, BLOB.Index, seg, squeeze(seg));
-    const { name, bytes } = p.finish();
+    const seg = await this.vault.writeIndexSegment(this.added, this.dryRun);
+    if (!seg) return null;
     this.packs++;
-    this.bytes += bytes.length;
-    if (!this.dryRun) await this.vault.store.put(packPath(name), bytes);
-    return { id: id.toString('hex'), pack: name, off: p.blobs[0].off, len: p.blobs[0].len };
+    this.bytes += seg.size;
+    return { id: seg.id, pack: seg.pack, off: seg.off, len: seg.len };
   }
 }

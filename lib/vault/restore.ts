@@ -36,13 +36,16 @@ export async function chooseSnapshot(vault: Vault, at: string | undefined): Prom
     if (n < 1 || n > latest.seq) throw new TsyncError('E_USAGE', `--at ${at}: the vault has snapshots 1 to ${latest.seq}`);
     const h = await vault.readHead(n);
     if (!h) throw new VaultDamage(`heads/${String(n).padStart(10, '0')}`, 'is missing');
+    if ((latest.head.forgotten ?? []).includes(n)) throw new TsyncError('E_USAGE', `--at ${at}: snapshot ${n} was forgotten (tsync vault forget)`);
+    if (h.head.kind === 'forget') throw new TsyncError('E_USAGE', `--at ${at}: ${n} is the record of a forget, not a snapshot`);
     return h;
   }
   const t = Date.parse(at);
   if (Number.isNaN(t)) throw new TsyncError('E_USAGE', `--at takes a snapshot number or a time (2026-12-05T10:00, or any date Date.parse reads), not ${JSON.stringify(at)}`);
   for (let s = latest.seq; s >= 1; s--) {
+    if ((latest.head.forgotten ?? []).includes(s)) continue;
     const h = await vault.readHead(s);
-    if (h && h.head.time <= t) return h;
+    if (h && h.head.kind !== 'forget' && h.head.time <= t) return h;
   }
   throw new TsyncError('E_USAGE', `--at ${at}: the vault has no snapshot that old`);
 }
@@ -123,7 +126,8 @@ export interface RestoreHooks {
 }
 
 export async function restoreSnapshot(vault: Vault, snap: HeadInfo, dest: string, options: StartOptions, events: Events, hooks: RestoreHooks): Promise<Stats> {
-  await vault.loadIndex(snap.head);
+  // the newest head's index: it names every blob of every snapshot still alive, wherever a forget moved it
+  await vault.loadIndex((vault.latest ?? snap).head);
   const entries = selected(await snapshotEntries(vault, snap.head), options);
   const toReceiver = new PassThrough();
   const fromReceiver = new PassThrough();

@@ -109,10 +109,11 @@ export async function vaultLog(store: ObjectStore, keys: VaultKeys, note: (s: st
   const vault = await Vault.open(store, keys, clientDirs(), { create: false, write: false, note });
   const latest = await vault.refresh();
   const rows: LogRow[] = [];
+  const forgotten = new Set(latest?.head.forgotten ?? []);
   for (const seq of await vault.headSeqs()) {
-    if (latest && seq > latest.seq) continue;
+    if ((latest && seq > latest.seq) || forgotten.has(seq)) continue;
     const h = await vault.readHead(seq);
-    if (!h) continue;
+    if (!h || h.head.kind === 'forget') continue;
     rows.push({ snapshot: seq, time: new Date(h.head.time).toISOString(), hostTime: new Date(h.head.hostTime).toISOString(), writer: h.head.writer, host: h.head.host, files: h.head.files, bytes: h.head.bytes });
   }
   if (latest) vault.accept(latest);
@@ -143,14 +144,23 @@ export async function vaultCheck(store: ObjectStore, keys: VaultKeys, readData: 
   const seqs = await vault.headSeqs();
   let prevHash = '';
   let snapshots = 0;
+  const forgotten = new Set(latest?.head.forgotten ?? []);
+  // every snapshot alive is read through the newest index: after a forget, older lists name deleted packs
+  if (latest) {
+    try {
+      await vault.loadIndex(latest.head);
+    } catch (e) {
+      damage(e);
+    }
+  }
   for (let s = 1; s <= (latest?.seq ?? 0); s++) {
     try {
       if (!seqs.includes(s)) throw new VaultDamage(`heads/${String(s).padStart(10, '0')}`, 'is missing');
       const h = (await vault.readHead(s))!;
       if (s > 1 && prevHash && h.head.prev !== prevHash) problems.push(`vault object heads/${String(s).padStart(10, '0')}: does not continue snapshot ${s - 1}`);
       prevHash = h.hash;
-      vault.index.clear();
-      await vault.loadIndex(h.head);
+      // a forgotten snapshot's chunks may be gone: only its head (the chain) is checked
+      if (forgotten.has(s) || h.head.kind === 'forget') continue;
       for (const e of await snapshotEntries(vault, h.head)) {
         for (const c of e.chunks ?? []) if (!vault.index.has(c)) throw new VaultDamage(`chunk ${c.slice(0, 16)}`, `of ${JSON.stringify(e.path)} in snapshot ${s} is not in the index (missing)`);
       }
