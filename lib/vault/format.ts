@@ -53,7 +53,18 @@ export function padme(len: number): number {
 
 export const blobId = (keys: VaultKeys, kind: BlobKind, plain: Buffer): Buffer => createHmac('sha256', keys.idKey).update(Buffer.of(kind)).update(plain).digest();
 
-const packKey = (keys: VaultKeys, salt: Buffer): Buffer => Buffer.from(hkdfSync('sha256', keys.packKey, salt, Buffer.from('tsync vault pack'), 32));
+/** pack keys derived lately: a restore opens thousands of blobs of one pack */
+const derived = new Map<string, Buffer>();
+function packKey(keys: VaultKeys, salt: Buffer): Buffer {
+  const tag = keys.packKey.toString('latin1') + salt.toString('latin1');
+  let k = derived.get(tag);
+  if (!k) {
+    k = Buffer.from(hkdfSync('sha256', keys.packKey, salt, Buffer.from('tsync vault pack'), 32));
+    if (derived.size >= 64) derived.delete(derived.keys().next().value!);
+    derived.set(tag, k);
+  }
+  return k;
+}
 const nonceAt = (off: number): Buffer => {
   const n = Buffer.alloc(12);
   n.writeUIntBE(off, 6, 6);

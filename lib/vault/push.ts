@@ -47,6 +47,8 @@ function loadFilesCache(vault: Vault): Map<string, string> {
   return out;
 }
 
+const isFsError = (e: unknown): boolean => typeof (e as NodeJS.ErrnoException)?.code === 'string' && typeof (e as NodeJS.ErrnoException).syscall === 'string';
+
 /** what the cache holds of a file: enough to tell it is the one the previous snapshot recorded */
 const cacheKey = (size: number, mtime: number, ino: number, hash: string): string => `${size}:${mtime}:${ino}:${hash.slice(0, 16)}`;
 
@@ -115,6 +117,8 @@ export async function pushSnapshot(vault: Vault, sources: Source[], options: Sta
         e.hash = h.digest('hex');
         e.chunks = chunks;
       } catch (err) {
+        // a file that changed or cannot be read is left out (exit 23); anything else (the vault, the link) ends the push
+        if (!(err instanceof ChangedError) && !isFsError(err)) throw err;
         const why = err instanceof ChangedError ? err.message : describeFsError(err);
         events.warn({ path: e.path, code: 'E_PARTIAL', message: `not recorded: ${why}` });
         return false;

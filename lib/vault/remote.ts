@@ -99,7 +99,9 @@ export class RemoteStore implements ObjectStore {
 /** The server's half: answer every request from a LocalStore at root until the client hangs up. */
 export async function serveVault(conn: Connection, root: string, readOnly: boolean): Promise<void> {
   const store = new LocalStore(root.replace(/\/+$/, '') || '/', readOnly);
-  let staged: { name: string; parts: Buffer[]; size: number } | null = null;
+  // uploads in flight, by name: a client may send two packs at once, their parts interleaved
+  const staged = new Map<string, { parts: Buffer[]; size: number }>();
+  let stagedBytes = 0;
   let listing: Array<{ name: string; size: number }> | null = null;
   const reply = (id: number, status: number, o: { size?: number; data?: Buffer; message?: string } = {}) =>
     conn.send({ t: 'v_res', id, status: status as Res['status'], size: o.size ?? 0, data: o.data ?? Buffer.alloc(0), message: o.message ?? '' });
@@ -113,11 +115,17 @@ export async function serveVault(conn: Connection, root: string, readOnly: boole
       try {
         if (m.op === VaultOp.Part) {
           checkName(m.name);
-          if (!staged || staged.name !== m.name || m.off === 0) staged = { name: m.name, parts: [], size: 0 };
-          if (m.off !== staged.size) throw new TsyncError('E_PROTOCOL', 'vault upload out of order');
-          staged.size += m.data.length;
-          if (staged.size > STAGE_MAX) throw new TsyncError('E_PROTOCOL', 'vault object too big');
-          staged.parts.push(m.data);
+          let up = staged.get(m.name);
+          if (!up || m.off === 0) {
+            if (up) stagedBytes -= up.size;
+            up = { parts: [], size: 0 };
+            staged.set(m.name, up);
+          }
+          if (m.off !== up.size) throw new TsyncError('E_PROTOCOL', 'vault upload out of order');
+          up.size += m.data.length;
+          stagedBytes += m.data.length;
+          if (stagedBytes > STAGE_MAX) throw new TsyncError('E_PROTOCOL', 'vault uploads in flight too big');
+          up.parts.push(m.data);
           return;
         }
         switch (m.op) {
@@ -128,8 +136,9 @@ export async function serveVault(conn: Connection, root: string, readOnly: boole
           }
           case VaultOp.Put:
           case VaultOp.Claim: {
-            const s = staged && staged.name === m.name ? staged : { name: m.name, parts: [], size: 0 };
-            staged = null;
+            const s = staged.get(m.name) ?? { parts: [], size: 0 };
+            staged.delete(m.name);
+            stagedBytes -= s.size;
             if (s.size !== m.len) throw new TsyncError('E_PROTOCOL', 'vault upload incomplete');
             const data = Buffer.concat(s.parts);
             if (m.op === VaultOp.Put) await store.put(m.name, data);

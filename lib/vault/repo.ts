@@ -375,7 +375,9 @@ export class Packer {
     this.packs++;
     this.bytes += bytes.length;
     if (this.dryRun) return;
-    this.uploads.push(this.vault.store.put(packPath(name), bytes));
+    const up = this.vault.store.put(packPath(name), bytes);
+    up.catch(() => {}); // seen when awaited below; never an unhandled rejection meanwhile
+    this.uploads.push(up);
     if (this.uploads.length >= 2) await this.uploads.shift();
   }
 

@@ -146,6 +146,11 @@ t.test('the remote store: puts, ranged gets, claims, lists; a read-only server r
   await store.put(name, big);
   t.same(await store.get(name), big, 'a 3 MiB object round-trips in pieces');
   t.same(await store.get(name, 1000, 5000), big.subarray(1000, 6000), 'a ranged get');
+  // two packs at once, as a push sends them: their parts interleave on the wire
+  const [n1, n2] = ['cd', 'ef'].map((x) => `data/${x}/${x}${'1'.repeat(62)}`);
+  const [b1, b2] = [randomBytes(2 << 20), randomBytes(3 << 20)];
+  await Promise.all([store.put(n1, b1), store.put(n2, b2)]);
+  t.same([await store.get(n1), await store.get(n2)], [b1, b2], 'two uploads in flight at once both arrive whole');
   t.equal(await store.get('heads/0000000001'), null, 'absent');
   t.equal(await store.claim('heads/0000000001', Buffer.from('one')), true, 'the first claim wins');
   t.equal(await store.claim('heads/0000000001', Buffer.from('two')), false, 'the second loses');
