@@ -162,6 +162,7 @@ export async function pushSnapshot(vault: Vault, sources: Source[], options: Sta
     const id = blobId(vault.keys, BLOB.Tree, c);
     const hex = id.toString('hex');
     if (!packer.has(hex)) await packer.add(id, BLOB.Tree, c);
+    if (!options.dryRun) vault.cachePut('trees', hex, c);
     treeIds.push(hex);
   }
   for (const gone of before?.rest() ?? []) {

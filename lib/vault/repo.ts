@@ -298,6 +298,17 @@ export class Vault {
     }
   }
 
+  /** keep a blob this client wrote in its cache (trees, index segments): the next run need not fetch it back */
+  cachePut(kind: 'trees' | 'index', id: string, plain: Buffer): void {
+    try {
+      const file = path.join(this.cacheDir, kind, id);
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(file, plain, { mode: 0o600 });
+    } catch {
+      // a cache
+    }
+  }
+
   /** one claim of the head after parent; false when another writer took that number */
   async claimOn(parent: HeadInfo, head: Head): Promise<boolean> {
     const seq = parent.seq + 1;
@@ -318,7 +329,10 @@ export class Vault {
     const p = new PackBuilder(this.keys);
     p.add(id, BLOB.Index, seg, squeeze(seg));
     const { name, bytes } = p.finish();
-    if (!dryRun) await this.store.put(packPath(name), bytes);
+    if (!dryRun) {
+      await this.store.put(packPath(name), bytes);
+      this.cachePut('index', id.toString('hex'), seg);
+    }
     return { id: id.toString('hex'), pack: name, off: p.blobs[0].off, len: p.blobs[0].len, size: bytes.length };
   }
 
