@@ -259,6 +259,20 @@ async function twoWay(t: Test, order: 'A B' | 'B A', rsh?: string[]): Promise<vo
   }
 }
 
+// an older peer (no 'moves' in its HELLO) still works: the data is sent as before
+t.test('a peer without the moves capability: the moved file is sent, the result is the same', async (t) => {
+  const sb = t.testdir();
+  const src = path.join(sb, 'src');
+  const dst = path.join(sb, 'dst');
+  await put(path.join(src, 'a', 'f.bin'), 2 * MB);
+  t.equal((await tsync('push', [], `${src}/`, `${dst}/`)).code, 0, 'first run');
+  await fsp.rename(path.join(src, 'a'), path.join(src, 'b'));
+  const r = await runTsync(['--delete', '--json', '-e', STANDIN, '--tsync-path', TSYNC_BIN, `${src}/`, `127.0.0.1:${dst}/`], { env: { TSYNC_TEST_NO_CAPS: 'moves' } });
+  const sum = summary(t, r);
+  t.ok(sum.bytes.literal >= 2 * MB, `sent as before (${sum.bytes.literal} literal bytes)`);
+  await same(t, dst, src, 'the destination equals the source');
+});
+
 t.test('two-way: a rename on either side is a rename on the other, in both argument orders', async (t) => {
   for (const order of ['A B', 'B A'] as const) {
     await t.test(`local pair, ${order}`, (t) => twoWay(t, order));
