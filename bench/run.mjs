@@ -147,7 +147,7 @@ for (const w of workloads) {
   const rs = median(samples.rsync);
   const ts = median(samples.tsync);
   const byteRatio = bytes.tsync / bytes.rsync;
-  const row = { workload: w.name, what: w.what, runs: RUNS, rsyncMs: Math.round(rs), tsyncMs: Math.round(ts), ratio: +(ts / rs).toFixed(3), target: w.target, met: ts / rs <= w.target, rsyncBytes: bytes.rsync, tsyncBytes: bytes.tsync, byteRatio: +(bytes.tsync / bytes.rsync).toFixed(3) };
+  const row = { workload: w.name, what: w.what, runs: RUNS, rsyncMs: Math.round(rs), tsyncMs: Math.round(ts), ratio: +(ts / rs).toFixed(3), target: w.target, met: ts / rs <= w.target, rsyncBytes: bytes.rsync, tsyncBytes: bytes.tsync, byteRatio: +(bytes.tsync / bytes.rsync).toPrecision(3) };
   results.push(row);
   if (w.bytesTarget) Object.assign(row, { bytesTarget: w.bytesTarget, bytesMet: byteRatio <= w.bytesTarget });
   if (samples['rsync-fuzzy']) Object.assign(row, { fuzzyMs: Math.round(median(samples['rsync-fuzzy'])), fuzzyBytes: bytes['rsync-fuzzy'] });
