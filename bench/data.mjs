@@ -131,6 +131,26 @@ export function big(dir, seed = 1024) {
   writeParts(path.join(dir, 'big-v2.bin'), edit(src, fs.readFileSync(file), 100));
 }
 
+/**
+ * renamed/: 100 MiB in 25 files of 4 MiB under photos/y2024/, and
+ * renamed-v2/: the same files (hard links: same content and mtime) with
+ * that directory renamed to photos/2024/ (the moves workload, issue 17).
+ */
+export function renamed(dir, seed = 2024) {
+  const src = source(seed);
+  const from = path.join(dir, 'renamed', 'photos', 'y2024');
+  const to = path.join(dir, 'renamed-v2', 'photos', '2024');
+  fs.mkdirSync(from, { recursive: true });
+  fs.mkdirSync(to, { recursive: true });
+  for (let i = 0; i < 25; i++) {
+    const f = path.join(from, `img${String(i).padStart(2, '0')}.raw`);
+    fs.writeFileSync(f, src.noise(4 * MiB));
+    fs.utimesSync(f, 1.6e9 + i, 1.6e9 + i);
+    fs.linkSync(f, path.join(to, path.basename(f)));
+  }
+  for (const d of [from, to, path.dirname(from), path.dirname(to)]) fs.utimesSync(d, 1.6e9, 1.6e9);
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [what, ...args] = process.argv.slice(2);
   if (what === 'tree' && args.length === 1) {
@@ -144,10 +164,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     fs.mkdirSync(args[0], { recursive: true });
     big(args[0]);
     console.log('big.bin: 1 GiB, big-v2.bin: 100 edits');
+  } else if (what === 'renamed' && args.length === 1) {
+    renamed(args[0]);
+    console.log('renamed: 100 MiB in 25 files; renamed-v2: the same with their directory renamed');
   } else if (what === 'pair' && args.length === 5) {
     editedPair(args[0], args[1], Number(args[2]), Number(args[3]), Number(args[4]));
   } else {
-    console.error('usage: data.mjs tree DIR | big DIR | pair OLD NEW MIB EDITS SEED');
+    console.error('usage: data.mjs tree DIR | big DIR | renamed DIR | pair OLD NEW MIB EDITS SEED');
     process.exit(2);
   }
 }

@@ -6,7 +6,8 @@
 // tools and the median of each is reported, as a ratio tsync / rsync.
 //
 // usage: node bench/run.mjs [--runs N] [--only NAME,...] [--data DIR] [--json FILE] [--ssh]
-// workloads: initial, noop, touched (the 20,000-file tree), big-initial, big-edits (1 GiB)
+// workloads: initial, noop, touched (the 20,000-file tree), big-initial, big-edits (1 GiB),
+// renamed-dir (a 100 MiB directory renamed; rsync --fuzzy measured too)
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,16 +24,15 @@ function copyTree(from, to) {
   sh('cp', ['-a', from, to]);
 }
 
-/** one timed run of a tool; returns { ms, up, down } */
+/** one timed run of a tool (rsync, tsync, or rsync-fuzzy: rsync --fuzzy --delete-after, so the basis is not deleted first); returns { ms, up, down } */
 function runTool(tool, flags, src, dest) {
   const countFile = path.join(WORK, 'count');
   rm(countFile);
   ssh?.reset();
-  const argv =
-    tool === 'rsync'
-      ? ['-a', ...flags, '-e', RSH, src, `${HOST}:${dest}`]
-      : [TSYNC, ...flags, '-e', RSH, '--tsync-path', TSYNC, src, `${HOST}:${dest}`];
-  const ms = sh(tool === 'rsync' ? 'rsync' : process.execPath, argv, { COUNT_FILE: countFile });
+  const rsync = tool.startsWith('rsync');
+  const extra = tool === 'rsync-fuzzy' ? ['--fuzzy', '--delete-after'] : [];
+  const argv = rsync ? ['-a', ...flags, ...extra, '-e', RSH, src, `${HOST}:${dest}`] : [TSYNC, ...flags, '-e', RSH, '--tsync-path', TSYNC, src, `${HOST}:${dest}`];
+  const ms = sh(rsync ? 'rsync' : process.execPath, argv, { COUNT_FILE: countFile });
   if (ssh) return { ms, up: ssh.bytes(), down: 0 };
   const [up, down] = fs.readFileSync(countFile, 'utf8').trim().split(/\s+/).map(Number);
   return { ms, up, down };
@@ -99,6 +99,17 @@ const workloads = [
       fs.utimesSync(path.join(dest, 'big.bin'), 1e9, 1e9);
     },
   },
+  {
+    name: 'renamed-dir',
+    what: 'a 100 MiB directory (25 files) renamed, --delete; also against rsync --fuzzy',
+    data: 'renamed',
+    target: 1.0,
+    bytesTarget: 0.01,
+    flags: ['--delete'],
+    tools: ['rsync', 'rsync-fuzzy', 'tsync'],
+    src: () => path.join(DATA, 'renamed-v2') + '/',
+    prepare: (dest) => copyTree(path.join(DATA, 'renamed'), dest),
+  },
 ];
 
 /** a directory holding one of the big files under the name big.bin (a hard link, made once) */
@@ -118,11 +129,12 @@ const results = [];
 for (const w of workloads) {
   if (ONLY?.length && !ONLY.includes(w.name)) continue;
   ensureData(w.data);
-  const samples = { rsync: [], tsync: [] };
-  let bytes = { rsync: null, tsync: null };
+  const tools = w.tools ?? ['rsync', 'tsync'];
+  const samples = Object.fromEntries(tools.map((x) => [x, []]));
+  const bytes = Object.fromEntries(tools.map((x) => [x, null]));
   for (let i = 0; i < RUNS; i++) {
     // alternate which tool goes first so drift in machine load hits both
-    const order = i % 2 ? ['tsync', 'rsync'] : ['rsync', 'tsync'];
+    const order = i % 2 ? [...tools].reverse() : tools;
     for (const tool of order) {
       const dest = path.join(WORK, `dest-${w.name}-${tool}`);
       w.prepare(dest, tool);
@@ -135,9 +147,11 @@ for (const w of workloads) {
   const rs = median(samples.rsync);
   const ts = median(samples.tsync);
   const byteRatio = bytes.tsync / bytes.rsync;
-  const row = { workload: w.name, what: w.what, runs: RUNS, rsyncMs: Math.round(rs), tsyncMs: Math.round(ts), ratio: +(ts / rs).toFixed(3), target: w.target, met: ts / rs <= w.target, rsyncBytes: bytes.rsync, tsyncBytes: bytes.tsync, byteRatio: +(bytes.tsync / bytes.rsync).toFixed(3) };
+  const row = { workload: w.name, what: w.what, runs: RUNS, rsyncMs: Math.round(rs), tsyncMs: Math.round(ts), ratio: +(ts / rs).toFixed(3), target: w.target, met: ts / rs <= w.target, rsyncBytes: bytes.rsync, tsyncBytes: bytes.tsync, byteRatio: +(bytes.tsync / bytes.rsync).toPrecision(3) };
   results.push(row);
   if (w.bytesTarget) Object.assign(row, { bytesTarget: w.bytesTarget, bytesMet: byteRatio <= w.bytesTarget });
+  if (samples['rsync-fuzzy']) Object.assign(row, { fuzzyMs: Math.round(median(samples['rsync-fuzzy'])), fuzzyBytes: bytes['rsync-fuzzy'] });
   console.log(`${w.name.padEnd(11)} rsync ${String(row.rsyncMs).padStart(6)} ms  tsync ${String(row.tsyncMs).padStart(6)} ms  time x${row.ratio.toFixed(2)} (target <= ${w.target})${row.met ? '' : ' NOT MET'}  wire bytes rsync ${row.rsyncBytes} tsync ${row.tsyncBytes} (x${row.byteRatio}${w.bytesTarget ? `, target <= ${w.bytesTarget}${row.bytesMet ? '' : ' NOT MET'}` : ''})`);
+  if (row.fuzzyMs !== undefined) console.log(`${''.padEnd(11)} rsync --fuzzy ${row.fuzzyMs} ms, wire bytes ${row.fuzzyBytes}`);
 }
 if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ date: new Date().toISOString(), runs: RUNS, transport: ssh ? 'ssh' : 'pipe', results }, null, 2) + '\n');

@@ -238,7 +238,7 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
         if (sender) {
           stats = await Promise.race([sender.run(conn, neg.key), conn.failed()]);
         } else {
-          const r = new Receiver(conn, { dest: dest.path, options, key: neg.key, rounds: neg.rounds, lock: destLock({ dryRun: options.dryRun, lockWait }, hooks.note), progress: hooks.display?.tick }, reporter);
+          const r = new Receiver(conn, { dest: dest.path, options, key: neg.key, rounds: neg.rounds, moves: neg.moves, lock: destLock({ dryRun: options.dryRun, lockWait }, hooks.note), progress: hooks.display?.tick }, reporter);
           receiver = r;
           hooks.display?.source(() => r.progress());
           stats = await Promise.race([r.run(), conn.failed()]);

@@ -10,13 +10,13 @@ import { deriveKey } from '../tree/manifest.js';
 import { VERSION } from '../version.js';
 import { capsFor, chooseCodec, CODECS, type Codec } from './compress.js';
 import { authenticate, checkKeyPresence } from './key-proof.js';
-import { DIFF_CAP, DOCTOR_CAP, HASH_CAP, KEY_CAP, LOCK_CAP, ROUNDS_CAP, TWOWAY_CAP, VAULT_CAP } from '../wire/caps.js';
+import { DIFF_CAP, DOCTOR_CAP, HASH_CAP, KEY_CAP, LOCK_CAP, MOVES_CAP, ROUNDS_CAP, TWOWAY_CAP, VAULT_CAP } from '../wire/caps.js';
 import { ephemeral } from '../wire/secure.js';
 
 export type Hello = Extract<Message, { t: 'hello' }>;
 
 /** what every HELLO of ours offers (each capability is described in lib/wire/caps.ts) */
-export const CAPS = [HASH_CAP, TWOWAY_CAP, ...capsFor(CODECS), LOCK_CAP, DOCTOR_CAP, ROUNDS_CAP, DIFF_CAP, VAULT_CAP];
+export const CAPS = [HASH_CAP, TWOWAY_CAP, ...capsFor(CODECS), LOCK_CAP, DOCTOR_CAP, ROUNDS_CAP, DIFF_CAP, MOVES_CAP, VAULT_CAP];
 
 export interface Negotiated {
   version: number;
@@ -31,6 +31,8 @@ export interface Negotiated {
   rounds: boolean;
   /** both HELLOs offer two-way diff manifests */
   diff: boolean;
+  /** both HELLOs offer moves (a receiver may ask for a file's hash only) */
+  moves: boolean;
 }
 
 /** Our supported range; TSYNC_TEST_PROTOCOL="min-max" pretends to be another version (tests only). */
@@ -81,5 +83,5 @@ async function negotiate(conn: Connection, side: 'client' | 'server', psk: Buffe
   checkKeyPresence(side, psk !== null, m);
   const [c, s] = side === 'client' ? [nonce, m.nonce] : [m.nonce, nonce];
   const key = psk ? await authenticate(conn, side, psk, hello, m, eph) : deriveKey(Buffer.from('tsync-unkeyed'), Buffer.concat([c, s]), 'tsync manifest v1');
-  return { version, peer: m, key, receivedAt, sentAt, codec: chooseCodec(caps, m.caps), rounds: caps.includes(ROUNDS_CAP) && m.caps.includes(ROUNDS_CAP), diff: caps.includes(DIFF_CAP) && m.caps.includes(DIFF_CAP) };
+  return { version, peer: m, key, receivedAt, sentAt, codec: chooseCodec(caps, m.caps), rounds: caps.includes(ROUNDS_CAP) && m.caps.includes(ROUNDS_CAP), diff: caps.includes(DIFF_CAP) && m.caps.includes(DIFF_CAP), moves: caps.includes(MOVES_CAP) && m.caps.includes(MOVES_CAP) };
 }

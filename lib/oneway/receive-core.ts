@@ -37,6 +37,18 @@ export interface Pending {
   basis: Basis | null;
   /** a multi-round delta in progress */
   fill?: FillFile | null;
+  /** asked for its hash only (moves): the answer is Hashed or Same, never data */
+  hashAsked?: boolean;
+}
+
+/** a file made from the receiver's own copy (receive-moves.ts), installed at the end of the run */
+export interface Staged {
+  p: Pending;
+  /** a link to the candidate's inode (or a verified copy of it) beside the target */
+  tmp: string;
+  hash: Buffer;
+  /** the candidate is a two-way deletion set aside: removed before the install */
+  setAside: string | null;
 }
 
 export interface Incoming {
@@ -75,6 +87,10 @@ export interface ReceiverConfig {
   rounds?: boolean;
   /** the destination's file system (lib/fs/seam.ts): the real one unless a test stands in */
   fs?: FileSystem;
+  /** the peer answers hash-only requests (capability 'moves'): files are made from local copies where they match */
+  moves?: boolean;
+  /** files a two-way run's deletions set aside (lib/twoway/ops.ts): candidates that nothing keeps */
+  setAside?: readonly { rel: string; abs: string }[];
 }
 
 /**
@@ -110,6 +126,8 @@ export abstract class ReceiverCore {
   protected readonly pending = new PendingMap(this.order);
   protected held: Lock | null = null;
   protected incoming: Incoming | null = null;
+  /** requested files made from a local copy, waiting in pending for the end of the run */
+  protected readonly staged = new Map<number, Staged>();
   /** the file whose round's ops are arriving (multi-round deltas) */
   protected filling: Pending | null = null;
   /** every multi-round delta with a temporary or basis open */
@@ -163,6 +181,8 @@ export abstract class ReceiverCore {
   protected abstract askFill(p: Pending, basisPath: string): Promise<void>;
   protected abstract fillBegin(p: Pending, fill: FillFile, isDelta: boolean): void;
   protected abstract fillEnd(p: Pending, status: FileStatus, hash: Buffer, message: string): void;
+  /** the sender's hash of a file asked for by hash (moves) */
+  protected abstract hashed(p: Pending, hash: Buffer): void;
 
   protected destRel(rel: string): string {
     if (this.rename === null) return rel;
@@ -237,14 +257,14 @@ export abstract class ReceiverCore {
   }
 
   protected drain(): Promise<void> {
-    if (this.pending.size === 0) return Promise.resolve();
+    if (this.pending.size === this.staged.size) return Promise.resolve();
     return new Promise((resolve) => {
       this.allDone = resolve;
     });
   }
 
   protected maybeDone(): void {
-    if (this.listDone && this.pending.size === 0 && this.allDone) {
+    if (this.listDone && this.pending.size === this.staged.size && this.allDone) {
       const f = this.allDone;
       this.allDone = null;
       f();

@@ -51,6 +51,7 @@ export abstract class ReceiveData extends ReceiverCore {
     if (!p || this.incoming || this.filling) throw new TsyncError('E_PROTOCOL', `file data for ${index} that was not requested`);
     if (size !== p.entry.size) throw new TsyncError('E_PROTOCOL', `file ${index} announced with ${size} bytes, listed with ${p.entry.size}`);
     if (p.fill) return this.fillBegin(p, p.fill, isDelta);
+    if (p.hashAsked) throw new TsyncError('E_PROTOCOL', `data for file ${index}, of which only the hash was asked for`);
     if (isDelta && !p.basis) throw new TsyncError('E_PROTOCOL', `a delta for file ${index}, for which no signature was sent`);
     const dir = parentAbs(p.abs);
     this.sweepOnce(dir);
@@ -130,6 +131,7 @@ export abstract class ReceiveData extends ReceiverCore {
           } else this.stats.unchanged++;
           break;
         case FileStatus.Differs:
+          if (p.hashAsked) throw new TsyncError('E_PROTOCOL', `a dry-run answer for file ${index}, of which the hash was asked for`);
           this.stats.updated++;
           this.item(p.index, p.entry, p.local, 'data', rel);
           break;
@@ -137,8 +139,13 @@ export abstract class ReceiveData extends ReceiverCore {
           if (inc) this.discard();
           this.problem(rel, 'E_PARTIAL', `not sent: ${message}`);
           break;
+        case FileStatus.Hashed:
+          if (inc || !p.hashAsked || hash.length !== 32) throw new TsyncError('E_PROTOCOL', `a hash for file ${index} where none was asked for`);
+          p.hashAsked = false;
+          this.hashed(p, hash);
+          return;
         case FileStatus.NeedSig:
-          if (inc || p.basis || !p.local || p.local.type !== 'f') throw new TsyncError('E_PROTOCOL', `a signature asked for file ${index} where none fits`);
+          if (inc || p.basis || p.hashAsked || !p.local || p.local.type !== 'f') throw new TsyncError('E_PROTOCOL', `a signature asked for file ${index} where none fits`);
           void this.askDelta(p, p.abs);
           return;
         case FileStatus.Sent: {

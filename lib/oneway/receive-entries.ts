@@ -10,9 +10,9 @@ import { hashFile, keepCopy, placeSymlink, setPathMeta } from '../fs/apply.js';
 import { DELTA_MIN } from './source.js';
 import { partialFor } from './receive-partial.js';
 import { parentAbs, type Pending } from './receive-core.js';
-import { ReceiveFinish } from './receive-finish.js';
+import { ReceiveMoves } from './receive-moves.js';
 
-export abstract class ReceiveEntries extends ReceiveFinish {
+export abstract class ReceiveEntries extends ReceiveMoves {
   protected readonly wouldCreate = new Set<string>();
   private readonly staleTemps = new Map<string, string[]>();
 
@@ -86,6 +86,8 @@ export abstract class ReceiveEntries extends ReceiveFinish {
     if (a.do === 'check') {
       const ask = (hash: Buffer) => {
         this.pending.set(index, p);
+        // moves: if it differs, its content may be here under another name (a swap)
+        if (!dry && this.askHash(p)) return this.askByHash(p, hash);
         this.conn.send({ t: 'req', index, flags: dry ? ReqFlag.Dry : 0, check: hash, sig: Buffer.alloc(0) });
       };
       const hash = hashFile(abs, this.fs);
@@ -101,7 +103,8 @@ export abstract class ReceiveEntries extends ReceiveFinish {
     this.pending.set(index, p);
     const partial = this.cfg.options.partial ? partialFor(abs, this.cfg.options.dryRun, this.staleTemps, this.fs) : null;
     if (partial && (this.fs.lstatSync(partial, { throwIfNoEntry: false })?.size ?? 0) >= DELTA_MIN) return this.askDelta(p, partial);
-    if (local && local.type === 'f' && local.size >= DELTA_MIN) return this.askDelta(p, abs);
-    this.conn.send({ t: 'req', index, flags: 0, check: Buffer.alloc(0), sig: Buffer.alloc(0) });
+    // moves: some file here has its size; its hash first, the content only if none matches
+    if (this.askHash(p)) return this.askByHash(p, Buffer.alloc(0));
+    return this.fetch(p);
   }
 }

@@ -65,6 +65,8 @@ export class Receiver extends ReceiveEntries {
           if (m.ioErrors > 0) this.problem('', 'E_PARTIAL', 'the sender had I/O errors: not deleting anything');
           else this.deleteExtraneous();
         }
+        // files made from local copies go in after deletions: one whose candidate was deleted is a rename
+        if (this.installMoves()) await this.drain();
         this.finishDirs();
         this.held?.release();
         return this.stats;

@@ -165,8 +165,10 @@ export class Sender {
       if (m.check.length !== 0 && m.check.length !== 32) throw new TsyncError('E_PROTOCOL', 'bad content check in request');
       if (m.check.length !== 0 && m.sig.length !== 0) throw new TsyncError('E_PROTOCOL', 'a request with both a content check and a signature');
       if ((m.flags & ReqFlag.Dry) !== 0 && m.check.length === 0) throw new TsyncError('E_PROTOCOL', 'a dry-run request without a content check');
+      const hashOnly = (m.flags & ReqFlag.Hash) !== 0;
+      if (hashOnly && (m.sig.length !== 0 || (m.flags & ReqFlag.Dry) !== 0)) throw new TsyncError('E_PROTOCOL', 'a hash request with a signature or in a dry run');
       try {
-        await this.answer(m.index, f, { check: m.check, sig: m.sig, dry: (m.flags & ReqFlag.Dry) !== 0 });
+        await this.answer(m.index, f, { check: m.check, sig: m.sig, dry: (m.flags & ReqFlag.Dry) !== 0, hashOnly });
       } catch (err) {
         if (err instanceof TsyncError) throw err;
         this.conn.send({ t: 'file_end', index: m.index, status: FileStatus.Failed, hash: Buffer.alloc(0), message: describeFsError(err) });
@@ -189,8 +191,14 @@ export class Sender {
     }
   }
 
-  private async answer(index: number, f: ListedFile, req: { check: Buffer; sig: Buffer; dry: boolean }): Promise<void> {
+  private async answer(index: number, f: ListedFile, req: { check: Buffer; sig: Buffer; dry: boolean; hashOnly: boolean }): Promise<void> {
     const end = (status: FileStatus, message = '', hash = Buffer.alloc(0)) => void this.conn.send({ t: 'file_end', index, status, hash, message });
+    if (req.hashOnly) {
+      // moves: the receiver may hold this content under another name; it asks again for the data if not
+      const mine = await hashFile(f.abs);
+      if (req.check.length && mine.equals(req.check)) return end(FileStatus.Same);
+      return end(FileStatus.Hashed, '', Buffer.from(mine));
+    }
     if (req.check.length) {
       const mine = await hashFile(f.abs);
       if (mine.equals(req.check)) return end(FileStatus.Same);

@@ -83,7 +83,7 @@ export async function runServer(limits: ServerLimits & { key?: unknown } = { rea
     } else {
       if (paths.length !== 1) throw new TsyncError('E_PROTOCOL', 'a receiver takes exactly one destination');
       let tick: (() => void) | undefined;
-      const r = new Receiver(conn, { dest: paths[0], options, key: neg.key, rounds: neg.rounds, lock: destLock(options, (s) => process.stderr.write(`tsync: note: ${s}\n`)), progress: () => tick?.() }, events);
+      const r = new Receiver(conn, { dest: paths[0], options, key: neg.key, rounds: neg.rounds, moves: neg.moves, lock: destLock(options, (s) => process.stderr.write(`tsync: note: ${s}\n`)), progress: () => tick?.() }, events);
       receiver = r;
       if (neg.peer.caps.includes(PROGRESS_CAP)) {
         // flushed at once: the receiver may be busy for a while before the event loop turns

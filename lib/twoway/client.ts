@@ -161,7 +161,7 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
       const stats = emptyStats();
       stats.entries = input.a.size + input.b.size;
       if (options.dryRun) return end(stats, conflicts);
-      const ctx = opContext(root, options);
+      const ctx = opContext(root, options, neg.moves);
       // ours: deletions, and our losing versions moved aside
       for (const op of opsOn('a', decisions, input)) {
         const why = applyOp(ctx, op);
@@ -171,12 +171,13 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
       // the pull
       const pulls = pullMap(decisions, failed);
       if (pulls.size > 0) {
-        receiver = new Receiver(conn, { dest: root, options, key: neg.key, rounds: neg.rounds, select: (e) => pulls.get(e.path) ?? null }, events);
+        receiver = new Receiver(conn, { dest: root, options, key: neg.key, rounds: neg.rounds, moves: neg.moves, setAside: ctx.setAside?.files, select: (e) => pulls.get(e.path) ?? null }, events);
         receiver.preload(theirs.messages);
         addStats(stats, await receiver.run());
         receiver = null;
         conn.release();
       }
+      ctx.setAside?.clear();
       conn.send({ t: 'done', stats: '{}' });
       // merged files: ours take the mode of the merge (the pulled ones have arrived by now)
       mergeModes(root, decisions, input, failed, events);

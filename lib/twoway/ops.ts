@@ -15,6 +15,7 @@ import { backupTarget, parentsAreDirs, type BackupPlace } from '../fs/nofollow.j
 import { describeFsError, TsyncError } from '../errors.js';
 import type { Events } from '../cli/report.js';
 import type { Decision, TwoWayInput } from '../plan/twoway.js';
+import type { SetAside } from './set-aside.js';
 
 export interface TwoWayOp {
   op: TwOpKind;
@@ -32,6 +33,8 @@ export interface OpContext {
   backup: BackupPlace | null;
   /** mode for directories made under the backup directory */
   dirMode: number;
+  /** deleted files wait here until the transfers are over (moves); none in a dry run or with --backup-dir */
+  setAside: SetAside | null;
 }
 
 /** Validate a path the peer named; throws a protocol error for a path no honest peer sends. */
@@ -83,7 +86,7 @@ function remove(ctx: OpContext, rel: string, abs: string, e: Entry): string | nu
     return null;
   }
   if (ctx.backup) moveAside(abs, backupTarget(ctx.backup, rel, ctx.dirMode));
-  else fs.unlinkSync(abs);
+  else if (!ctx.setAside?.take(rel, abs)) fs.unlinkSync(abs);
   return null;
 }
 

@@ -14,6 +14,7 @@ import type { Events } from '../cli/report.js';
 import { TsyncError } from '../errors.js';
 import { decodeBaseline, loadBaseline, NO_DIGEST, replicaId, saveBaseline } from './baseline.js';
 import { applyOp, type OpContext } from './ops.js';
+import { SetAside } from './set-aside.js';
 import { backupPlace } from '../fs/nofollow.js';
 import { diffFromBaseline, sendGone } from './diff.js';
 import { acquireLock } from '../fs/lock.js';
@@ -28,8 +29,15 @@ export function ensureRoot(root: string, dryRun: boolean): string {
   return ensureRootDir(root, dryRun).root;
 }
 
-export function opContext(root: string, options: StartOptions): OpContext {
-  return { root, dryRun: options.dryRun, backup: options.backupDir ? backupPlace(root, backupRoot(root, options.backupDir)!) : null, dirMode: 0o777 };
+/** moves: deleted files are set aside until the transfers end, when the peer speaks 'moves' */
+export function opContext(root: string, options: StartOptions, moves = false): OpContext {
+  const backup = options.backupDir ? backupPlace(root, backupRoot(root, options.backupDir)!) : null;
+  let setAside: SetAside | null = null;
+  if (moves && !options.dryRun && !backup) {
+    SetAside.sweep(root);
+    setAside = new SetAside(root);
+  }
+  return { root, dryRun: options.dryRun, backup, dirMode: 0o777, setAside };
 }
 
 export function decodeExpect(b: Buffer): Entry {
@@ -39,11 +47,12 @@ export function decodeExpect(b: Buffer): Entry {
 }
 
 /** neg: the session's manifest key, and whether both sides speak multi-round deltas and diff manifests */
-export async function serveReplica(conn: Connection, root: string, options: StartOptions, neg: Pick<Negotiated, 'key' | 'rounds' | 'diff'>, events: Events): Promise<void> {
-  const { key, rounds } = neg;
+export async function serveReplica(conn: Connection, root: string, options: StartOptions, neg: Pick<Negotiated, 'key' | 'rounds' | 'diff' | 'moves'>, events: Events): Promise<void> {
+  const { key, rounds, moves } = neg;
   const dir = ensureRoot(root, options.dryRun);
   const self = replicaId(dir);
   let receiver: Receiver | null = null;
+  let setAside: SetAside | null = null;
   const lock = options.dryRun ? null : await acquireLock(dir, { waitSeconds: options.lockWait ?? 0, note: (s) => process.stderr.write(`tsync: note: ${s}\n`) });
   try {
     // our scan starts now, while the client pings and reads baselines
@@ -83,7 +92,8 @@ export async function serveReplica(conn: Connection, root: string, options: Star
     // what it kept to serve the pull (every file it listed) is garbage now, before a new baseline arrives
     sender = null;
     conn.doneEnds = true;
-    const ctx = opContext(dir, options);
+    const ctx = opContext(dir, options, moves);
+    setAside = ctx.setAside;
     let failed = 0;
     let save: Buffer[] = [];
     for (;;) {
@@ -103,10 +113,11 @@ export async function serveReplica(conn: Connection, root: string, options: Star
           break;
         case 'flist_head': {
           // the client pushes
-          receiver = new Receiver(conn, { dest: dir, options, key, rounds }, events);
+          receiver = new Receiver(conn, { dest: dir, options, key, rounds, moves, setAside: ctx.setAside?.files }, events);
           receiver.preload([m]);
           const stats = await receiver.run();
           receiver = null;
+          ctx.setAside?.clear();
           conn.release();
           conn.send({ t: 'done', stats: JSON.stringify(stats) });
           break;
@@ -133,6 +144,7 @@ export async function serveReplica(conn: Connection, root: string, options: Star
     receiver?.abandon();
     throw e;
   } finally {
+    setAside?.clear();
     lock?.release();
   }
 }

@@ -16,6 +16,8 @@ export const DOCTOR_CAP = 'doctor';
 export const ROUNDS_CAP = 'delta:rounds';
 /** a two-way replica sends its manifest as changes from the baseline both sides hold (TW_DIFF, lib/twoway/diff.ts) */
 export const DIFF_CAP = 'twoway:diff';
+/** REQ's Hash flag and FileStatus.Hashed: a receiver makes a moved file from its own copy (lib/oneway/receive-moves.ts) */
+export const MOVES_CAP = 'moves';
 /** this side holds a pre-shared key and will prove it (lib/link/key-proof.ts) */
 export const KEY_CAP = 'key';
 /** the client asks a receiving server for PROGRESS messages (--progress, lib/cli/progress.ts); a request of one run, not a standing offer */

@@ -138,11 +138,17 @@ export type TwOpKind = (typeof TwOp)[keyof typeof TwOp];
  * How a sender ends a file: sent (hash follows), same as the receiver's
  * copy, failed, differs (dry run), differs and worth a delta (the
  * receiver answers with a signature of its copy), or sent except for holes
- * (a round of a multi-round delta: the receiver asks for the next round).
+ * (a round of a multi-round delta: the receiver asks for the next round),
+ * or only its whole-file hash (a REQ with ReqFlag.Hash).
  */
-export const FileStatus = { Sent: 0, Same: 1, Failed: 2, Differs: 3, NeedSig: 4, Holes: 5 } as const;
-/** REQ flags: DRY asks only whether the content differs (dry-run) */
-export const ReqFlag = { Dry: 1 } as const;
+export const FileStatus = { Sent: 0, Same: 1, Failed: 2, Differs: 3, NeedSig: 4, Holes: 5, Hashed: 6 } as const;
+/**
+ * REQ flags: DRY asks only whether the content differs (dry-run); HASH
+ * (capability 'moves') asks for the whole-file hash instead of the content
+ * (FileStatus.Hashed, or Same when a check hash matches): the receiver may
+ * have that content under another name (lib/oneway/receive-moves.ts).
+ */
+export const ReqFlag = { Dry: 1, Hash: 2 } as const;
 export type FileStatus = (typeof FileStatus)[keyof typeof FileStatus];
 
 export type MessageType = Message['t'];
@@ -367,7 +373,7 @@ export function decodeMessage(buf: Buffer): Message {
       m = { t, count: r.uint(), mac: r.raw(LIMITS.mac), ioErrors: r.uint() };
       break;
     case 'req':
-      m = { t, index: r.uint(), flags: r.uint(1), check: r.bytes(64), sig: r.bytes(LIMITS.sig) };
+      m = { t, index: r.uint(), flags: r.uint(3), check: r.bytes(64), sig: r.bytes(LIMITS.sig) };
       break;
     case 'req_fill':
       m = { t, index: r.uint(), holeMin: r.uint(1 << 30), sig: r.bytes(LIMITS.sig) };
@@ -384,7 +390,7 @@ export function decodeMessage(buf: Buffer): Message {
     case 'file_end': {
       const index = r.uint();
       const status = r.u8();
-      if (status > 5) throw new DecodeError(`bad file status ${status}`);
+      if (status > 6) throw new DecodeError(`bad file status ${status}`);
       m = { t, index, status: status as FileStatus, hash: r.bytes(64), message: r.str(LIMITS.message) };
       break;
     }

@@ -26,7 +26,7 @@ function sandbox(t: Test) {
     r: { 'a.txt': 'aaa', 'b.txt': 'bbb', sub: { 'c.txt': 'ccc', deep: { 'd.txt': 'ddd' } }, empty: {}, full: { 'new.txt': 'n' } },
   });
   const root = path.join(top, 'r');
-  const ctx: OpContext = { root, dryRun: false, backup: null, dirMode: 0o700 };
+  const ctx: OpContext = { root, dryRun: false, backup: null, dirMode: 0o700, setAside: null };
   return { top, root, ctx, outside: path.join(top, 'outside') };
 }
 

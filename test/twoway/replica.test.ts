@@ -27,7 +27,7 @@ function replica(root: string) {
   const key = randomBytes(32);
   const conn = new Connection(toReplica, fromReplica, { timeout: 0, expectJunk: false });
   const warnings: ErrorRecord[] = [];
-  const serving = Promise.race([serveReplica(conn, root, OPTIONS, { key, rounds: false, diff: false }, { item: () => {}, warn: (w) => void warnings.push(w) }), conn.failed()]).then(
+  const serving = Promise.race([serveReplica(conn, root, OPTIONS, { key, rounds: false, diff: false, moves: false }, { item: () => {}, warn: (w) => void warnings.push(w) }), conn.failed()]).then(
     () => null,
     (e: unknown) => e,
   );
