@@ -14,6 +14,7 @@ export const EXIT = {
   CONNECTION: 10,
   FILE_IO: 11,
   PROTOCOL_STREAM: 12,
+  BUNDLE: 13,
   AUTH: 15,
   INTERRUPTED: 20,
   PARTIAL: 23,
@@ -39,6 +40,7 @@ export type ErrorCode =
   | 'E_CONNECTION_LOST'
   | 'E_IO'
   | 'E_PROTOCOL'
+  | 'E_BUNDLE'
   | 'E_AUTH'
   | 'E_INTERRUPTED'
   | 'E_PARTIAL'
@@ -66,6 +68,7 @@ export const ERROR_TABLE: Record<ErrorCode, Row> = {
   E_CONNECTION_LOST: { exit: EXIT.CONNECTION, what: 'connection to the peer was lost' },
   E_IO: { exit: EXIT.FILE_IO, what: 'file I/O error' },
   E_PROTOCOL: { exit: EXIT.PROTOCOL_STREAM, what: 'protocol error: the peer sent invalid data' },
+  E_BUNDLE: { exit: EXIT.BUNDLE, what: 'a manifest or bundle is damaged, truncated, or not made by tsync', hint: 'make it again; nothing was changed' },
   E_AUTH: { exit: EXIT.AUTH, what: 'authentication failed' },
   E_INTERRUPTED: { exit: EXIT.INTERRUPTED, what: 'interrupted' },
   E_PARTIAL: { exit: EXIT.PARTIAL, what: 'some files could not be transferred' },
