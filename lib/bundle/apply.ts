@@ -188,7 +188,15 @@ export async function applyBundle(root: string, b: Checked, tarPath: string, o: 
   for (const op of b.ops) {
     if (op.do !== 'delete' || done.has(op.path)) continue;
     try {
-      const abs = `${reachDir(root, partsOf(parentOf(op.path)))}/${baseOf(op.path)}`;
+      let dirAbs: string;
+      try {
+        dirAbs = reachDir(root, partsOf(parentOf(op.path)));
+      } catch (e) {
+        // its directory went (replaced by a file or link of the new tree): so did it
+        if ((e as NodeJS.ErrnoException).code === 'ENOTDIR' || (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw e;
+      }
+      const abs = `${dirAbs}/${baseOf(op.path)}`;
       const st = fs.lstatSync(abs, { throwIfNoEntry: false });
       if (!st) continue;
       if (st.isDirectory()) fs.rmdirSync(abs);

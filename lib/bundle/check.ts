@@ -33,7 +33,9 @@ export class Tree {
       reachDir(this.root, partsOf(rel).slice(0, -1));
       l = readLocal(this.abs(rel));
     } catch (e) {
-      l = (e as NodeJS.ErrnoException).code === 'ENOENT' ? null : 'blocked';
+      // under a file nothing stands; under a link, we never look
+      const code = (e as NodeJS.ErrnoException).code;
+      l = code === 'ENOENT' || code === 'ENOTDIR' ? null : 'blocked';
     }
     this.locals.set(rel, l);
     return l;
