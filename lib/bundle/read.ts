@@ -106,7 +106,7 @@ function json(buf: Buffer, name: string): unknown {
   try {
     return JSON.parse(buf.toString('utf8'));
   } catch {
-    bad(`entry ${name} is not valid JSON`);
+    bad(`is damaged (its entry ${name} is not valid JSON)`);
   }
 }
 
@@ -120,6 +120,16 @@ export interface Checked {
 
 /** Read the whole bundle and check it: seal (E_AUTH for a key problem, E_BUNDLE for damage), entry names and order, every op. */
 export async function checkBundle(tarPath: string, key: SealKey | null): Promise<Checked> {
+  try {
+    return await check(tarPath, key);
+  } catch (e) {
+    // an entry's bytes that stop short fail while they are read, here
+    if (e instanceof TsyncError) throw e;
+    bad(`is damaged or truncated (${(e as Error).message})`);
+  }
+}
+
+async function check(tarPath: string, key: SealKey | null): Promise<Checked> {
   let sealer: Sealer | null = null;
   let k: SealKey | null = null;
   let header: BundleHeader | null = null;
