@@ -16,6 +16,7 @@ import { sealKeyFrom } from '../bundle/seal.js';
 import { writeBundle } from '../bundle/write.js';
 import { checkBundle, spoolBundle } from '../bundle/read.js';
 import { applyBundle } from '../bundle/apply.js';
+import { acquireLock, type Lock } from '../fs/lock.js';
 import { Reporter, type Out } from './report.js';
 import { rulesFrom } from './run.js';
 import { showPath } from '../text.js';
@@ -134,8 +135,12 @@ export const applyCommand: Handler = async ({ values, positional }, out) => {
   const key = sealKeyFrom(values.key);
   const root = oneDir(positional[1], 'apply');
   const spool = await spoolBundle(positional[0], process.stdin);
+  let lockHeld: Lock | null = null;
   try {
     const checked = await checkBundle(spool.tar, key);
+    // one run at a time on a directory, as for a sync into it (lib/fs/lock.ts); a dry run changes nothing
+    const lock = values['dry-run'] ? null : await acquireLock(root, { waitSeconds: 0, note: (s) => out.stderr(`tsync: note: ${s}\n`) });
+    lockHeld = lock;
     const rep = new Reporter({ itemize: Boolean(values.itemize), verbose: Number(values.verbose ?? 0), quiet: Boolean(values.quiet), json: false, stats: false, dryRun: Boolean(values['dry-run']) }, out);
     await applyBundle(root, checked, spool.tar, {
       dryRun: Boolean(values['dry-run']),
@@ -145,6 +150,7 @@ export const applyCommand: Handler = async ({ values, positional }, out) => {
     if (rep.errors.length) throw new TsyncError('E_PARTIAL', `${rep.errors.length} path${rep.errors.length === 1 ? '' : 's'} could not be applied; the rest was (apply the bundle again after fixing them)`);
     return 0;
   } finally {
+    lockHeld?.release();
     spool.cleanup();
   }
 };

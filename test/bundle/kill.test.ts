@@ -69,7 +69,8 @@ for (const when of ['the first temporary appears', 'a big temporary is half writ
     const r = await result;
     t.comment(r.signal === 'SIGKILL' ? `killed; left: ${tempsIn(dst).join(', ') || 'no temporaries'}` : `the apply finished first (exit ${r.code})`);
 
-    const now = await snapshot(dst, { exclude: (p) => path.basename(p).startsWith('.tsync-tmp-') });
+    // .tsync/lock: the killed run's lock, which the next run finds stale and takes over
+    const now = await snapshot(dst, { exclude: (p) => path.basename(p).startsWith('.tsync-tmp-') || p === '.tsync' });
     for (const p of new Set([...oldSnap.keys(), ...newSnap.keys(), ...now.keys()])) {
       const e = now.get(p);
       t.ok(sameThing(e, oldSnap.get(p)) || sameThing(e, newSnap.get(p)) || (e?.type === 'dir' && !oldSnap.has(p)), `${p}: old or new`);
