@@ -147,7 +147,14 @@ export async function applyBundle(root: string, b: Checked, tarPath: string, o: 
     if (!st || (st.isDirectory() && want === 'd')) return;
     if (st.isDirectory()) {
       if (del) fs.rmSync(abs, { recursive: true, force: true });
-      else fs.rmdirSync(abs); // ENOTEMPTY: a directory with things in it is only replaced under --delete
+      else {
+        try {
+          fs.rmdirSync(abs);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw e;
+          throw new TsyncError('E_PARTIAL', `a directory with files in it stands where the bundle puts a ${want === 'l' ? 'link' : 'file'}; only a bundle made with --delete replaces it`);
+        }
+      }
     } else if (want === 'd') fs.rmSync(abs, { force: true });
   };
   for (const op of b.ops) {
@@ -192,8 +199,8 @@ export async function applyBundle(root: string, b: Checked, tarPath: string, o: 
       try {
         dirAbs = reachDir(root, partsOf(parentOf(op.path)));
       } catch (e) {
-        // its directory went (replaced by a file or link of the new tree): so did it
-        if ((e as NodeJS.ErrnoException).code === 'ENOTDIR' || (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        // its directory went (replaced by a file or link of the new tree): so did it (a link is never followed)
+        if (['ENOTDIR', 'ENOENT', 'ELOOP'].includes((e as NodeJS.ErrnoException).code ?? '')) continue;
         throw e;
       }
       const abs = `${dirAbs}/${baseOf(op.path)}`;

@@ -122,12 +122,20 @@ export const bundleCommand: Handler = async ({ values, positional, ordered }, ou
 };
 
 /** the sender's entries plus the receiver's that stay, in tree order (each directory before its contents) */
-function mergeKept<T extends { path: string }>(result: T[], kept: T[]): T[] {
+function mergeKept<T extends { path: string; type: string }>(result: T[], kept: T[]): T[] {
   if (!kept.length) return result;
   const all = [...result, ...kept];
   const depth = (p: string) => (p === '.' ? 0 : p.split('/').length);
   // parents before children: shorter paths first, then by name
-  return all.sort((a, b) => depth(a.path) - depth(b.path) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  all.sort((a, b) => depth(a.path) - depth(b.path) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  // what stood under a directory that the new tree replaced with a file or link is not there any more
+  const dirs = new Set<string>();
+  return all.filter((e) => {
+    const slash = e.path.lastIndexOf('/');
+    if (e.path !== '.' && slash >= 0 && !dirs.has(e.path.slice(0, slash))) return false;
+    if (e.type === 'd') dirs.add(e.path);
+    return true;
+  });
 }
 
 export const applyCommand: Handler = async ({ values, positional }, out) => {

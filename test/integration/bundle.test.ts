@@ -124,3 +124,33 @@ t.test('first bundle into an empty directory, SRC without a trailing slash', { s
   t.equal(r.code, 0, `bundle -z -o - | apply -: ${r.stderr}`);
   same(t, await snap(path.join(ref, 'src')), await snap(path.join(dst, 'src')), 'src/ inside dst');
 });
+
+t.test('a directory replaced by a link and a file by a directory: with --delete all of it; without, a non-empty directory stays (exit 23)', async (t) => {
+  const dir = t.testdir();
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(path.join(src, 'x'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'x', 'inner'), 'xx\n');
+  fs.symlinkSync('x', path.join(src, 'y'));
+  fs.utimesSync(src, ROOT_MTIME_1, ROOT_MTIME_1);
+  for (const del of [true, false]) {
+    const dst = path.join(dir, `dst-${del}`);
+    fs.mkdirSync(path.join(dst, 'y'), { recursive: true });
+    fs.writeFileSync(path.join(dst, 'x'), 'xx\n');
+    fs.writeFileSync(path.join(dst, 'y', 'z'), 'zz\n');
+    const m = path.join(dir, `m-${del}`);
+    const b = path.join(dir, `b-${del}`);
+    t.equal((await runTsync(['manifest', dst, '-o', m])).code, 0);
+    t.equal((await runTsync(['bundle', ...(del ? ['--delete'] : []), `${src}/`, '--against', m, '-o', b])).code, 0);
+    const r = await runTsync(['apply', b, dst]);
+    if (del) {
+      t.equal(r.code, 0, describe(r));
+      t.same(diffSnapshots(await snap(src), await snap(dst)), [], 'equals SRC');
+    } else {
+      t.equal(r.code, 23, describe(r));
+      t.match(r.stderr, /y: a directory with files in it stands where the bundle puts a link; only a bundle made with --delete replaces it/);
+      t.equal(fs.readFileSync(path.join(dst, 'y', 'z'), 'utf8'), 'zz\n', 'the directory and its file stay');
+      t.equal(fs.readFileSync(path.join(dst, 'x', 'inner'), 'utf8'), 'xx\n', 'the rest is applied');
+    }
+    t.same(temps(dst), [], 'no temporaries left');
+  }
+});
