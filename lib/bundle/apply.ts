@@ -37,6 +37,8 @@ export interface ApplyOptions {
   events: Events;
   /** a conflict, reported before the run stops */
   conflict: (path: string, why: string) => void;
+  /** take the directory's lock: after the checks (a refused bundle leaves the directory exactly as it was), before the first change */
+  lock?: () => Promise<void>;
 }
 
 type FileOp = Extract<Op, { do: 'file' }>;
@@ -53,7 +55,7 @@ function codeOf(op: Op, l: Local | null | 'blocked', done: boolean): string | nu
 }
 
 export async function applyBundle(root: string, b: Checked, tarPath: string, o: ApplyOptions): Promise<void> {
-  const t = new Tree(root);
+  const t = new Tree(root, b.was);
   const { conflicts, done } = await checkTree(t, b.ops, b.was);
   const pool = await contentPool(t, b.ops, b.was);
   for (const op of b.ops) {
@@ -72,6 +74,7 @@ export async function applyBundle(root: string, b: Checked, tarPath: string, o: 
     if (code) o.events.item(code, p, op.do === 'delete' ? op.type : op.entry.type, op.do === 'link' ? op.entry.target! : '', op.do === 'delete' ? 0 : op.entry.size);
   }
   if (o.dryRun) return;
+  await o.lock?.();
 
   // 1. stage
   const staged = new Map<string, string>();

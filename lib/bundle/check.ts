@@ -19,7 +19,11 @@ export const partsOf = (rel: string): string[] => (rel === '.' ? [] : rel.split(
 export class Tree {
   private readonly hashes = new Map<string, string>();
   private readonly locals = new Map<string, Local | null | 'blocked'>();
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    /** what the manifest said stood where the bundle acts */
+    private readonly was: ReadonlyMap<string, ManifestEntry | null> = new Map(),
+  ) {}
 
   abs(rel: string): string {
     return under(this.root, rel);
@@ -33,12 +37,26 @@ export class Tree {
       reachDir(this.root, partsOf(rel).slice(0, -1));
       l = readLocal(this.abs(rel));
     } catch (e) {
-      // under a file nothing stands; under a link, we never look
+      // under a file nothing stands; under a link we never look: nothing stands there either when the
+      // manifest listed that link (the bundle replaces it by a directory first), else the tree is not as it said
       const code = (e as NodeJS.ErrnoException).code;
-      l = code === 'ENOENT' || code === 'ENOTDIR' ? null : 'blocked';
+      l = code === 'ENOENT' || code === 'ENOTDIR' || (code === 'ELOOP' && this.listedLinkAbove(rel)) ? null : 'blocked';
     }
     this.locals.set(rel, l);
     return l;
+  }
+
+  /** the first link on the way down to rel is one the manifest listed, with that target */
+  private listedLinkAbove(rel: string): boolean {
+    const parts = partsOf(rel);
+    for (let i = 1; i < parts.length; i++) {
+      const p = parts.slice(0, i).join('/');
+      const st = fs.lstatSync(this.abs(p), { throwIfNoEntry: false });
+      if (!st?.isSymbolicLink()) continue;
+      const w = this.was.get(p);
+      return w?.type === 'l' && w.target === fs.readlinkSync(this.abs(p), 'utf8');
+    }
+    return false;
   }
 
   async hashOf(abs: string): Promise<string> {

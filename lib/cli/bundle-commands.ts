@@ -143,17 +143,18 @@ export const applyCommand: Handler = async ({ values, positional }, out) => {
   const key = sealKeyFrom(values.key);
   const root = oneDir(positional[1], 'apply');
   const spool = await spoolBundle(positional[0], process.stdin);
-  let lockHeld: Lock | null = null;
+  let lockHeld = null as Lock | null; // set by the lock callback
   try {
     const checked = await checkBundle(spool.tar, key);
-    // one run at a time on a directory, as for a sync into it (lib/fs/lock.ts); a dry run changes nothing
-    const lock = values['dry-run'] ? null : await acquireLock(root, { waitSeconds: 0, note: (s) => out.stderr(`tsync: note: ${s}\n`) });
-    lockHeld = lock;
     const rep = new Reporter({ itemize: Boolean(values.itemize), verbose: Number(values.verbose ?? 0), quiet: Boolean(values.quiet), json: false, stats: false, dryRun: Boolean(values['dry-run']) }, out);
     await applyBundle(root, checked, spool.tar, {
       dryRun: Boolean(values['dry-run']),
       events: rep,
       conflict: (p, why) => out.stderr(`tsync: conflict: ${showPath(p)}: ${why}; kept\n`),
+      // one run at a time on a directory, as for a sync into it (lib/fs/lock.ts)
+      lock: async () => {
+        lockHeld = await acquireLock(root, { waitSeconds: 0, note: (s) => out.stderr(`tsync: note: ${s}\n`) });
+      },
     });
     if (rep.errors.length) throw new TsyncError('E_PARTIAL', `${rep.errors.length} path${rep.errors.length === 1 ? '' : 's'} could not be applied; the rest was (apply the bundle again after fixing them)`);
     return 0;

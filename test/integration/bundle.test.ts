@@ -72,7 +72,7 @@ for (const [i, seed] of SEEDS.entries()) {
     await rsync(['-a', `${src}/`, `${ref}/`]);
     const log = await mutateTree(src, seed + 1000, { ops: 16 });
     await fsp.utimes(src, ROOT_MTIME_2, ROOT_MTIME_2);
-    t.comment(`mutations: ${log.join('; ')}`);
+    t.comment(`mutations: ${JSON.stringify(log.join('; '))}`);
     await rsync(['-a', ...(del ? ['--delete'] : []), `${src}/`, `${ref}/`]);
 
     const key = path.join(dir, 'key');
