@@ -100,3 +100,30 @@ export function planBundle(against: readonly ManifestEntry[], result: readonly M
   const ops = result.filter((e) => byPath.has(e.path)).map((e) => byPath.get(e.path)!);
   return { ops: [...ops, ...deletes], was };
 }
+
+/**
+ * An op as plan.json holds it: the entry it leaves is the result manifest's
+ * entry at its path, so only the path travels; a metadata-only file change
+ * carries the mode and mtime the manifest had there (its content, size and
+ * hash are the result's) instead of a `was` entry.
+ */
+export type WireOp =
+  | { do: 'dir' | 'link'; path: string }
+  | { do: 'file'; path: string; from: Exclude<FileFrom, { how: 'meta' }> }
+  | { do: 'meta'; path: string; mode: number; mtime: number }
+  | { do: 'delete'; path: string; type: ManifestEntry['type'] };
+
+/** ops and `was` into plan.json's form */
+export function toWire(ops: readonly Op[], was: Readonly<Record<string, ManifestEntry | null>>): { ops: WireOp[]; was: Record<string, ManifestEntry | null> } {
+  const w: Record<string, ManifestEntry | null> = { ...was };
+  const out = ops.map((op): WireOp => {
+    if (op.do === 'delete') return op;
+    if (op.do !== 'file') return { do: op.do, path: op.entry.path };
+    if (op.from.how !== 'meta') return { do: 'file', path: op.entry.path, from: op.from };
+    const old = was[op.entry.path]!;
+    delete w[op.entry.path];
+    return { do: 'meta', path: op.entry.path, mode: old.mode, mtime: old.mtime };
+  });
+  return { ops: out, was: w };
+}
+

@@ -181,47 +181,15 @@ async function check(tarPath: string, key: SealKey | null): Promise<Checked> {
   if (!/^[0-9a-f]{64}$/.test(sealHex!)) bad('has a damaged seal');
   checkSeal(WHAT, sealer!.kind, Buffer.from(sealHex!, 'hex'), sealer!.digest());
   const result = decodeManifest(manifestBuf!, k, `${WHAT}'s manifest`).entries;
-  const { ops, was } = checkPlan(planJson, sizes);
+  const { ops, was } = checkPlan(planJson, sizes, new Map(result.map((e) => [e.path, e])));
   return { header: header!, ops, was, result };
 }
 
-/** every op and every `was` entry checked; each data entry used by exactly one op of the right size */
-function checkPlan(x: unknown, sizes: readonly number[]): { ops: Op[]; was: Map<string, ManifestEntry | null> } {
+/** every op and every `was` entry checked, each op's entry the result's; each data entry used by exactly one op of the right size */
+function checkPlan(x: unknown, sizes: readonly number[], result: ReadonlyMap<string, ManifestEntry>): { ops: Op[]; was: Map<string, ManifestEntry | null> } {
   const o = x as { ops?: unknown; was?: unknown };
   if (!o || !Array.isArray(o.ops) || typeof o.was !== 'object' || o.was === null) bad('has a damaged plan');
-  const used = new Set<number>();
-  const paths = new Set<string>();
-  const ops: Op[] = [];
   const where = `${WHAT}'s plan`;
-  for (const raw of o.ops as unknown[]) {
-    const r = raw as Record<string, unknown>;
-    let op: Op;
-    if (r?.do === 'delete') {
-      if (r.type !== 'f' && r.type !== 'd' && r.type !== 'l') bad('has a damaged plan (delete of unknown type)');
-      op = { do: 'delete', path: checkPath(where, r.path), type: r.type };
-    } else if (r?.do === 'dir' || r?.do === 'link' || r?.do === 'file') {
-      const entry = checkEntry(where, r.entry);
-      const want = r.do === 'dir' ? 'd' : r.do === 'link' ? 'l' : 'f';
-      if (entry.type !== want) bad(`has a damaged plan (${r.do} op for a ${entry.type} entry)`);
-      if (r.do !== 'file') op = { do: r.do, entry };
-      else {
-        const f = r.from as Record<string, unknown>;
-        const n = f?.data as number;
-        const dataOk = () => Number.isSafeInteger(n) && n >= 0 && n < sizes.length && !used.has(n) && (used.add(n), true);
-        if (f?.how === 'meta') op = { do: 'file', entry, from: { how: 'meta' } };
-        else if (f?.how === 'copy' && isHash(f.source)) op = { do: 'file', entry, from: { how: 'copy', source: f.source } };
-        else if (f?.how === 'data' && dataOk() && sizes[n] === entry.size) op = { do: 'file', entry, from: { how: 'data', data: n } };
-        else if (f?.how === 'delta' && dataOk() && isHash(f.basis) && Number.isSafeInteger(f.blockSize) && (f.blockSize as number) >= 1 && (f.blockSize as number) <= MAX_BLOCK_SIZE) {
-          op = { do: 'file', entry, from: { how: 'delta', data: n, basis: f.basis, blockSize: f.blockSize as number } };
-        } else bad(`has a damaged plan (file ${JSON.stringify(entry.path)})`);
-      }
-    } else bad('has a damaged plan (unknown op)');
-    const p = op!.do === 'delete' ? op!.path : op!.entry.path;
-    if (paths.has(p)) bad(`has a damaged plan (${JSON.stringify(p)} twice)`);
-    paths.add(p);
-    ops.push(op!);
-  }
-  if (used.size !== sizes.length) bad('has data entries no op uses');
   const was = new Map<string, ManifestEntry | null>();
   for (const [p, e] of Object.entries(o.was as Record<string, unknown>)) {
     checkPath(where, p);
@@ -232,6 +200,43 @@ function checkPlan(x: unknown, sizes: readonly number[]): { ops: Op[]; was: Map<
       was.set(p, c);
     }
   }
+  const used = new Set<number>();
+  const paths = new Set<string>();
+  const ops: Op[] = [];
+  const int = (v: unknown) => Number.isSafeInteger(v);
+  for (const raw of o.ops as unknown[]) {
+    const r = raw as Record<string, unknown>;
+    const p = checkPath(where, r?.path);
+    let op: Op;
+    if (r.do === 'delete') {
+      if (r.type !== 'f' && r.type !== 'd' && r.type !== 'l') bad('has a damaged plan (delete of unknown type)');
+      op = { do: 'delete', path: p, type: r.type };
+    } else {
+      const entry = result.get(p);
+      const want = r.do === 'dir' ? 'd' : r.do === 'link' ? 'l' : r.do === 'file' || r.do === 'meta' ? 'f' : null;
+      if (!want) bad('has a damaged plan (unknown op)');
+      if (!entry || entry.type !== want) bad(`has a damaged plan (${String(r.do)} op for ${JSON.stringify(p)}, which its manifest does not list as that)`);
+      if (r.do === 'dir' || r.do === 'link') op = { do: r.do, entry };
+      else if (r.do === 'meta') {
+        if (!int(r.mode) || (r.mode as number) < 0 || (r.mode as number) > 0o7777 || !int(r.mtime) || was.has(p)) bad(`has a damaged plan (meta op for ${JSON.stringify(p)})`);
+        was.set(p, { ...entry, mode: r.mode as number, mtime: r.mtime as number });
+        op = { do: 'file', entry, from: { how: 'meta' } };
+      } else {
+        const f = r.from as Record<string, unknown>;
+        const n = f?.data as number;
+        const dataOk = () => Number.isSafeInteger(n) && n >= 0 && n < sizes.length && !used.has(n) && (used.add(n), true);
+        if (f?.how === 'copy' && isHash(f.source)) op = { do: 'file', entry, from: { how: 'copy', source: f.source } };
+        else if (f?.how === 'data' && dataOk() && sizes[n] === entry.size) op = { do: 'file', entry, from: { how: 'data', data: n } };
+        else if (f?.how === 'delta' && dataOk() && isHash(f.basis) && int(f.blockSize) && (f.blockSize as number) >= 1 && (f.blockSize as number) <= MAX_BLOCK_SIZE) {
+          op = { do: 'file', entry, from: { how: 'delta', data: n, basis: f.basis, blockSize: f.blockSize as number } };
+        } else bad(`has a damaged plan (file ${JSON.stringify(p)})`);
+      }
+    }
+    if (paths.has(p)) bad(`has a damaged plan (${JSON.stringify(p)} twice)`);
+    paths.add(p);
+    ops.push(op!);
+  }
+  if (used.size !== sizes.length) bad('has data entries no op uses');
   for (const p of paths) if (!was.has(p)) bad(`has a damaged plan (no earlier state for ${JSON.stringify(p)})`);
   return { ops, was };
 }

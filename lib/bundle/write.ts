@@ -16,7 +16,7 @@ import { encodeManifest, newManifestId } from './manifest-file.js';
 import { plain, type ManifestEntry } from './entries.js';
 import { Sealer, type SealKey } from './seal.js';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, dataName, entryHead, HEADER_NAME, MANIFEST_NAME, PLAN_NAME, SEAL_NAME, type BundleHeader } from './format.js';
-import type { Op, Plan } from './plan.js';
+import { toWire, type Op, type Plan } from './plan.js';
 
 const CHUNK = 1 << 20;
 
@@ -131,7 +131,7 @@ export async function writeBundle(i: BundleInput, out: Writable): Promise<Bundle
   };
   try {
     await put(HEADER_NAME, Buffer.from(JSON.stringify(header)));
-    await put(PLAN_NAME, Buffer.from(JSON.stringify({ ops, was: i.plan.was })));
+    await put(PLAN_NAME, Buffer.from(JSON.stringify(toWire(ops, i.plan.was))));
     await put(MANIFEST_NAME, encodeManifest({ id: newManifestId(), entries: i.result.map(plain) }, i.key));
     for (const [n, b] of bodies.entries()) {
       if (b.kind === 'buffer') await put(dataName(n), b.data);

@@ -14,6 +14,7 @@ import { runTsync, type RunResult } from '../helpers/run.js';
 import { diffSnapshots, makeRandomTree, mutateTree, snapshot } from '../helpers/tree.js';
 import { entryHead, HEADER_NAME, MANIFEST_NAME, PLAN_NAME, SEAL_NAME } from '../../lib/bundle/format.js';
 import { encodeManifest } from '../../lib/bundle/manifest-file.js';
+import type { ManifestEntry } from '../../lib/bundle/entries.js';
 
 const TREE = { files: 30, dirs: 6, bigFiles: 1, bigMaxBytes: 200 * 1024 } as const;
 const describe = (r: RunResult) => `exit ${r.code}: ${r.stderr.slice(0, 1500)}`;
@@ -173,7 +174,7 @@ t.test('keys: a MACed manifest and bundle need the same key (exit 15 otherwise)'
 });
 
 /** a bundle as an attacker could make one: any plan, a correct (unkeyed) seal */
-async function forge(file: string, plan: unknown, data: Buffer[]): Promise<void> {
+async function forge(file: string, plan: unknown, data: Buffer[], entries: ManifestEntry[] = []): Promise<void> {
   const h = createHash('sha256');
   const pack = tar.pack();
   const chunks: Buffer[] = [];
@@ -185,7 +186,7 @@ async function forge(file: string, plan: unknown, data: Buffer[]): Promise<void>
   };
   put(HEADER_NAME, Buffer.from(JSON.stringify({ format: 'tsync-bundle', version: 1, seal: 'sha256', keyId: null, against: { id: 'x' }, delete: true })));
   put(PLAN_NAME, Buffer.from(JSON.stringify(plan)));
-  put(MANIFEST_NAME, encodeManifest({ id: '0'.repeat(32), entries: [] }, null));
+  put(MANIFEST_NAME, encodeManifest({ id: '0'.repeat(32), entries }, null));
   data.forEach((d, i) => put(`tsync-bundle/data/${i}`, d));
   pack.entry({ name: SEAL_NAME }, Buffer.from(h.digest('hex')));
   pack.finalize();
@@ -193,7 +194,7 @@ async function forge(file: string, plan: unknown, data: Buffer[]): Promise<void>
   fs.writeFileSync(file, Buffer.concat(chunks));
 }
 
-const fileEntry = (p: string, content: Buffer) => ({ path: p, type: 'f', mode: 0o644, size: content.length, mtime: 1_600_000_000_000_000, hash: createHash('sha256').update(content).digest('hex') });
+const fileEntry = (p: string, content: Buffer): ManifestEntry => ({ path: p, type: 'f', mode: 0o644, size: content.length, mtime: 1_600_000_000_000_000, hash: createHash('sha256').update(content).digest('hex') });
 
 t.test('a forged bundle cannot write outside the directory', async (t) => {
   const dir = t.testdir();
@@ -206,14 +207,16 @@ t.test('a forged bundle cannot write outside the directory', async (t) => {
   const before = await snapshot(dst, { includeRoot: true });
   for (const p of ['../outside/x', '/tmp/x', 'a/../../x', '.tsync-tmp-x', '.tsync/baseline']) {
     const f = path.join(dir, 'forged.tar');
-    await forge(f, { ops: [{ do: 'file', entry: fileEntry(p, evil), from: { how: 'data', data: 0 } }], was: { [p]: null } }, [evil]);
+    await forge(f, { ops: [{ do: 'file', path: p, from: { how: 'data', data: 0 } }], was: { [p]: null } }, [evil]);
     const r = await runTsync(['apply', f, dst]);
     t.equal(r.code, 13, `path ${p}: exit 13`);
     oneLine(t, r, /bad path|reserved/);
   }
   // through a symlinked parent, which the forger claims is a directory
   const f = path.join(dir, 'forged.tar');
-  await forge(f, { ops: [{ do: 'file', entry: fileEntry('link/x', evil), from: { how: 'data', data: 0 } }], was: { 'link/x': null, link: { path: 'link', type: 'd', mode: 0o755, size: 0, mtime: 0 } } }, [evil]);
+  const linkDir: ManifestEntry = { path: 'link', type: 'd', mode: 0o755, size: 0, mtime: 0 };
+  const root: ManifestEntry = { path: '.', type: 'd', mode: 0o755, size: 0, mtime: 0 };
+  await forge(f, { ops: [{ do: 'file', path: 'link/x', from: { how: 'data', data: 0 } }], was: { 'link/x': null, link: linkDir } }, [evil], [root, linkDir, fileEntry('link/x', evil)]);
   const r = await runTsync(['apply', f, dst]);
   t.equal(r.code, 40, `a file under a symlinked parent is refused: ${describe(r)}`);
   t.match(r.stderr, /link\/x: a parent directory is not a real directory/);
