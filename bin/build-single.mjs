@@ -20,6 +20,9 @@ await build({
   external: ['ssh2'],
   logLevel: 'warning',
   legalComments: 'none',
+  // tar-stream's dependencies (streamx) require() node builtins: give the ES module a require
+  // (only builtins are left to require; a zero-install remote loads this from a data: URL, so no file URL there)
+  banner: { js: "import{createRequire as __tsyncRequire}from'node:module';const require=__tsyncRequire(import.meta.url.startsWith('file:')?import.meta.url:'/');" },
 });
 const bytes = readFileSync(out);
 process.stdout.write(`dist/tsync.mjs: ${bytes.length} bytes, sha256 ${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}\n`);

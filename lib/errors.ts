@@ -14,6 +14,7 @@ export const EXIT = {
   CONNECTION: 10,
   FILE_IO: 11,
   PROTOCOL_STREAM: 12,
+  BUNDLE: 13,
   AUTH: 15,
   VAULT_DAMAGED: 16,
   VAULT_ROLLBACK: 17,
@@ -41,6 +42,7 @@ export type ErrorCode =
   | 'E_CONNECTION_LOST'
   | 'E_IO'
   | 'E_PROTOCOL'
+  | 'E_BUNDLE'
   | 'E_AUTH'
   | 'E_VAULT_KEY'
   | 'E_VAULT_DAMAGED'
@@ -71,6 +73,7 @@ export const ERROR_TABLE: Record<ErrorCode, Row> = {
   E_CONNECTION_LOST: { exit: EXIT.CONNECTION, what: 'connection to the peer was lost' },
   E_IO: { exit: EXIT.FILE_IO, what: 'file I/O error' },
   E_PROTOCOL: { exit: EXIT.PROTOCOL_STREAM, what: 'protocol error: the peer sent invalid data' },
+  E_BUNDLE: { exit: EXIT.BUNDLE, what: 'a manifest or bundle is damaged, truncated, or not made by tsync', hint: 'make it again; nothing was changed' },
   E_AUTH: { exit: EXIT.AUTH, what: 'authentication failed' },
   E_VAULT_KEY: { exit: EXIT.AUTH, what: 'the vault key does not open this vault, or a read-only key was asked to write' },
   E_VAULT_DAMAGED: { exit: EXIT.VAULT_DAMAGED, what: 'vault data fails verification (tampered or corrupt)', hint: "run 'tsync vault check --read-data' to list what is damaged" },

@@ -74,4 +74,40 @@ export const COMMANDS: readonly CommandSpec[] = [
     more: 'Probe each ENDPOINT (or a profile\'s two) and print every check with what to fix; exit non-zero when one failed.',
     load: async () => (await import('../doctor/run.js')).runDoctor,
   },
+  {
+    name: 'manifest',
+    args: '<DIR>',
+    summary: 'write the signed manifest of DIR, for making an offline bundle',
+    more: [
+      'Write the manifest of what DIR holds (every entry, each file\'s SHA-256, block',
+      'signatures of large files) to -o FILE (- for standard output), MACed under',
+      '--key when given, else with a SHA-256 checksum. Carry it to the sender for',
+      'tsync bundle --against FILE.',
+    ].join('\n'),
+    load: async () => (await import('./bundle-commands.js')).manifestCommand,
+  },
+  {
+    name: 'bundle',
+    args: '<...SRC>',
+    summary: 'write a tar of what turns a manifest\'s tree into SRC, for tsync apply',
+    more: [
+      'Write to -o OUT (- for standard output) a tar holding the new files, deltas',
+      'against the manifest\'s files, moves of content the receiver has, deletions',
+      '(--delete), and the manifest of the result; MACed under --key, else a',
+      'checksum; gzipped with -z. SRC follows the trailing-slash rule.',
+    ].join('\n'),
+    load: async () => (await import('./bundle-commands.js')).bundleCommand,
+  },
+  {
+    name: 'apply',
+    args: '<BUNDLE> <DIR>',
+    summary: 'check a bundle and DIR, then apply the bundle to DIR',
+    more: [
+      'Check the whole bundle (- reads standard input), then that DIR still holds what',
+      'the manifest said wherever the bundle acts (else: conflicts, nothing changed,',
+      'exit 40), then apply it: temporary, verify, rename. Applying again after an',
+      'interruption finishes the job.',
+    ].join('\n'),
+    load: async () => (await import('./bundle-commands.js')).applyCommand,
+  },
 ];

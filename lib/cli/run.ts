@@ -115,7 +115,7 @@ function sameDir(x: string, y: string): boolean {
 }
 
 /** --include/--exclude/--exclude-from in command-line order: rsync's first match wins. */
-function rulesFrom(ordered: Parsed['ordered']): Rule[] {
+export function rulesFrom(ordered: Parsed['ordered']): Rule[] {
   const rules: Rule[] = [];
   const add = (r: CliRule | null) => {
     if (!r) return;

@@ -29,6 +29,7 @@ const WHERE: Record<number, string> = {
   10: 'test/integration/cli.test.ts "an rsh that cannot connect: exit 10"; test/integration/ssh.test.ts',
   11: 'this file: "exit 11"',
   12: 'this file: "exit 12"',
+  13: 'test/bundle/refuse.test.ts "a flipped byte anywhere that matters is refused, the directory unchanged" and "a cut-off bundle, plain or gzipped, from a file or a pipe, is refused"',
   15: 'test/integration/keyed.test.ts "a wrong key" and "a key on one side only"',
   20: 'test/integration/lock.test.ts "SIGTERM to a pushing client: exit 20"',
   23: 'test/integration/cli.test.ts "an invalid UTF-8 name is skipped with a warning, exit 23"',
