@@ -415,3 +415,31 @@ t.test('a re-push reads only what changed and stores about one chunk per edit', 
   fs.renameSync(path.join(src, 'big.bin'), path.join(src, 'moved.bin'));
   t.equal((await stats()).bytes.literal, 0, 'a moved file stores nothing');
 });
+
+t.test('a vault behind a forced command: --root keeps it inside the share, --read-only lets restores through', async (t) => {
+  const sb = t.testdir();
+  const key = await keygen(sb);
+  const a = client(sb, 'a');
+  const share = path.join(sb, 'share');
+  fs.mkdirSync(share);
+  const forced = (extra: string) => {
+    const p = path.join(sb, `forced${extra.replace(/\W/g, '')}`);
+    // like sshd with command="tsync --server --root SHARE": the client's own command line is ignored
+    fs.writeFileSync(p, `#!/bin/sh\nexec '${TSYNC_BIN}' --server --root '${share}' ${extra}\n`, { mode: 0o755 });
+    return p;
+  };
+  const src = path.join(sb, 'src');
+  await makeRandomTree(src, 1351, { files: 20, bigFiles: 0 });
+  ok(t, await a.run(['--vault', key, '-e', forced(''), `${src}/`, 'host:vaults/mine']), 'push into the share');
+  t.ok(fs.existsSync(path.join(share, 'vaults/mine/config')), 'the vault is inside the share');
+  const out = await a.run(['--vault', key, '-e', forced(''), `${src}/`, 'host:../escape']);
+  t.equal(out.code, 4, 'a vault outside the share is refused');
+  t.notOk(fs.existsSync(path.join(sb, 'escape')), 'and nothing is written there');
+  const dst = path.join(sb, 'dst');
+  ok(t, await a.run(['--vault', key, '-e', forced('--read-only'), 'host:vaults/mine', `${dst}/`]), 'a read-only share restores');
+  t.same(await same(src, dst), [], 'exactly');
+  const before = objects(path.join(share, 'vaults/mine'));
+  const refused = await a.run(['--vault', key, '-e', forced('--read-only'), `${src}/`, 'host:vaults/mine']);
+  t.equal(refused.code, 4, 'and refuses a push');
+  t.same([...objects(path.join(share, 'vaults/mine')).keys()], [...before.keys()], 'writing nothing');
+});
