@@ -7,21 +7,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 import { runTsync, spawnTsync, collect } from '../helpers/run.js';
-import { diffSnapshots, snapshot, type Entry } from '../helpers/tree.js';
+import { diffSnapshots, snapshot, tempsUnder, type Entry } from '../helpers/tree.js';
 
 const MB = 1 << 20;
 
-function tempsIn(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      if (e.name.startsWith('.tsync-tmp-')) out.push(path.relative(dir, path.join(d, e.name)));
-      else if (e.isDirectory()) walk(path.join(d, e.name));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 const sameThing = (a: Entry | undefined, b: Entry | undefined): boolean =>
   a === b || (!!a && !!b && a.type === b.type && a.sha256 === b.sha256 && a.target === b.target);
@@ -57,7 +46,7 @@ for (const when of ['the first temporary appears', 'a big temporary is half writ
     const result = collect(child);
     // watch for the moment, then kill; if the apply wins the race the checks below still hold
     for (;;) {
-      const temps = tempsIn(dst);
+      const temps = tempsUnder(dst);
       const big = temps.map((x) => fs.statSync(path.join(dst, x), { throwIfNoEntry: false })?.size ?? 0).some((s) => s > 64 * MB);
       if (when === 'the first temporary appears' ? temps.length > 0 : big) {
         child.kill('SIGKILL');
@@ -67,7 +56,7 @@ for (const when of ['the first temporary appears', 'a big temporary is half writ
       await new Promise((r) => setTimeout(r, 2));
     }
     const r = await result;
-    t.comment(r.signal === 'SIGKILL' ? `killed; left: ${tempsIn(dst).join(', ') || 'no temporaries'}` : `the apply finished first (exit ${r.code})`);
+    t.comment(r.signal === 'SIGKILL' ? `killed; left: ${tempsUnder(dst).join(', ') || 'no temporaries'}` : `the apply finished first (exit ${r.code})`);
 
     // .tsync/lock: the killed run's lock, which the next run finds stale and takes over
     const now = await snapshot(dst, { exclude: (p) => path.basename(p).startsWith('.tsync-tmp-') || p === '.tsync' });
@@ -75,12 +64,12 @@ for (const when of ['the first temporary appears', 'a big temporary is half writ
       const e = now.get(p);
       t.ok(sameThing(e, oldSnap.get(p)) || sameThing(e, newSnap.get(p)) || (e?.type === 'dir' && !oldSnap.has(p)), `${p}: old or new`);
     }
-    for (const tmp of tempsIn(dst)) t.match(path.basename(tmp), /^\.tsync-tmp-/, `${tmp}: only tsync's temporaries are left`);
+    for (const tmp of tempsUnder(dst)) t.match(path.basename(tmp), /^\.tsync-tmp-/, `${tmp}: only tsync's temporaries are left`);
 
     const again = await runTsync(['apply', b, dst]);
     t.equal(again.code, 0, `the second apply completes: ${again.stderr}`);
     t.same(diffSnapshots(await snapshot(src, { includeRoot: true }), await snapshot(dst, { includeRoot: true }), { labels: ['src', 'dst'] }), [], 'the tree equals the sender');
-    t.same(tempsIn(dst), [], 'no temporaries left');
+    t.same(tempsUnder(dst), [], 'no temporaries left');
     const h = createHash('sha256').update(fs.readFileSync(path.join(dst, 'big.bin'))).digest('hex');
     t.equal(h, newSnap.get('big.bin')!.sha256, 'big.bin is the new one');
   });

@@ -793,3 +793,16 @@ export function diffSnapshots(a: Map<string, Entry>, b: Map<string, Entry>, opts
   }
   return out;
 }
+
+/** tsync's temporaries (.tsync-tmp-*) anywhere below dir, relative to it */
+export function tempsUnder(dir: string): string[] {
+  const found: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (e.name.startsWith('.tsync-tmp')) found.push(path.relative(dir, path.join(d, e.name)));
+      else if (e.isDirectory()) walk(path.join(d, e.name));
+    }
+  };
+  walk(dir);
+  return found;
+}

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import { TSYNC_BIN, runTsync, type RunResult } from '../helpers/run.js';
 import { toolAvailable } from '../helpers/sshd.js';
-import { diffSnapshots, makeRandomTree, mutateTree, snapshot, type Entry } from '../helpers/tree.js';
+import { diffSnapshots, makeRandomTree, mutateTree, snapshot, tempsUnder, type Entry } from '../helpers/tree.js';
 
 const execFileP = promisify(execFile);
 const haveRsync = toolAvailable('rsync') === null;
@@ -27,17 +27,6 @@ function same(t: Test, ref: Map<string, Entry>, out: Map<string, Entry>, what: s
   t.same(d.slice(0, 40), [], `${what}: the applied tree equals rsync's${d.length > 40 ? ` (${d.length} differences)` : ''}`);
 }
 
-function temps(dir: string): string[] {
-  const found: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      if (e.name.startsWith('.tsync-tmp')) found.push(path.relative(dir, path.join(d, e.name)));
-      else if (e.isDirectory()) walk(path.join(d, e.name));
-    }
-  };
-  walk(dir);
-  return found;
-}
 
 /** `bash -c` with pipefail: the exit code of the first stage that failed */
 async function sh(cmd: string): Promise<{ code: number; stderr: string }> {
@@ -113,7 +102,7 @@ for (const [i, seed] of SEEDS.entries()) {
       t.equal(again.code, want, `a second apply of the same bundle: ${describe(again)}`);
     }
     same(t, await snap(ref), await snap(dst), 'after apply');
-    t.same(temps(dst), [], 'no temporary files left');
+    t.same(tempsUnder(dst), [], 'no temporary files left');
   });
 }
 
@@ -160,6 +149,6 @@ t.test('a directory replaced by a link and a file by a directory: with --delete 
       t.equal(fs.readFileSync(path.join(dst, 'y', 'z'), 'utf8'), 'zz\n', 'the directory and its file stay');
       t.equal(fs.readFileSync(path.join(dst, 'x', 'inner'), 'utf8'), 'xx\n', 'the rest is applied');
     }
-    t.same(temps(dst), [], 'no temporaries left');
+    t.same(tempsUnder(dst), [], 'no temporaries left');
   }
 });

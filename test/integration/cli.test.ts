@@ -13,7 +13,7 @@ import t, { type Test } from 'tap';
 import { TSYNC_BIN, collect, runTsync, spawnTsync, type RunResult } from '../helpers/run.js';
 import { requireOrSkip, toolAvailable } from '../helpers/sshd.js';
 import { describe, fatal as fatalLine, writeTree } from '../helpers/standin.js';
-import { NFC_NAME, NFD_NAME, diffSnapshots, makeRandomTree, snapshot, type Entry } from '../helpers/tree.js';
+import { NFC_NAME, NFD_NAME, diffSnapshots, makeRandomTree, snapshot, tempsUnder, type Entry } from '../helpers/tree.js';
 
 // ---------------------------------------------------------------- running bin/tsync
 
@@ -80,17 +80,6 @@ function partial(t: Test, r: RunResult, pattern: RegExp): void {
   t.match(r.stderr, pattern, `stderr matches ${pattern}`);
 }
 
-function tempsUnder(dir: string): string[] {
-  const found: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      if (e.name.startsWith('.tsync-tmp')) found.push(path.relative(dir, path.join(d, e.name)));
-      else if (e.isDirectory()) walk(path.join(d, e.name));
-    }
-  };
-  walk(dir);
-  return found;
-}
 
 const SMALL_TREE: Record<string, string | Buffer | null> = {
   'a.txt': 'alpha\n',
