@@ -17,7 +17,7 @@
 
 import * as os from 'node:os';
 import { TsyncError } from '../errors.js';
-import { BLOB, decodeIndex, packPath, type Head, type IndexEntry } from './format.js';
+import { packPath, type Head, type IndexEntry } from './format.js';
 import type { HeadInfo, Vault } from './repo.js';
 import { snapshotEntries } from './push.js';
 
@@ -194,11 +194,4 @@ export async function forget(vault: Vault, policy: Policy, o: { dryRun: boolean;
     return report;
   }
   throw new TsyncError('E_IO', 'could not commit the forget after 100 tries: other writers keep going first');
-}
-
-/** read an index list into a map (for checks after a forget) */
-export async function indexOf(vault: Vault, head: Head): Promise<Map<string, IndexEntry>> {
-  const m = new Map<string, IndexEntry>();
-  for (const ref of head.index) decodeIndex(await vault.readBlob(ref, ref.id, BLOB.Index), m, `index segment ${ref.id}`);
-  return m;
 }

@@ -169,7 +169,8 @@ export class Vault {
     return prev;
   }
 
-  private async mustHead(seq: number): Promise<HeadInfo> {
+  /** the head at seq; exit 16 naming it when it is missing */
+  async mustHead(seq: number): Promise<HeadInfo> {
     const h = await this.readHead(seq);
     if (!h) throw new VaultDamage(`heads/${seqName(seq)}`, 'is missing');
     return h;
@@ -188,18 +189,32 @@ export class Vault {
 
   /** load every index segment a head lists (from the cache when it is there) */
   async loadIndex(head: Head): Promise<void> {
-    for (const ref of head.index) {
-      const cached = path.join(this.cacheDir, 'index', ref.id);
-      let seg: Buffer | null = null;
+    for (const ref of head.index) await this.loadSegment(ref);
+  }
+
+  /** one index segment into the index; fresh: from the vault even when cached (a check verifies the vault, not the cache) */
+  async loadSegment(ref: BlobRef & { id: string }, fresh = false): Promise<void> {
+    decodeIndex(await this.cachedBlob(ref, ref.id, BLOB.Index, fresh), this.index, `index segment ${ref.id}`);
+  }
+
+  /**
+   * A listing chunk or an index segment: from the client cache, checked
+   * against its id (both are content-addressed), else read from the vault
+   * and cached.
+   */
+  private async cachedBlob(ref: BlobRef, id: string, kind: typeof BLOB.Tree | typeof BLOB.Index, fresh = false): Promise<Buffer> {
+    const dir = kind === BLOB.Tree ? 'trees' : 'index';
+    if (!fresh) {
       try {
-        seg = fs.readFileSync(cached);
+        const b = fs.readFileSync(path.join(this.cacheDir, dir, id));
+        if (blobId(this.keys, kind, b).toString('hex') === id) return b;
       } catch {
-        seg = await this.readBlob(ref, ref.id, BLOB.Index);
-        fs.mkdirSync(path.dirname(cached), { recursive: true, mode: 0o700 });
-        fs.writeFileSync(cached, seg, { mode: 0o600 });
+        // not cached: read it from the vault
       }
-      decodeIndex(seg, this.index, `index segment ${ref.id}`);
     }
+    const b = await this.readBlob(ref, id, kind);
+    this.cachePut(dir, id, b);
+    return b;
   }
 
   /**
@@ -253,24 +268,8 @@ export class Vault {
   /** the snapshot's tree: its serialized listing (lib/vault/tree.ts reads it) */
   async treeBytes(head: Head): Promise<Buffer> {
     const parts: Buffer[] = [];
-    for (const t of head.trees) {
-      // trees are content-addressed: a cached one is the same bytes, checked again against its id
-      const cached = path.join(this.cacheDir, 'trees', t.id);
-      let b: Buffer | null = null;
-      try {
-        b = fs.readFileSync(cached);
-        if (blobId(this.keys, BLOB.Tree, b).toString('hex') !== t.id) b = null;
-      } catch {
-        b = null;
-      }
-      if (!b) {
-        // through the index when it knows the blob: a forget may have moved it to another pack
-        b = await this.readBlob(this.index.get(t.id) ?? t, t.id, BLOB.Tree);
-        fs.mkdirSync(path.dirname(cached), { recursive: true, mode: 0o700 });
-        fs.writeFileSync(cached, b, { mode: 0o600 });
-      }
-      parts.push(b);
-    }
+    // through the index when it knows the blob: a forget may have moved it to another pack
+    for (const t of head.trees) parts.push(await this.cachedBlob(this.index.get(t.id) ?? t, t.id, BLOB.Tree));
     return Buffer.concat(parts);
   }
 
@@ -283,23 +282,14 @@ export class Vault {
   async commit(build: (parent: HeadInfo | null, seq: number) => Head): Promise<HeadInfo> {
     for (let attempt = 0; ; attempt++) {
       const parent = this.latest;
-      const seq = (parent?.seq ?? 0) + 1;
-      const head = build(parent, seq);
-      head.prev = parent?.hash ?? '';
-      const bytes = sealHead(this.keys, head);
-      if (await this.store.claim(`heads/${seqName(seq)}`, bytes)) {
-        const info = { seq, head, hash: sha256hex(bytes) };
-        this.latest = info;
-        this.accept(info, head.counters[head.writer]);
-        return info;
-      }
+      if (await this.claimOn(parent, build(parent, (parent?.seq ?? 0) + 1))) return this.latest!;
       if (attempt > 1000) throw new TsyncError('E_IO', 'could not claim a head after 1000 tries');
       await this.refresh();
     }
   }
 
   /** keep a blob this client wrote in its cache (trees, index segments): the next run need not fetch it back */
-  cachePut(kind: 'trees' | 'index', id: string, plain: Buffer): void {
+  cachePut(kind: 'trees' | 'index', id: string, plain: Buffer | Uint8Array): void {
     try {
       const file = path.join(this.cacheDir, kind, id);
       fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
@@ -309,10 +299,10 @@ export class Vault {
     }
   }
 
-  /** one claim of the head after parent; false when another writer took that number */
-  async claimOn(parent: HeadInfo, head: Head): Promise<boolean> {
-    const seq = parent.seq + 1;
-    const h: Head = { ...head, seq, prev: parent.hash };
+  /** one claim of the head after parent (none: the first); false when another writer took that number */
+  async claimOn(parent: HeadInfo | null, head: Head): Promise<boolean> {
+    const seq = (parent?.seq ?? 0) + 1;
+    const h: Head = { ...head, seq, prev: parent?.hash ?? '' };
     const bytes = sealHead(this.keys, h);
     if (!(await this.store.claim(`heads/${seqName(seq)}`, bytes))) return false;
     const info = { seq, head: h, hash: sha256hex(bytes) };

@@ -34,8 +34,7 @@ export async function chooseSnapshot(vault: Vault, at: string | undefined): Prom
   if (/^\d+$/.test(at)) {
     const n = Number(at);
     if (n < 1 || n > latest.seq) throw new TsyncError('E_USAGE', `--at ${at}: the vault has snapshots 1 to ${latest.seq}`);
-    const h = await vault.readHead(n);
-    if (!h) throw new VaultDamage(`heads/${String(n).padStart(10, '0')}`, 'is missing');
+    const h = await vault.mustHead(n);
     if ((latest.head.forgotten ?? []).includes(n)) throw new TsyncError('E_USAGE', `--at ${at}: snapshot ${n} was forgotten (tsync vault forget)`);
     if (h.head.kind === 'forget') throw new TsyncError('E_USAGE', `--at ${at}: ${n} is the record of a forget, not a snapshot`);
     return h;

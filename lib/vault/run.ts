@@ -20,7 +20,7 @@ import { RemoteStore } from './remote.js';
 import { clientDirs, Vault } from './repo.js';
 import { pushSnapshot } from './push.js';
 import { chooseSnapshot, restoreSnapshot } from './restore.js';
-import { BLOB, decodeIndex, openBlob, packPath, sha256hex, VaultDamage, type IndexEntry } from './format.js';
+import { openBlob, packPath, seqName, sha256hex, VaultDamage, type IndexEntry } from './format.js';
 import { snapshotEntries } from './push.js';
 
 export type Reach = Omit<PeerSpec, 'remote' | 'named'>;
@@ -141,23 +141,22 @@ export async function vaultCheck(store: ObjectStore, keys: VaultKeys, readData: 
     if (e instanceof VaultDamage) problems.push(e.message);
     else throw e;
   };
-  const seqs = await vault.headSeqs();
   let prevHash = '';
   let snapshots = 0;
   const forgotten = new Set(latest?.head.forgotten ?? []);
-  // every snapshot alive is read through the newest index: after a forget, older lists name deleted packs
-  if (latest) {
+  // every snapshot alive is read through the newest index (after a forget, older lists name deleted packs),
+  // each segment from the vault itself, not from this client's cache
+  for (const ref of latest?.head.index ?? []) {
     try {
-      await vault.loadIndex(latest.head);
+      await vault.loadSegment(ref, true);
     } catch (e) {
       damage(e);
     }
   }
   for (let s = 1; s <= (latest?.seq ?? 0); s++) {
     try {
-      if (!seqs.includes(s)) throw new VaultDamage(`heads/${String(s).padStart(10, '0')}`, 'is missing');
-      const h = (await vault.readHead(s))!;
-      if (s > 1 && prevHash && h.head.prev !== prevHash) problems.push(`vault object heads/${String(s).padStart(10, '0')}: does not continue snapshot ${s - 1}`);
+      const h = await vault.mustHead(s);
+      if (s > 1 && prevHash && h.head.prev !== prevHash) problems.push(`vault object heads/${seqName(s)}: does not continue snapshot ${s - 1}`);
       prevHash = h.hash;
       // a forgotten snapshot's chunks may be gone: only its head (the chain) is checked
       if (forgotten.has(s) || h.head.kind === 'forget') continue;
@@ -170,17 +169,8 @@ export async function vaultCheck(store: ObjectStore, keys: VaultKeys, readData: 
       damage(e);
     }
   }
-  // every blob any index names, by pack
-  const all = new Map<string, IndexEntry>();
-  if (latest) {
-    for (const ref of latest.head.index) {
-      try {
-        decodeIndex(await vault.readBlob(ref, ref.id, BLOB.Index), all, `index segment ${ref.id}`);
-      } catch (e) {
-        damage(e);
-      }
-    }
-  }
+  // every blob the index names, by pack
+  const all = vault.index;
   const listed = new Map((await store.list('data')).map((o) => [o.name.slice(8), o.size]));
   const byPack = new Map<string, Array<[string, IndexEntry]>>();
   for (const [id, e] of all) {
