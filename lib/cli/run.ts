@@ -187,8 +187,11 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
   const envVault = !!process.env.TSYNC_VAULT_KEY && (await import('../vault/run.js')).holdsLocalVault(eps);
   if (values.vault !== undefined || values.at !== undefined || envVault) {
     if (values.vault === undefined && !process.env.TSYNC_VAULT_KEY) throw new TsyncError('E_USAGE', '--at reads a vault: give its key with --vault KEYFILE');
-    if (values['two-way']) throw new TsyncError('E_USAGE', '--two-way through a vault is not built yet: push with tsync --vault KEY DIR/ VAULT and restore with tsync --vault KEY VAULT DIR/');
-    const { runVault } = await import('../vault/run.js');
+    const { runVault, runVaultTwoWay } = await import('../vault/run.js');
+    if (values['two-way']) {
+      if (values.at !== undefined) throw new TsyncError('E_USAGE', '--at chooses the snapshot a restore reads; a two-way run works with the newest');
+      return runVaultTwoWay(values.vault, eps, options, reach, hooks.reporter, { before: hooks.before, note: hooks.note, lockWait });
+    }
     return runVault(values.vault, values.at as string | undefined, eps, options, reach, reporter, { before: hooks.before, note: hooks.note, lockWait, progress: hooks.display?.tick });
   }
   if (values['two-way']) {

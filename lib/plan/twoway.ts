@@ -31,6 +31,8 @@ export interface TwoWayInput {
   sameContent: ReadonlySet<string>;
   /** b's clock minus a's, in microseconds */
   offsetUs: number;
+  /** per path, where b's entries come from more than one clock (a vault: each mtime is its writer's); overrides offsetUs */
+  offsetOf?: (path: string) => number;
   /** mtimes this close count as equal (--modify-window) */
   windowUs: number;
   hosts: { a: string; b: string };
@@ -141,11 +143,11 @@ export function mergeable(i: Pick<TwoWayInput, 'windowUs'>, p: string, base: Ent
  * which side is local decides: a directory beats the rest, then a file
  * beats a link, then the bigger one, then the host name.
  */
-export function newer(i: Pick<TwoWayInput, 'offsetUs' | 'windowUs' | 'hosts'>, a: Entry, b: Entry): Side {
+export function newer(i: Pick<TwoWayInput, 'offsetUs' | 'offsetOf' | 'windowUs' | 'hosts'>, a: Entry, b: Entry): Side {
   if (a.type === 'd' && b.type !== 'd') return 'a';
   if (b.type === 'd' && a.type !== 'd') return 'b';
   const ta = a.mtime;
-  const tb = b.mtime - i.offsetUs;
+  const tb = b.mtime - (i.offsetOf?.(b.path) ?? i.offsetUs);
   if (!sameTime(ta, tb, i.windowUs)) return ta > tb ? 'a' : 'b';
   const rank = { d: 2, f: 1, l: 0 } as const;
   if (a.type !== b.type) return rank[a.type] > rank[b.type] ? 'a' : 'b';

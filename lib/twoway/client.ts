@@ -207,7 +207,7 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
  * Our own tree, scanned in the background (a batch per event-loop turn)
  * while the peer starts and scans its own.
  */
-class LocalScan {
+export class LocalScan {
   private readonly scanner: Scanner;
   /** entries only, packed: a million absolute paths would cost a hundred MB, and each is its root and path joined */
   readonly done: Promise<{ root: Entry; tree: SortedTree; ioErrors: number }>;

@@ -15,11 +15,14 @@ import { emptyStats, type Stats } from '../cli/stats.js';
 import { Filter } from '../tree/filter.js';
 import { Scanner, type Source } from '../tree/scan.js';
 import { ChangedError, readListed } from '../oneway/source.js';
-import type { StartOptions } from '../wire/schema.js';
-import { describeFsError } from '../errors.js';
+import type { Entry, StartOptions } from '../wire/schema.js';
+import { describeFsError, TsyncError } from '../errors.js';
+import { TreeBuilder } from '../tree/packed.js';
+import { unchanged } from '../plan/twoway.js';
 import { Chunker } from './chunker.js';
-import { BLOB, blobId, type Head } from './format.js';
-import type { Vault } from './repo.js';
+import { BLOB, blobId, type BlobRef, type Head } from './format.js';
+import type { HeadInfo, Vault } from './repo.js';
+import { LocalStore, type ObjectStore } from './store.js';
 import { decodeLine, decodeTree, encodeLine, Listing, type SnapEntry } from './tree.js';
 
 /**
@@ -66,8 +69,79 @@ export interface PushResult {
 
 const LINES_BATCH = 64 << 10;
 
+/** what a snapshot's build leaves for its head */
+export interface Built {
+  stats: Stats;
+  treeIds: string[];
+  /** the index segment of the blobs this build added (null: none) */
+  segment: (BlobRef & { id: string }) | null;
+  packs: number;
+  /** every entry recorded but the root, when asked for (a two-way run's next baseline) */
+  entries: TreeBuilder | null;
+  /** keep the files cache this build wrote (after its head is claimed) */
+  keepCache(): void;
+}
+
+export interface BuildOptions {
+  /** the host's clock minus ours, ms: recorded with each entry whose mtime this client read (lib/vault/twoway.ts corrects by it) */
+  offsetMs: number;
+  /**
+   * two-way: an entry that is as the parent snapshot has it by the two-way
+   * rules (files by size, mode and mtime; directories by mode; links by
+   * target) keeps the parent's line, so runs that only pulled record
+   * nothing new; and the entries are kept for the baseline
+   */
+  twoWay?: boolean;
+}
+
+/** the host's clock minus ours, ms, at the middle of one round trip (a local store is our own clock) */
+export async function hostOffsetMs(store: ObjectStore): Promise<number> {
+  if (store instanceof LocalStore) return 0;
+  const t0 = Date.now();
+  const host = await store.now();
+  return Math.round(host - (t0 + Date.now()) / 2);
+}
+
 export async function pushSnapshot(vault: Vault, sources: Source[], options: StartOptions, events: Events): Promise<PushResult> {
-  const parent = await vault.refresh();
+  const offsetMs = await hostOffsetMs(vault.store);
+  const built = await buildSnapshot(vault, await vault.refresh(), sources, options, events, { offsetMs });
+  if (options.dryRun) return { stats: built.stats, snapshot: 0, packs: built.packs };
+  const hostTime = await vault.store.now();
+  const info = await vault.commit((p, seq) => newHead(vault, p, seq, built, hostTime, built.segment ? [built.segment] : []));
+  built.keepCache();
+  return { stats: built.stats, snapshot: info.seq, packs: built.packs };
+}
+
+/** a snapshot's head on top of p: its trees, the index so far with these segments added, the forget record carried on */
+export function newHead(vault: Vault, p: HeadInfo | null, seq: number, built: Built, hostTime: number, segments: Array<BlobRef & { id: string }>): Head {
+  const me = vault.clientId();
+  const counters = { ...(p?.head.counters ?? {}) };
+  counters[me] = Math.max(counters[me] ?? 0, vault.counter()) + 1;
+  return {
+    v: 1,
+    seq,
+    prev: '',
+    writer: me,
+    counters,
+    host: os.hostname(),
+    time: Date.now(),
+    hostTime,
+    trees: built.treeIds.map((id) => ({ id, ...pick(vault.index.get(id)!) })),
+    index: [...(p?.head.index ?? []), ...segments],
+    files: built.stats.files,
+    bytes: built.stats.totalSize,
+    // a forget's record goes on with every head
+    ...(p?.head.forgotten ? { forgotten: p.head.forgotten } : {}),
+    ...(p?.head.marked ? { marked: p.head.marked } : {}),
+  };
+}
+
+/**
+ * Scan sources and store what the vault lacks: chunks, the listing, an
+ * index segment. No head: the caller claims one (pushSnapshot on whatever
+ * is newest, a two-way run only on the parent it merged with).
+ */
+export async function buildSnapshot(vault: Vault, parent: HeadInfo | null, sources: Source[], options: StartOptions, events: Events, o: BuildOptions): Promise<Built> {
   const where = 'the tree of the newest snapshot';
   // the previous listing, line by line as stored: parsed only where a path is met again
   let before: Listing | null = null;
@@ -81,8 +155,8 @@ export async function pushSnapshot(vault: Vault, sources: Source[], options: Sta
   const chunker = new Chunker(vault.keys.cdcKey);
   const packer = vault.packer(options.dryRun);
   const stats = emptyStats();
+  const entries = o.twoWay ? new TreeBuilder((p) => new TsyncError('E_INTERNAL', `the scan met ${JSON.stringify(p)} twice`)) : null;
   const scanner = new Scanner(Filter.create(options.rules, { ignoreFiles: options.ignoreFiles }), (w) => events.warn({ path: w.path, code: w.code, message: w.message }));
-
   const store = async (chunk: Buffer): Promise<string> => {
     const id = blobId(vault.keys, BLOB.Data, chunk);
     const hex = id.toString('hex');
@@ -137,16 +211,33 @@ export async function pushSnapshot(vault: Vault, sources: Source[], options: Sta
         stats.entries++;
         const raw = before?.take(e.path);
         const old = raw === undefined ? null : decodeLine(raw, where);
+        // an mtime this client read is in its clock; one it took from the vault keeps the clock it came with
+        const offset = old && old.type === e.type && old.mtime === e.mtime ? (old.o ?? 0) : o.offsetMs;
+        if (offset) e.o = offset;
+        if (o.twoWay && old && unchanged(e, old, 0)) {
+          if (e.type === 'f') {
+            stats.files++;
+            stats.totalSize += e.size;
+          }
+          stats.unchanged++;
+          if (e.path !== '.') entries!.add(asEntry(old));
+          lines += `${raw}\n`;
+          continue;
+        }
         if (e.type === 'f') {
           stats.files++;
           stats.totalSize += e.size;
           if (!(await content(e, abs, old))) {
             // what could not be read keeps its previous version
-            if (raw !== undefined && old?.type === 'f') lines += `${raw}\n`;
+            if (raw !== undefined && old?.type === 'f') {
+              lines += `${raw}\n`;
+              entries?.add(asEntry(old));
+            }
             continue;
           }
         }
         itemize(e, old ?? undefined, events, stats);
+        if (e.path !== '.') entries?.add(asEntry(e));
         lines += encodeLine(e);
         if (lines.length >= LINES_BATCH) {
           yield Buffer.from(lines);
@@ -170,32 +261,7 @@ export async function pushSnapshot(vault: Vault, sources: Source[], options: Sta
     events.item('*deleting', gone.path, gone.type, '', 0);
   }
   const segment = await packer.indexSegment();
-  if (options.dryRun) return { stats, snapshot: 0, packs: packer.packs };
-  const hostTime = await vault.store.now();
-  const me = vault.clientId();
-  const info = await vault.commit((p, seq) => {
-    const counters = { ...(p?.head.counters ?? {}) };
-    counters[me] = Math.max(counters[me] ?? 0, vault.counter()) + 1;
-    return {
-      v: 1,
-      seq,
-      prev: '',
-      writer: me,
-      counters,
-      host: os.hostname(),
-      time: Date.now(),
-      hostTime,
-      trees: treeIds.map((id) => ({ id, ...pick(vault.index.get(id)!) })),
-      index: [...(p?.head.index ?? []), ...(segment ? [segment] : [])],
-      files: stats.files,
-      bytes: stats.totalSize,
-      // a forget's record goes on with every head
-      ...(p?.head.forgotten ? { forgotten: p.head.forgotten } : {}),
-      ...(p?.head.marked ? { marked: p.head.marked } : {}),
-    };
-  });
-  cacheOut?.commit();
-  return { stats, snapshot: info.seq, packs: packer.packs };
+  return { stats, treeIds, segment, packs: packer.packs, entries, keepCache: () => cacheOut?.commit() };
 }
 
 /** lines written to a temporary beside file as they come, renamed over it by commit() */
@@ -232,6 +298,9 @@ class LineFile {
     }
   }
 }
+
+/** the entry alone, without the vault's fields (a baseline holds entries) */
+const asEntry = (e: SnapEntry): Entry => ({ path: e.path, type: e.type, mode: e.mode, mtime: e.mtime, size: e.size, ...(e.target !== undefined ? { target: e.target } : {}) });
 
 const pick = (r: { pack: string; off: number; len: number }) => ({ pack: r.pack, off: r.off, len: r.len });
 

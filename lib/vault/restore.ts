@@ -11,6 +11,7 @@ import { PassThrough } from 'node:stream';
 import { createHash, randomBytes } from 'node:crypto';
 import { Connection } from '../link/connection.js';
 import { Receiver } from '../oneway/receiver.js';
+import type { ReceiverConfig } from '../oneway/receive-core.js';
 import type { Events } from '../cli/report.js';
 import { parseStats, type Stats } from '../cli/stats.js';
 import { MacChain } from '../tree/manifest.js';
@@ -128,12 +129,21 @@ export async function restoreSnapshot(vault: Vault, snap: HeadInfo, dest: string
   // the newest head's index: it names every blob of every snapshot still alive, wherever a forget moved it
   await vault.loadIndex((vault.latest ?? snap).head);
   const entries = selected(await snapshotEntries(vault, snap.head), options);
+  return receiveEntries(vault, entries, dest, options, events, { lock: destLock({ dryRun: options.dryRun, lockWait: hooks.lockWait }, hooks.note), progress: hooks.progress });
+}
+
+/**
+ * Entries of a snapshot written into dest by the one-way receiver, fed in
+ * this process. select (a two-way run's pulls): which entries are taken and
+ * under which name, as a pull's receiver selects.
+ */
+export async function receiveEntries(vault: Vault, entries: SnapEntry[], dest: string, options: StartOptions, events: Events, o: Pick<ReceiverConfig, 'lock' | 'progress' | 'select'>): Promise<Stats> {
   const toReceiver = new PassThrough();
   const fromReceiver = new PassThrough();
   const rconn = new Connection(toReceiver, fromReceiver, { timeout: 0, expectJunk: false });
   const sconn = new Connection(fromReceiver, toReceiver, { timeout: 0, expectJunk: false });
   const key = randomBytes(32);
-  const receiver = new Receiver(rconn, { dest, options, key, lock: destLock({ dryRun: options.dryRun, lockWait: hooks.lockWait }, hooks.note), progress: hooks.progress }, events);
+  const receiver = new Receiver(rconn, { dest, options, key, ...o }, events);
   const sender = new VaultSender(vault, entries, sconn);
   let senderError: unknown = null;
   const sending = Promise.race([sender.run(key), sconn.failed()]);

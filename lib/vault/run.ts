@@ -10,7 +10,7 @@ import { withPeer, type PeerSpec } from '../link/peer.js';
 import { TsyncError } from '../errors.js';
 import { VAULT_CAP } from '../wire/caps.js';
 import type { StartOptions } from '../wire/schema.js';
-import type { Events } from '../cli/report.js';
+import type { Events, Reporter } from '../cli/report.js';
 import type { Stats } from '../cli/stats.js';
 import { toSources } from '../oneway/sender.js';
 import { expandHome } from '../server/serve.js';
@@ -19,6 +19,7 @@ import { LocalStore, type ObjectStore } from './store.js';
 import { RemoteStore } from './remote.js';
 import { clientDirs, Vault } from './repo.js';
 import { pushSnapshot } from './push.js';
+import { vaultTwoWay } from './twoway.js';
 import { chooseSnapshot, restoreSnapshot } from './restore.js';
 import { openBlob, packPath, seqName, sha256hex, VaultDamage, type IndexEntry } from './format.js';
 import { snapshotEntries } from './push.js';
@@ -51,7 +52,7 @@ export function isLocalVault(ep: Endpoint): boolean {
 export const holdsLocalVault = (eps: Endpoint[]): boolean => eps.some(isLocalVault);
 
 export interface VaultRunHooks {
-  before(mode: 'push' | 'pull'): Promise<void>;
+  before(mode: 'push' | 'pull' | 'two-way'): Promise<void>;
   note(s: string): void;
   lockWait: number;
   progress?: () => void;
@@ -89,6 +90,35 @@ export async function runVault(keyOption: unknown, at: string | undefined, eps: 
     const r = await pushSnapshot(vault, sources, options, events);
     if (r.snapshot) hooks.note(`snapshot ${r.snapshot} recorded`);
     return r.stats;
+  });
+  return { stats: result, wire };
+}
+
+/**
+ * `--vault KEY --two-way DIR VAULT` (either order): DIR and the vault's
+ * newest snapshot, two-way (lib/vault/twoway.ts). The vault is the remote
+ * endpoint, or the local one that holds a vault (or, on a first run, the
+ * second, as a push makes it).
+ */
+export async function runVaultTwoWay(keyOption: unknown, eps: Endpoint[], options: StartOptions, reach: Reach, reporter: Reporter, hooks: VaultRunHooks): Promise<{ stats: Stats; wire: { sent: number; received: number } }> {
+  if (eps.length !== 2) throw new TsyncError('E_USAGE', '--vault --two-way takes a directory and a vault');
+  if (options.delete) throw new TsyncError('E_USAGE', '--delete does not apply to --two-way: deletions follow what changed since the last run');
+  if (options.update) throw new TsyncError('E_USAGE', '--update does not apply to --two-way: the newer version always wins');
+  const [first, second] = eps;
+  if (first.kind === 'remote' && second.kind === 'remote') throw new TsyncError('E_USAGE', 'the directory must be local: only the vault can be remote');
+  const vaultFirst = first.kind === 'remote' || (second.kind === 'local' && isLocalVault(first) && !isLocalVault(second));
+  const [dir, at] = vaultFirst ? [second, first] : [first, second];
+  if (dir.kind !== 'local') throw new TsyncError('E_USAGE', 'the directory must be local: only the vault can be remote');
+  if (at.kind === 'local' && !isLocalVault(at) && fs.existsSync(at.path) && fs.readdirSync(at.path).length > 0) {
+    throw new TsyncError('E_USAGE', `${at.path} is a directory that is not a vault: a vault is made in a new or empty directory`);
+  }
+  const keys = await loadVaultKey(keyOption);
+  // a read-only key is refused before anything changes on either side
+  if (!keys.signer) throw new TsyncError('E_VAULT_KEY', 'this is a read-only vault key: it can restore, list and check, but a two-way run records snapshots');
+  await hooks.before('two-way');
+  const { result, wire } = await withStore(at, reach, options, async (store) => {
+    const vault = await Vault.open(store, keys, clientDirs(), { create: !options.dryRun, write: true, note: hooks.note });
+    return (await vaultTwoWay(vault, dir.path, !vaultFirst, options, reporter, hooks)).stats;
   });
   return { stats: result, wire };
 }

@@ -10,6 +10,8 @@ export interface SnapEntry extends Entry {
   hash?: string;
   /** chunk ids, in order (files) */
   chunks?: string[];
+  /** the host's clock minus the clock of the client that read this mtime, ms (absent: 0) */
+  o?: number;
 }
 
 interface Line {
@@ -21,12 +23,14 @@ interface Line {
   l?: string;
   h?: string;
   c?: string[];
+  o?: number;
 }
 
 export function encodeLine(e: SnapEntry): string {
   const l: Line = { p: e.path, t: e.type, m: e.mode, u: e.mtime };
   if (e.type === 'f') Object.assign(l, { s: e.size, h: e.hash, c: e.chunks });
   if (e.type === 'l') l.l = e.target ?? '';
+  if (e.o) l.o = e.o;
   return `${JSON.stringify(l)}\n`;
 }
 
@@ -39,7 +43,7 @@ export function decodeLine(raw: string, where: string): SnapEntry {
     throw new VaultDamage(where, 'tree holds a line that is not an entry');
   }
   if (typeof l !== 'object' || l === null || typeof l.p !== 'string' || !['f', 'd', 'l'].includes(l.t)) throw new VaultDamage(where, 'tree holds a line that is not an entry');
-  return { path: l.p, type: l.t, mode: l.m, mtime: l.u, size: l.s ?? 0, target: l.l, hash: l.h, chunks: l.c };
+  return { path: l.p, type: l.t, mode: l.m, mtime: l.u, size: l.s ?? 0, target: l.l, hash: l.h, chunks: l.c, ...(typeof l.o === 'number' && Number.isFinite(l.o) ? { o: l.o } : {}) };
 }
 
 /** the listing's lines, each as it is stored */

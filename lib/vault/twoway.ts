@@ -1,0 +1,189 @@
+// `tsync --vault KEY --two-way DIR VAULT`: DIR and the vault's newest
+// snapshot as the two replicas of a two-way run (docs/design.md §13.9). The
+// plan is the live two-way planner's (lib/plan/twoway.ts) with DIR's
+// baseline for this vault; the vault side's changes are pulled through the
+// one-way receiver (lib/vault/restore.ts), and the vault side's own changes
+// (its deletions, our versions, conflict copies) are all made by recording
+// DIR afterwards as the next snapshot, claimed only on top of the snapshot
+// the run merged with. When another client claimed that number first, the
+// run merges again with the newer snapshot (the one it merged with is then
+// the base) and claims the next number: nothing either client wrote is lost.
+//
+// Clocks: each entry of a snapshot records the host's clock minus the clock
+// of the client that read its mtime (its `o`), and this run measures its own
+// against the host, so every newest-wins choice compares times on one clock.
+
+import * as crypto from 'node:crypto';
+import * as os from 'node:os';
+import type { Events, Reporter } from '../cli/report.js';
+import { addStats, emptyStats, type Stats } from '../cli/stats.js';
+import { TsyncError } from '../errors.js';
+import { acquireLock } from '../fs/lock.js';
+import { hashFile } from '../fs/apply.js';
+import { under } from '../tree/paths.js';
+import { TreeBuilder, type SortedTree } from '../tree/packed.js';
+import { TwOp, type StartOptions } from '../wire/schema.js';
+import { planTwoWay, needsHash, type TwoWayInput } from '../plan/twoway.js';
+import { encodeBaseline, loadBaseline, replicaId, saveBaseline } from '../twoway/baseline.js';
+import { LocalScan } from '../twoway/client.js';
+import { describeDecision } from '../twoway/describe.js';
+import { opsOn, pullMap } from '../twoway/lists.js';
+import { applyOp, mergeModes } from '../twoway/ops.js';
+import { ensureRoot, opContext } from '../twoway/replica.js';
+import type { BlobRef } from './format.js';
+import type { HeadInfo, Vault } from './repo.js';
+import { buildSnapshot, hostOffsetMs, newHead, snapshotEntries } from './push.js';
+import { receiveEntries } from './restore.js';
+import type { SnapEntry } from './tree.js';
+
+export interface VaultTwoWayResult {
+  stats: Stats;
+  /** the snapshot recorded; 0 when nothing changed (or a dry run) */
+  snapshot: number;
+}
+
+/** a give-up bound for runs that keep losing the claim to other writers */
+const MAX_ROUNDS = 100;
+
+export async function vaultTwoWay(vault: Vault, dir: string, localFirst: boolean, options: StartOptions, reporter: Reporter, hooks: { note(s: string): void; lockWait: number }): Promise<VaultTwoWayResult> {
+  const root = ensureRoot(dir, options.dryRun);
+  const lock = options.dryRun ? null : await acquireLock(root, { waitSeconds: hooks.lockWait, note: hooks.note });
+  try {
+    return await rounds(vault, root, localFirst, options, reporter, hooks.note);
+  } finally {
+    lock?.release();
+  }
+}
+
+/** the vault as a replica id (a baseline file's name) */
+const vaultReplica = (vault: Vault): string => crypto.createHash('sha256').update(`tsync vault ${vault.config.id}`).digest('hex').slice(0, 32);
+
+async function rounds(vault: Vault, root: string, localFirst: boolean, options: StartOptions, reporter: Reporter, note: (s: string) => void): Promise<VaultTwoWayResult> {
+  const self = replicaId(root);
+  const peer = vaultReplica(vault);
+  const saved = loadBaseline(root, peer);
+  let base: SortedTree | null = saved?.tree ?? null;
+  const offsetMs = await hostOffsetMs(vault.store);
+  const stats = emptyStats();
+  // segments written by rounds whose claim was lost: their blobs are in this client's index, so the next head lists them
+  const segments: Array<BlobRef & { id: string }> = [];
+  for (let round = 1; round <= MAX_ROUNDS; round++) {
+    const parent = await vault.refresh();
+    const failed = new Set<string>();
+    let trouble = false;
+    const events: Events = {
+      item: () => {},
+      warn: (w) => {
+        if (w.path) failed.add(w.path);
+        else trouble = true;
+        reporter.warn(w);
+      },
+    };
+    const scan = new LocalScan(root, options, events);
+    const theirs = await vaultSide(vault, parent, offsetMs);
+    const local = await scan.done;
+    const scanFailed = new Set(failed);
+    const scanTrouble = trouble;
+    const input: Omit<TwoWayInput, 'sameContent'> = {
+      a: local.tree,
+      b: theirs.tree,
+      base,
+      offsetUs: 0,
+      offsetOf: theirs.offsetOf,
+      windowUs: Math.round(options.modifyWindow * 1e6),
+      hosts: { a: os.hostname(), b: parent?.head.host ?? 'vault' },
+      unsure: { a: local.ioErrors > 0, b: false },
+    };
+    const plan = { ...input, sameContent: await sameContent(root, input, theirs.byPath) };
+    const decisions = planTwoWay(plan);
+    for (const d of decisions) {
+      const c = describeDecision(d, localFirst, plan);
+      reporter.decision(c.line, c.conflict);
+    }
+    stats.entries = input.a.size + input.b.size;
+    if (options.dryRun) {
+      if (parent) vault.accept(parent);
+      return { stats, snapshot: 0 };
+    }
+    // ours: deletions, and our losing versions moved aside; then what the vault side brings
+    const ctx = opContext(root, options);
+    for (const op of opsOn('a', decisions, input)) {
+      const why = applyOp(ctx, op);
+      if (why) events.warn({ path: op.path, code: 'E_PARTIAL', message: why });
+      else if (op.op === TwOp.Delete) stats.deleted++;
+    }
+    const pulls = pullMap(decisions, failed);
+    if (pulls.size > 0) addStats(stats, await receiveEntries(vault, theirs.entries, root, options, events, { select: (e) => pulls.get(e.path) ?? null }));
+    mergeModes(root, decisions, input, failed, events);
+    // something the plan needed was not done here: recording DIR now could undo a change of the vault's
+    if (trouble !== scanTrouble || [...failed].some((p) => !scanFailed.has(p))) {
+      if (parent) vault.accept(parent);
+      note('nothing was recorded in the vault: some changes could not be made here (see above); the next run tries again');
+      return { stats, snapshot: 0 };
+    }
+    // the vault side: DIR as it is now, on top of the snapshot merged with
+    const built = await buildSnapshot(vault, parent, [{ abs: root, contents: true }], options, events, { offsetMs, twoWay: true });
+    if (built.segment) segments.push(built.segment);
+    stats.bytesLiteral += built.stats.bytesLiteral;
+    const next = encodeBaseline(built.entries!.finish().entries());
+    const same = parent !== null && built.treeIds.join() === parent.head.trees.map((t) => t.id).join();
+    if (same) {
+      built.keepCache();
+      vault.accept(parent);
+      if (!saved || !saved.digest.equals(next.digest)) saveBaseline(root, self, peer, next);
+      return { stats, snapshot: 0 };
+    }
+    // TSYNC_TEST_VAULT_PAUSE=ms holds the first claim back, so that a test can let another client's go first (tests only)
+    if (round === 1 && Number(process.env.TSYNC_TEST_VAULT_PAUSE) > 0) await new Promise((r) => setTimeout(r, Number(process.env.TSYNC_TEST_VAULT_PAUSE)));
+    const hostTime = await vault.store.now();
+    if (await vault.claimOn(parent, newHead(vault, parent, (parent?.seq ?? 0) + 1, built, hostTime, segments))) {
+      built.keepCache();
+      saveBaseline(root, self, peer, next);
+      note(`snapshot ${vault.latest!.seq} recorded${round > 1 ? ' (merged with what other clients recorded meanwhile)' : ''}`);
+      return { stats, snapshot: vault.latest!.seq };
+    }
+    // another client recorded first: what we merged with is now what both of us start from
+    note(`snapshot ${(parent?.seq ?? 0) + 1} was recorded by another client meanwhile: merging with it`);
+    base = theirs.tree;
+  }
+  throw new TsyncError('E_IO', `could not record a snapshot after ${MAX_ROUNDS} merges: other clients keep recording first`);
+}
+
+interface VaultSide {
+  /** the snapshot's entries as recorded (the pulls' source), and as a tree without the root */
+  entries: SnapEntry[];
+  tree: SortedTree;
+  byPath: Map<string, SnapEntry>;
+  /** per path, the clock of the client that read its mtime minus ours, µs */
+  offsetOf: (path: string) => number;
+}
+
+async function vaultSide(vault: Vault, parent: HeadInfo | null, offsetMs: number): Promise<VaultSide> {
+  if (parent) {
+    await vault.loadIndex(parent.head);
+    vault.dropMarked(parent.head);
+  }
+  const entries = parent ? await snapshotEntries(vault, parent.head) : [];
+  const tree = new TreeBuilder((p) => new TsyncError('E_VAULT_DAMAGED', `the snapshot lists ${JSON.stringify(p)} twice`));
+  const byPath = new Map<string, SnapEntry>();
+  for (const e of entries) {
+    if (e.path === '.') continue;
+    tree.add(e);
+    byPath.set(e.path, e);
+  }
+  // b's clock minus ours = (host - ours) - (host - theirs)
+  return { entries, tree: tree.finish(), byPath, offsetOf: (p) => (offsetMs - (byPath.get(p)?.o ?? 0)) * 1000 };
+}
+
+/** files both sides changed to the same size: the same content when ours hashes to what the snapshot recorded */
+async function sameContent(root: string, input: Omit<TwoWayInput, 'sameContent'>, theirs: Map<string, SnapEntry>): Promise<Set<string>> {
+  const same = new Set<string>();
+  for (const p of needsHash(input)) {
+    try {
+      if ((await hashFile(under(root, p))).toString('hex') === theirs.get(p)?.hash) same.add(p);
+    } catch {
+      // unreadable now: not known to be the same, so both versions are kept
+    }
+  }
+  return same;
+}
