@@ -52,7 +52,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'pre', kind: 'value', arg: 'CMD', help: 'run CMD with /bin/sh before syncing; if it fails nothing is synced' },
   { long: 'post', kind: 'value', arg: 'CMD', help: 'run CMD with /bin/sh after syncing, with the results in its environment' },
   { long: 'wait-lock', kind: 'value', arg: 'SECONDS', help: 'wait up to SECONDS for another run on the same destination to finish (default: 0, fail at once)' },
-  { long: 'vault', kind: 'value', arg: 'KEYFILE', help: 'SRC or DEST is a vault, opened with this key (tsync keygen --vault): DEST a vault pushes a snapshot, SRC a vault restores one (default key: $TSYNC_VAULT_KEY); with keygen, the new vault key file to write', in: ['sync', 'vault', 'keygen'] },
+  { long: 'vault', kind: 'value', arg: 'KEYFILE', help: 'SRC or DEST is a vault, opened with this key (tsync keygen --vault): DEST a vault pushes a snapshot, SRC a vault restores one, with --two-way DIR VAULT syncs both ways (default key: $TSYNC_VAULT_KEY); with keygen, the new vault key file to write', in: ['sync', 'vault', 'keygen'] },
   { long: 'at', kind: 'value', arg: 'N|TIME', help: 'restore snapshot N, or the last one at or before TIME, instead of the newest' },
   { long: 'keep-last', kind: 'value', arg: 'N', help: 'vault forget: keep the N newest snapshots', in: ['vault'] },
   { long: 'keep-hourly', kind: 'value', arg: 'N', help: 'vault forget: keep the newest snapshot of each of the N newest hours that have one', in: ['vault'] },

@@ -161,6 +161,12 @@ t.test('clock skew: times are compared in the client clock', async (t) => {
   const b2 = [file('p', 12, T0 + 900 * S - 3600 * S)];
   t.equal(short(planTwoWay(input(a, b2, base, { offsetUs: -3600 * S }))), 'conflict:b');
   t.equal(short(planTwoWay(input(a, b2, base, { offsetUs: 0 }))), 'conflict:a');
+  // b's entries from several clocks (a vault: each written by another client): offsetOf, per path, overrides offsetUs
+  const two = input([file('p', 11, T0 + 600 * S), file('q', 11, T0 + 600 * S)], [file('p', 12, T0 + 3900 * S), file('q', 12, T0 + 900 * S - 3600 * S)], [file('p', 10, T0), file('q', 10, T0)], {
+    offsetUs: 0,
+    offsetOf: (p: string) => (p === 'p' ? 3600 * S : -3600 * S),
+  });
+  t.equal(planTwoWay(two).map((d) => `${d.path}:${d.do === 'conflict' ? d.winner : d.do}`).join(' '), 'p:a q:b', 'each path is corrected by its own clock');
   // inside --modify-window content decides: different content is still a conflict, decided without the clock
   const w = input([file('p', 11, T0 + 5 * S)], [file('p', 12, T0 + 6 * S)], base, { windowUs: 2 * S });
   t.equal(short(planTwoWay(w)), 'conflict:b', 'within the window the bigger one stands (a fixed order, the same from both sides)');
