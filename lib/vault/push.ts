@@ -19,6 +19,7 @@ import type { Entry, StartOptions } from '../wire/schema.js';
 import { describeFsError, TsyncError } from '../errors.js';
 import { TreeBuilder } from '../tree/packed.js';
 import { unchanged } from '../plan/twoway.js';
+import { parentOf } from '../tree/paths.js';
 import { Chunker } from './chunker.js';
 import { BLOB, blobId, type BlobRef, type Head } from './format.js';
 import type { HeadInfo, Vault } from './repo.js';
@@ -92,6 +93,29 @@ export interface BuildOptions {
    * nothing new; and the entries are kept for the baseline
    */
   twoWay?: boolean;
+  /** two-way: entries of the parent the rules leave out of this run, in listing order: recorded again as they are */
+  carry?: SnapEntry[];
+}
+
+/**
+ * The scan's order (lib/tree/scan.ts): in each directory, by name, its
+ * files and links first, then each subdirectory followed by its contents.
+ */
+export function scanOrder(x: Pick<Entry, 'path' | 'type'>, y: Pick<Entry, 'path' | 'type'>): number {
+  if (x.path === y.path) return 0;
+  if (x.path === '.') return -1;
+  if (y.path === '.') return 1;
+  const a = x.path.split('/');
+  const b = y.path.split('/');
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  // one holds the other
+  if (i === a.length) return -1;
+  if (i === b.length) return 1;
+  const leafA = i === a.length - 1 && x.type !== 'd';
+  const leafB = i === b.length - 1 && y.type !== 'd';
+  if (leafA !== leafB) return leafA ? -1 : 1;
+  return a[i] < b[i] ? -1 : 1;
 }
 
 /** the host's clock minus ours, ms, at the middle of one round trip (a local store is our own clock) */
@@ -203,11 +227,30 @@ export async function buildSnapshot(vault: Vault, parent: HeadInfo | null, sourc
   };
 
   // the scan, as the listing's lines in batches: chunked as they come, never held whole
+  // two-way: what the rules leave out of this run stays recorded as it was, each line where the scan order puts it
+  const carry = o.carry ?? [];
+  let ci = 0;
+  const dirs = new Set<string>(['.']);
+  const carried = (upTo: SnapEntry | null): string => {
+    let out = '';
+    for (; ci < carry.length && (upTo === null || scanOrder(carry[ci], upTo) < 0); ci++) {
+      const c = carry[ci];
+      before?.take(c.path);
+      // under a directory this run removed: it goes with it (older snapshots keep it)
+      if (!dirs.has(parentOf(c.path))) continue;
+      if (c.type === 'd') dirs.add(c.path);
+      entries?.add(asEntry(c));
+      out += encodeLine(c);
+    }
+    return out;
+  };
   const listing = async function* (): AsyncGenerator<Buffer> {
     let lines = '';
     for (const batch of scanner.scan(sources)) {
       for (const { entry, abs } of batch) {
         const e: SnapEntry = { ...entry };
+        if (ci < carry.length) lines += carried(e);
+        if (e.type === 'd' && carry.length) dirs.add(e.path);
         stats.entries++;
         const raw = before?.take(e.path);
         const old = raw === undefined ? null : decodeLine(raw, where);
@@ -245,6 +288,7 @@ export async function buildSnapshot(vault: Vault, parent: HeadInfo | null, sourc
         }
       }
     }
+    lines += carried(null);
     if (lines) yield Buffer.from(lines);
   };
 

@@ -50,22 +50,30 @@ export async function chooseSnapshot(vault: Vault, at: string | undefined): Prom
   throw new TsyncError('E_USAGE', `--at ${at}: the vault has no snapshot that old`);
 }
 
-/** the snapshot's entries that the rules let through (an excluded directory takes its contents with it) */
-function selected(entries: SnapEntry[], options: StartOptions): SnapEntry[] {
-  if (options.rules.length === 0) return entries;
+/**
+ * The snapshot's entries that the rules let through (an excluded directory
+ * takes its contents with it), and the rest, both in listing order.
+ */
+export function byRules(entries: SnapEntry[], options: StartOptions): { kept: SnapEntry[]; left: SnapEntry[] } {
+  if (options.rules.length === 0) return { kept: entries, left: [] };
   const filter = Filter.create(options.rules, { ignoreFiles: false });
-  const out: SnapEntry[] = [];
+  const kept: SnapEntry[] = [];
+  const left: SnapEntry[] = [];
   let cut: string | null = null;
   for (const e of entries) {
-    if (cut !== null && e.path.startsWith(cut)) continue;
+    if (cut !== null && e.path.startsWith(cut)) {
+      left.push(e);
+      continue;
+    }
     cut = null;
     if (e.path !== '.' && filter.excluded(e.path, e.type === 'd')) {
       if (e.type === 'd') cut = `${e.path}/`;
+      left.push(e);
       continue;
     }
-    out.push(e);
+    kept.push(e);
   }
-  return out;
+  return { kept, left };
 }
 
 class VaultSender {
@@ -128,7 +136,7 @@ export interface RestoreHooks {
 export async function restoreSnapshot(vault: Vault, snap: HeadInfo, dest: string, options: StartOptions, events: Events, hooks: RestoreHooks): Promise<Stats> {
   // the newest head's index: it names every blob of every snapshot still alive, wherever a forget moved it
   await vault.loadIndex((vault.latest ?? snap).head);
-  const entries = selected(await snapshotEntries(vault, snap.head), options);
+  const entries = byRules(await snapshotEntries(vault, snap.head), options).kept;
   return receiveEntries(vault, entries, dest, options, events, { lock: destLock({ dryRun: options.dryRun, lockWait: hooks.lockWait }, hooks.note), progress: hooks.progress });
 }
 

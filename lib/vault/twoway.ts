@@ -33,7 +33,7 @@ import { ensureRoot, opContext } from '../twoway/replica.js';
 import type { BlobRef } from './format.js';
 import type { HeadInfo, Vault } from './repo.js';
 import { buildSnapshot, hostOffsetMs, newHead, snapshotEntries } from './push.js';
-import { receiveEntries } from './restore.js';
+import { byRules, receiveEntries } from './restore.js';
 import type { SnapEntry } from './tree.js';
 
 export interface VaultTwoWayResult {
@@ -80,7 +80,7 @@ async function rounds(vault: Vault, root: string, localFirst: boolean, options: 
       },
     };
     const scan = new LocalScan(root, options, events);
-    const theirs = await vaultSide(vault, parent, offsetMs);
+    const theirs = await vaultSide(vault, parent, offsetMs, options);
     const local = await scan.done;
     const scanFailed = new Set(failed);
     const scanTrouble = trouble;
@@ -122,7 +122,7 @@ async function rounds(vault: Vault, root: string, localFirst: boolean, options: 
       return { stats, snapshot: 0 };
     }
     // the vault side: DIR as it is now, on top of the snapshot merged with
-    const built = await buildSnapshot(vault, parent, [{ abs: root, contents: true }], options, events, { offsetMs, twoWay: true });
+    const built = await buildSnapshot(vault, parent, [{ abs: root, contents: true }], options, events, { offsetMs, twoWay: true, carry: theirs.left });
     if (built.segment) segments.push(built.segment);
     stats.bytesLiteral += built.stats.bytesLiteral;
     const next = encodeBaseline(built.entries!.finish().entries());
@@ -152,18 +152,21 @@ async function rounds(vault: Vault, root: string, localFirst: boolean, options: 
 interface VaultSide {
   /** the snapshot's entries as recorded (the pulls' source), and as a tree without the root */
   entries: SnapEntry[];
+  /** the entries the rules leave out */
+  left: SnapEntry[];
   tree: SortedTree;
   byPath: Map<string, SnapEntry>;
   /** per path, the clock of the client that read its mtime minus ours, µs */
   offsetOf: (path: string) => number;
 }
 
-async function vaultSide(vault: Vault, parent: HeadInfo | null, offsetMs: number): Promise<VaultSide> {
+async function vaultSide(vault: Vault, parent: HeadInfo | null, offsetMs: number, options: StartOptions): Promise<VaultSide> {
   if (parent) {
     await vault.loadIndex(parent.head);
     vault.dropMarked(parent.head);
   }
-  const entries = parent ? await snapshotEntries(vault, parent.head) : [];
+  // what the rules leave out is neither pulled nor counted, and is recorded again as it is
+  const { kept: entries, left } = byRules(parent ? await snapshotEntries(vault, parent.head) : [], options);
   const tree = new TreeBuilder((p) => new TsyncError('E_VAULT_DAMAGED', `the snapshot lists ${JSON.stringify(p)} twice`));
   const byPath = new Map<string, SnapEntry>();
   for (const e of entries) {
@@ -172,7 +175,7 @@ async function vaultSide(vault: Vault, parent: HeadInfo | null, offsetMs: number
     byPath.set(e.path, e);
   }
   // b's clock minus ours = (host - ours) - (host - theirs)
-  return { entries, tree: tree.finish(), byPath, offsetOf: (p) => (offsetMs - (byPath.get(p)?.o ?? 0)) * 1000 };
+  return { entries, left, tree: tree.finish(), byPath, offsetOf: (p) => (offsetMs - (byPath.get(p)?.o ?? 0)) * 1000 };
 }
 
 /** files both sides changed to the same size: the same content when ours hashes to what the snapshot recorded */

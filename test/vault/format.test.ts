@@ -170,3 +170,21 @@ t.test('the remote store: puts, ranged gets, claims, lists; a read-only server r
   await r.served;
   t.ok(new LocalStore(ro));
 });
+
+t.test("scanOrder is the scanner's own order (a two-way run merges left-out entries into a listing by it)", async (t) => {
+  const { Scanner } = await import('../../lib/tree/scan.js');
+  const { Filter } = await import('../../lib/tree/filter.js');
+  const { scanOrder } = await import('../../lib/vault/push.js');
+  const { makeRandomTree } = await import('../helpers/tree.js');
+  const dir = t.testdir();
+  await makeRandomTree(dir, 1501, { files: 150, dirs: 30 });
+  const scanned = [...new Scanner(Filter.create([], { ignoreFiles: false }), () => {}).scan([{ abs: dir, contents: true }])].flat().map((f) => f.entry);
+  t.ok(scanned.length > 150, `${scanned.length} entries`);
+  const shuffled = [...scanned].reverse();
+  shuffled.sort(scanOrder);
+  t.same(
+    shuffled.map((e) => e.path),
+    scanned.map((e) => e.path),
+    'sorting by scanOrder gives the scan back',
+  );
+});

@@ -199,6 +199,32 @@ t.test('two clients at the same moment, in a loop: both commits are kept, the la
   await converged(t, [a, b, c], 'after the loop');
 });
 
+t.test('what one client excludes it neither takes nor removes: the vault keeps it for the others', async (t) => {
+  const sb = t.testdir();
+  const key = await keygen(sb);
+  const vault = path.join(sb, 'vault');
+  const [a, b] = clients(sb, key, vault, [], ['a', 'b']);
+  put(b.dir, 'notes.txt', 'notes', 1_700_000_000);
+  put(b.dir, 'debug.log', 'b log', 1_700_000_000);
+  put(b.dir, 'logs/old.log', 'b old log', 1_700_000_000);
+  synced(t, await b.sync(), 'b records its files and logs');
+  put(a.dir, 'mine.log', 'a log', 1_700_000_000);
+  const exclude = ['--exclude', '*.log'];
+  synced(t, await a.sync(exclude), 'a runs with --exclude *.log');
+  t.equal(fs.readFileSync(path.join(a.dir, 'notes.txt'), 'utf8'), 'notes', 'a takes what its rules let through');
+  t.notOk(fs.existsSync(path.join(a.dir, 'debug.log')), 'and not what they leave out');
+  put(a.dir, 'notes.txt', 'notes, edited by a', 1_700_000_100);
+  synced(t, await a.sync(exclude), 'a records an edit');
+  synced(t, await b.sync(), 'b takes it');
+  t.equal(fs.readFileSync(path.join(b.dir, 'notes.txt'), 'utf8'), 'notes, edited by a', "b has a's edit");
+  t.equal(fs.readFileSync(path.join(b.dir, 'debug.log'), 'utf8'), 'b log', "b's excluded-by-a files are still there");
+  t.equal(fs.readFileSync(path.join(b.dir, 'logs', 'old.log'), 'utf8'), 'b old log', 'in subdirectories too');
+  t.notOk(fs.existsSync(path.join(b.dir, 'mine.log')), "a's own excluded file was never recorded");
+  const fresh = path.join(sb, 'fresh');
+  synced(t, await runTsync(['--vault', key, vault, `${fresh}/`], { env: { XDG_STATE_HOME: path.join(sb, 'r', 'state'), XDG_CACHE_HOME: path.join(sb, 'r', 'cache') } }), 'restore the newest');
+  t.same(fs.readdirSync(fresh).sort(), ['debug.log', 'logs', 'notes.txt'], 'the newest snapshot holds the logs and the edit');
+});
+
 t.test('a read-only key is refused a two-way run before anything changes', async (t) => {
   const sb = t.testdir();
   const key = await keygen(sb);
