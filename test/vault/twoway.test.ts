@@ -122,7 +122,7 @@ t.test('three clients through a local vault, in several orders', async (t) => {
   const key = await keygen(sb);
   const vault = path.join(sb, 'vault');
   const cs = clients(sb, key, vault);
-  await threeClients(t, cs, 3);
+  await threeClients(t, cs, 2);
   const heads = () => fs.readdirSync(path.join(vault, 'heads')).length;
   const n = heads();
   for (const c of cs) synced(t, await c.sync(), `a run with nothing changed (${c.name})`);
@@ -137,7 +137,7 @@ t.test('three clients through a vault over the real sshd', async (t) => {
   const sb = t.testdir();
   const key = await keygen(sb);
   const cs = clients(sb, key, `127.0.0.1:${path.join(sb, 'vault')}`, ['-e', sshd.rsh, '--tsync-path', TSYNC_BIN]);
-  await threeClients(t, cs, 2);
+  await threeClients(t, cs, 1);
 });
 
 t.test('clocks an hour fast and an hour slow: the edit made later in real time wins', async (t) => {
@@ -176,7 +176,7 @@ t.test('two clients at the same moment, in a loop: both commits are kept, the la
   const [a, b, c] = clients(sb, key, vault);
   synced(t, await a.sync(), 'a creates the vault');
   const heads = () => fs.readdirSync(path.join(vault, 'heads')).length;
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < 3; i++) {
     put(a.dir, `a-${i}.txt`, `a ${i}`, 1_700_000_000 + i);
     put(b.dir, `b-${i}.txt`, `b ${i}`, 1_700_000_000 + i);
     const n = heads();
@@ -251,7 +251,7 @@ t.test('kill -9 of a two-way run at several points, then a re-run: converged, no
   await makeRandomTree(a.dir, 1420, { files: 200, bigFiles: 3, bigMaxBytes: 4 << 20 });
   synced(t, await a.sync(), 'a records its tree');
   synced(t, await b.sync(), 'b takes it');
-  for (const [i, ms] of [150, 400, 800, 1500].entries()) {
+  for (const [i, ms] of [150, 600, 1500].entries()) {
     await mutateTree(b.dir, 1440 + i);
     const child = b.spawn();
     setTimeout(() => child.kill('SIGKILL'), ms);
