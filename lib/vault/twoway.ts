@@ -124,7 +124,8 @@ async function rounds(vault: Vault, root: string, localFirst: boolean, options: 
     // the vault side: DIR as it is now, on top of the snapshot merged with
     const built = await buildSnapshot(vault, parent, [{ abs: root, contents: true }], options, events, { offsetMs, twoWay: true, carry: theirs.left });
     if (built.segment) segments.push(built.segment);
-    stats.bytesLiteral += built.stats.bytesLiteral;
+    // what the vault side gained, changed and lost, as a push counts them against the snapshot merged with
+    for (const k of ['created', 'updated', 'metaOnly', 'deleted', 'bytesLiteral', 'bytesMatched'] as const) stats[k] += built.stats[k];
     const next = encodeBaseline(built.entries!.finish().entries());
     const same = parent !== null && built.treeIds.join() === parent.head.trees.map((t) => t.id).join();
     if (same) {
