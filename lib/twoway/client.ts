@@ -74,16 +74,8 @@ export async function runTwoWay(spec: TwoWaySpec, reporter: Reporter): Promise<T
 
 async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promise<TwoWayResult> {
   const { options } = spec;
-  const failed = new Set<string>();
-  let globalTrouble = false;
-  const events: Events = {
-    item: () => {},
-    warn: (w) => {
-      if (w.path) failed.add(w.path);
-      else globalTrouble = true;
-      reporter.warn(w);
-    },
-  };
+  const failures = new Failures(reporter);
+  const { failed, events } = failures;
   const scan = new LocalScan(root, options, events);
   let receiver: Receiver | null = null;
   return withPeer(
@@ -191,7 +183,7 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
         addStats(stats, await sender.run(conn, neg.key));
       }
       // the new baseline, theirs first: a run cut off between the two saves leaves baselines whose agreement the next run uses
-      if (!globalTrouble) {
+      if (!failures.trouble) {
         // nothing new to agree on (the usual re-run): both baselines stay as they are
         const settled = match && mine !== null && decisions.length === 0 && failed.size === 0 && asBefore(mine.tree, plan);
         if (!settled) await save(conn, root, self, hello.replica, encodeBaseline(nextBaseline(plan, decisions, failed)));
@@ -201,6 +193,23 @@ async function twoWay(spec: TwoWaySpec, root: string, reporter: Reporter): Promi
     },
     { abandon: () => receiver?.abandon() },
   );
+}
+
+/** A run's warnings, passed on and remembered: the paths that failed, and whether anything failed that names no path. */
+export class Failures {
+  readonly failed = new Set<string>();
+  trouble = false;
+  readonly events: Events;
+  constructor(reporter: Pick<Events, 'warn'>) {
+    this.events = {
+      item: () => {},
+      warn: (w) => {
+        if (w.path) this.failed.add(w.path);
+        else this.trouble = true;
+        reporter.warn(w);
+      },
+    };
+  }
 }
 
 /**

@@ -15,7 +15,7 @@
 
 import * as crypto from 'node:crypto';
 import * as os from 'node:os';
-import type { Events, Reporter } from '../cli/report.js';
+import type { Reporter } from '../cli/report.js';
 import { addStats, emptyStats, type Stats } from '../cli/stats.js';
 import { TsyncError } from '../errors.js';
 import { acquireLock } from '../fs/lock.js';
@@ -25,7 +25,7 @@ import { TreeBuilder, type SortedTree } from '../tree/packed.js';
 import { TwOp, type StartOptions } from '../wire/schema.js';
 import { planTwoWay, needsHash, type TwoWayInput } from '../plan/twoway.js';
 import { encodeBaseline, loadBaseline, replicaId, saveBaseline } from '../twoway/baseline.js';
-import { LocalScan } from '../twoway/client.js';
+import { Failures, LocalScan } from '../twoway/client.js';
 import { describeDecision } from '../twoway/describe.js';
 import { opsOn, pullMap } from '../twoway/lists.js';
 import { applyOp, mergeModes } from '../twoway/ops.js';
@@ -69,21 +69,13 @@ async function rounds(vault: Vault, root: string, localFirst: boolean, options: 
   const segments: Array<BlobRef & { id: string }> = [];
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const parent = await vault.refresh();
-    const failed = new Set<string>();
-    let trouble = false;
-    const events: Events = {
-      item: () => {},
-      warn: (w) => {
-        if (w.path) failed.add(w.path);
-        else trouble = true;
-        reporter.warn(w);
-      },
-    };
+    const failures = new Failures(reporter);
+    const { failed, events } = failures;
     const scan = new LocalScan(root, options, events);
     const theirs = await vaultSide(vault, parent, offsetMs, options);
     const local = await scan.done;
     const scanFailed = new Set(failed);
-    const scanTrouble = trouble;
+    const scanTrouble = failures.trouble;
     const input: Omit<TwoWayInput, 'sameContent'> = {
       a: local.tree,
       b: theirs.tree,
@@ -116,7 +108,7 @@ async function rounds(vault: Vault, root: string, localFirst: boolean, options: 
     if (pulls.size > 0) addStats(stats, await receiveEntries(vault, theirs.entries, root, options, events, { select: (e) => pulls.get(e.path) ?? null }));
     mergeModes(root, decisions, input, failed, events);
     // something the plan needed was not done here: recording DIR now could undo a change of the vault's
-    if (trouble !== scanTrouble || [...failed].some((p) => !scanFailed.has(p))) {
+    if (failures.trouble !== scanTrouble || [...failed].some((p) => !scanFailed.has(p))) {
       if (parent) vault.accept(parent);
       note('nothing was recorded in the vault: some changes could not be made here (see above); the next run tries again');
       return { stats, snapshot: 0 };
