@@ -71,23 +71,29 @@ const nonceAt = (off: number): Buffer => {
   return n;
 };
 
-/** a chunk this big is first tried on a sample: data that is compressed already is stored as it is */
-const SAMPLE = 16 << 10;
-
 /**
  * The deflated form of a blob's plaintext when that saves at least an
- * eighth, else null. Synchronous: zlib's asynchronous calls cost about 7x
- * the CPU time on 20,000 small files (a stream per call), measured here.
+ * eighth, else null; a chunk of 64 KiB or more is first tried on a 16 KiB
+ * sample, so data that is compressed already is stored as it is.
+ * Self-contained (deflate is passed in, the constants are literals): the
+ * compressing worker of lib/vault/squeezer.ts runs it from its source text.
  */
-export function squeeze(plain: Buffer): Buffer | null {
+export function squeezeWith(deflate: (b: Uint8Array, o: { level: number }) => Uint8Array, plain: Uint8Array): Uint8Array | null {
   if (plain.length < 256) return null;
-  if (plain.length >= 4 * SAMPLE) {
-    const probe = plain.subarray(0, SAMPLE);
-    if (deflateRawSync(probe, { level: 1 }).length > probe.length - (probe.length >> 4)) return null;
+  if (plain.length >= 65536) {
+    const probe = plain.subarray(0, 16384);
+    if (deflate(probe, { level: 1 }).length > probe.length - (probe.length >> 4)) return null;
   }
-  const z = deflateRawSync(plain, { level: 3 });
+  const z = deflate(plain, { level: 3 });
   return z.length < plain.length - (plain.length >> 3) ? z : null;
 }
+
+/**
+ * squeezeWith on this thread. Synchronous: zlib's asynchronous calls cost
+ * about 7x the CPU time on 20,000 small files (a stream per call), measured
+ * here; a push hands bulk data to the worker instead.
+ */
+export const squeeze = (plain: Buffer): Buffer | null => squeezeWith(deflateRawSync, plain) as Buffer | null;
 
 /** where a blob is: pack name (hex), offset and sealed length */
 export interface BlobRef {

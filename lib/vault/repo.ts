@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { TsyncError } from '../errors.js';
 import type { VaultKeys } from './keys.js';
 import type { ObjectStore } from './store.js';
+import { Squeezer } from './squeezer.js';
 import {
   BLOB,
   blobId,
@@ -337,6 +338,10 @@ export class Vault {
   }
 }
 
+/** see Packer.add */
+const WORKER_AFTER = 4 << 20;
+const IN_FLIGHT = 4 << 20;
+
 export class Packer {
   private pack: PackBuilder | null = null;
   private readonly uploads: Array<Promise<void>> = [];
@@ -355,16 +360,44 @@ export class Packer {
   }
 
   private readonly pending = new Map<string, BlobKind>();
+  /** blobs waiting for their deflated form (from the worker), in the order they are sealed */
+  private readonly queue: Array<{ id: Buffer; kind: BlobKind; plain: Buffer; z: Promise<Buffer | null> | Buffer | null }> = [];
+  private queued = 0;
+  /** bulk data goes to a worker once a push has this much (a small one is done before a thread would start) */
+  private squeezer: Squeezer | null = null;
+  private seen = 0;
 
   async add(id: Buffer, kind: BlobKind, plain: Buffer): Promise<void> {
     this.pending.set(id.toString('hex'), kind);
-    this.pack ??= new PackBuilder(this.vault.keys);
-    this.pack.add(id, kind, plain, squeeze(plain));
-    if (this.pack.size >= PACK_TARGET) await this.flush();
+    this.seen += plain.length;
+    if (!this.squeezer && this.seen >= WORKER_AFTER) this.squeezer = new Squeezer();
+    this.queue.push({ id, kind, plain, z: this.squeezer ? this.squeezer.squeeze(plain) : squeeze(plain) });
+    this.queued += plain.length;
+    // a few MB in flight keep both threads busy; more would only hold memory
+    if (this.queued >= IN_FLIGHT) await this.seal(false);
+  }
+
+  /** seal queued blobs into the open pack, in order (all, or until few enough wait); full packs go */
+  private async seal(all: boolean): Promise<void> {
+    while (this.queue.length > 0 && (all || this.queued >= IN_FLIGHT / 2)) {
+      const b = this.queue.shift()!;
+      this.queued -= b.plain.length;
+      if (b.z instanceof Promise) this.squeezer!.kick();
+      const z = await b.z;
+      this.pack ??= new PackBuilder(this.vault.keys);
+      this.pack.add(b.id, b.kind, b.plain, z);
+      if (this.pack.size >= PACK_TARGET) await this.closePack();
+    }
+  }
+
+  /** every queued blob sealed, and the open pack closed */
+  async flush(): Promise<void> {
+    await this.seal(true);
+    await this.closePack();
   }
 
   /** close the open pack and start its upload; at most two uploads at once */
-  async flush(): Promise<void> {
+  private async closePack(): Promise<void> {
     const p = this.pack;
     if (!p || p.blobs.length === 0) return;
     this.pack = null;
@@ -388,6 +421,8 @@ export class Packer {
   /** every pack stored */
   async done(): Promise<void> {
     await this.flush();
+    await this.squeezer?.close();
+    this.squeezer = null;
     await Promise.all(this.uploads.splice(0));
   }
 

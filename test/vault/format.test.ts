@@ -188,3 +188,32 @@ t.test("scanOrder is the scanner's own order (a two-way run merges left-out entr
     'sorting by scanOrder gives the scan back',
   );
 });
+
+t.test('the compressing worker gives what squeeze gives here, in order, and a dead worker loses nothing', async (t) => {
+  const { Squeezer } = await import('../../lib/vault/squeezer.js');
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < 600; i++) {
+    const n = [100, 3000, 70_000, 300_000][i % 4];
+    // text-like (compressible), random (not), and the small ones squeeze() leaves alone
+    chunks.push(i % 3 === 0 ? randomBytes(n) : Buffer.from(`line ${i} of a text that repeats itself\n`.repeat(Math.ceil(n / 40)).slice(0, n)));
+  }
+  const sq = new Squeezer();
+  const got = await Promise.all(chunks.map((c) => sq.squeeze(c)));
+  await sq.close();
+  t.ok(
+    got.every((z, i) => {
+      const here = squeeze(chunks[i]);
+      return z === null ? here === null : here !== null && z.equals(here);
+    }),
+    '600 chunks: each the same as on this thread',
+  );
+  t.ok(got.some((z) => z !== null) && got.some((z) => z === null), 'some deflated, some stored as they are');
+  // the worker dies with batches out: they are squeezed here instead
+  const dying = new Squeezer();
+  const waits = chunks.slice(0, 300).map((c) => dying.squeeze(c));
+  (dying as unknown as { kick(): void }).kick();
+  await (dying as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+  const after = await Promise.all([...waits, dying.squeeze(chunks[2])]);
+  t.ok(after.slice(0, 300).every((z, i) => (z === null ? squeeze(chunks[i]) === null : z.equals(squeeze(chunks[i])!))), 'every chunk still answered, the same');
+  await dying.close();
+});
