@@ -27,6 +27,8 @@ export interface ScanWarning {
 export interface ScannedFile {
   entry: Entry;
   abs: string;
+  /** the inode the scan saw (a single source's files and links; a vault push's files cache keys on it) */
+  ino?: number;
 }
 
 /** The filter for a directory whose names are known: its .tsyncignore (if any and if honoured) applied. */
@@ -194,7 +196,7 @@ export class Scanner {
         subdirs.push([rel, { abs, filter, sourceRoot: false, entry }]);
         continue;
       }
-      const out = push({ entry, abs });
+      const out = push({ entry, abs, ino: st.ino });
       if (out) yield out;
     }
     for (const [rel, sub] of subdirs) {

@@ -194,8 +194,7 @@ export async function buildSnapshot(vault: Vault, parent: HeadInfo | null, sourc
   };
 
   /** a file's content: from the files cache and the previous snapshot, else read and chunked */
-  const content = async (e: SnapEntry, abs: string, old: SnapEntry | null): Promise<boolean> => {
-    const ino = fs.lstatSync(abs, { throwIfNoEntry: false })?.ino ?? -1;
+  const content = async (e: SnapEntry, abs: string, old: SnapEntry | null, ino: number): Promise<boolean> => {
     const hit = cache.get(e.path);
     if (hit && old?.type === 'f' && old.chunks && old.hash && hit === cacheKey(e.size, e.mtime, ino, old.hash) && old.chunks.every((c) => packer.has(c))) {
       e.hash = old.hash;
@@ -247,7 +246,7 @@ export async function buildSnapshot(vault: Vault, parent: HeadInfo | null, sourc
   const listing = async function* (): AsyncGenerator<Buffer> {
     let lines = '';
     for (const batch of scanner.scan(sources)) {
-      for (const { entry, abs } of batch) {
+      for (const { entry, abs, ino } of batch) {
         const e: SnapEntry = { ...entry };
         if (ci < carry.length) lines += carried(e);
         if (e.type === 'd' && carry.length) dirs.add(e.path);
@@ -270,7 +269,7 @@ export async function buildSnapshot(vault: Vault, parent: HeadInfo | null, sourc
         if (e.type === 'f') {
           stats.files++;
           stats.totalSize += e.size;
-          if (!(await content(e, abs, old))) {
+          if (!(await content(e, abs, old, ino ?? fs.lstatSync(abs, { throwIfNoEntry: false })?.ino ?? -1))) {
             // what could not be read keeps its previous version
             if (raw !== undefined && old?.type === 'f') {
               lines += `${raw}\n`;
