@@ -19,7 +19,7 @@ import { LocalStore, type ObjectStore } from './store.js';
 import { RemoteStore } from './remote.js';
 import { clientDirs, Vault } from './repo.js';
 import { pushSnapshot } from './push.js';
-import { vaultTwoWay } from './twoway.js';
+import { prepareTwoWay, vaultTwoWay } from './twoway.js';
 import { chooseSnapshot, restoreSnapshot } from './restore.js';
 import { openBlob, packPath, seqName, sha256hex, VaultDamage, type IndexEntry } from './format.js';
 import { snapshotEntries } from './push.js';
@@ -116,11 +116,16 @@ export async function runVaultTwoWay(keyOption: unknown, eps: Endpoint[], option
   // a read-only key is refused before anything changes on either side
   if (!keys.signer) throw new TsyncError('E_VAULT_KEY', 'this is a read-only vault key: it can restore, list and check, but a two-way run records snapshots');
   await hooks.before('two-way');
-  const { result, wire } = await withStore(at, reach, options, async (store) => {
-    const vault = await Vault.open(store, keys, clientDirs(), { create: !options.dryRun, write: true, note: hooks.note });
-    return (await vaultTwoWay(vault, dir.path, !vaultFirst, options, reporter, hooks)).stats;
-  });
-  return { stats: result, wire };
+  const prepared = await prepareTwoWay(dir.path, options, reporter, hooks);
+  try {
+    const { result, wire } = await withStore(at, reach, options, async (store) => {
+      const vault = await Vault.open(store, keys, clientDirs(), { create: !options.dryRun, write: true, note: hooks.note });
+      return (await vaultTwoWay(vault, prepared, !vaultFirst, options, reporter, hooks.note)).stats;
+    });
+    return { stats: result, wire };
+  } finally {
+    prepared.release();
+  }
 }
 
 // ---- tsync vault log | check -------------------------------------------------------

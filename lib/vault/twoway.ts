@@ -49,20 +49,25 @@ export interface VaultTwoWayResult {
 /** a give-up bound for runs that keep losing the claim to other writers */
 const MAX_ROUNDS = 100;
 
-export async function vaultTwoWay(vault: Vault, dir: string, localFirst: boolean, options: StartOptions, reporter: Reporter, hooks: { note(s: string): void; lockWait: number }): Promise<VaultTwoWayResult> {
+/** DIR locked and its walk begun before the vault is reached, so the walk overlaps ssh and the server's start */
+export interface Prepared {
+  root: string;
+  release(): void;
+  first: { failures: Failures; scan: LocalScan };
+}
+
+export async function prepareTwoWay(dir: string, options: StartOptions, reporter: Reporter, hooks: { note(s: string): void; lockWait: number }): Promise<Prepared> {
   const root = ensureRoot(dir, options.dryRun);
   const lock = options.dryRun ? null : await acquireLock(root, { waitSeconds: hooks.lockWait, note: hooks.note });
-  try {
-    return await rounds(vault, root, localFirst, options, reporter, hooks.note);
-  } finally {
-    lock?.release();
-  }
+  const failures = new Failures(reporter);
+  return { root, release: () => lock?.release(), first: { failures, scan: new LocalScan(root, options, failures.events) } };
 }
 
 /** the vault as a replica id (a baseline file's name) */
 const vaultReplica = (vault: Vault): string => crypto.createHash('sha256').update(`tsync vault ${vault.config.id}`).digest('hex').slice(0, 32);
 
-async function rounds(vault: Vault, root: string, localFirst: boolean, options: StartOptions, reporter: Reporter, note: (s: string) => void): Promise<VaultTwoWayResult> {
+export async function vaultTwoWay(vault: Vault, prepared: Prepared, localFirst: boolean, options: StartOptions, reporter: Reporter, note: (s: string) => void): Promise<VaultTwoWayResult> {
+  const { root } = prepared;
   const self = replicaId(root);
   const peer = vaultReplica(vault);
   const saved = loadBaseline(root, peer);
@@ -73,9 +78,9 @@ async function rounds(vault: Vault, root: string, localFirst: boolean, options: 
   const segments: Array<BlobRef & { id: string }> = [];
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const parent = await vault.refresh();
-    const failures = new Failures(reporter);
+    const failures = round === 1 ? prepared.first.failures : new Failures(reporter);
     const { failed, events } = failures;
-    const scan = new LocalScan(root, options, events);
+    const scan = round === 1 ? prepared.first.scan : new LocalScan(root, options, events);
     // the usual re-run: the newest snapshot is the one DIR last agreed with, and DIR is as it was then
     if (round === 1 && saved && parent && readMark(root, peer) === parent.hash) {
       const local = await scan.done;
