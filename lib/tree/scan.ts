@@ -27,7 +27,7 @@ export interface ScanWarning {
 export interface ScannedFile {
   entry: Entry;
   abs: string;
-  /** the inode the scan saw (a single source's files and links; a vault push's files cache keys on it) */
+  /** the inode the scan saw (files and links; a vault push's files cache keys on it) */
   ino?: number;
 }
 
@@ -244,7 +244,7 @@ export class Scanner {
         subdirs.push([rel, chosen.dirs]);
         continue;
       }
-      const out = push({ entry: chosen.entry, abs: chosen.abs });
+      const out = push({ entry: chosen.entry, abs: chosen.abs, ino: chosen.ino });
       if (out) yield out;
     }
     names.clear();
@@ -261,8 +261,8 @@ export class Scanner {
    * first of anything; excluded and unreadable ones never count. With the
    * directories to merge below it (the chosen one first).
    */
-  private choose(rel: string, candidates: readonly Candidate[]): { entry: Entry; abs: string; dirs: Array<Branch & { entry: Entry }> } | null {
-    let first: { entry: Entry; abs: string } | null = null;
+  private choose(rel: string, candidates: readonly Candidate[]): { entry: Entry; abs: string; ino?: number; dirs: Array<Branch & { entry: Entry }> } | null {
+    let first: { entry: Entry; abs: string; ino: number } | null = null;
     const dirs: Array<Branch & { entry: Entry }> = [];
     for (const c of candidates) {
       const st = c.st ?? this.lstat(rel, c.abs);
@@ -275,7 +275,7 @@ export class Scanner {
       }
       if (first || dirs.length) continue;
       const entry = this.entryAt(rel, c.abs, st);
-      if (entry) first = { entry, abs: c.abs };
+      if (entry) first = { entry, abs: c.abs, ino: st.ino };
     }
     if (dirs.length) return { entry: dirs[0].entry, abs: dirs[0].abs, dirs };
     return first && { ...first, dirs };
@@ -333,4 +333,26 @@ function baseName(p: string): string {
   const s = p.replace(/\/+$/, '');
   const i = s.lastIndexOf('/');
   return i < 0 ? s : s.slice(i + 1);
+}
+
+/**
+ * The order Scanner.scan lists entries in: in each directory, by name, its
+ * files and links first, then each subdirectory followed by its contents
+ * (a vault two-way run merges left-out entries into a listing by it).
+ */
+export function scanOrder(x: Pick<Entry, 'path' | 'type'>, y: Pick<Entry, 'path' | 'type'>): number {
+  if (x.path === y.path) return 0;
+  if (x.path === '.') return -1;
+  if (y.path === '.') return 1;
+  const a = x.path.split('/');
+  const b = y.path.split('/');
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  // one holds the other
+  if (i === a.length) return -1;
+  if (i === b.length) return 1;
+  const leafA = i === a.length - 1 && x.type !== 'd';
+  const leafB = i === b.length - 1 && y.type !== 'd';
+  if (leafA !== leafB) return leafA ? -1 : 1;
+  return a[i] < b[i] ? -1 : 1;
 }

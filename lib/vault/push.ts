@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type { Events } from '../cli/report.js';
 import { emptyStats, type Stats } from '../cli/stats.js';
 import { Filter } from '../tree/filter.js';
-import { Scanner, type Source } from '../tree/scan.js';
+import { Scanner, scanOrder, type Source } from '../tree/scan.js';
 import { ChangedError, readListed } from '../oneway/source.js';
 import type { Entry, StartOptions } from '../wire/schema.js';
 import { describeFsError, TsyncError } from '../errors.js';
@@ -95,27 +95,8 @@ export interface BuildOptions {
   twoWay?: boolean;
   /** two-way: entries of the parent the rules leave out of this run, in listing order: recorded again as they are */
   carry?: SnapEntry[];
-}
-
-/**
- * The scan's order (lib/tree/scan.ts): in each directory, by name, its
- * files and links first, then each subdirectory followed by its contents.
- */
-export function scanOrder(x: Pick<Entry, 'path' | 'type'>, y: Pick<Entry, 'path' | 'type'>): number {
-  if (x.path === y.path) return 0;
-  if (x.path === '.') return -1;
-  if (y.path === '.') return 1;
-  const a = x.path.split('/');
-  const b = y.path.split('/');
-  let i = 0;
-  while (i < a.length && i < b.length && a[i] === b[i]) i++;
-  // one holds the other
-  if (i === a.length) return -1;
-  if (i === b.length) return 1;
-  const leafA = i === a.length - 1 && x.type !== 'd';
-  const leafB = i === b.length - 1 && y.type !== 'd';
-  if (leafA !== leafB) return leafA ? -1 : 1;
-  return a[i] < b[i] ? -1 : 1;
+  /** the parent's listing, when the caller has read it and loaded the parent's index already (a two-way run) */
+  parentTree?: Buffer;
 }
 
 /** the host's clock minus ours, ms, at the middle of one round trip (a local store is our own clock) */
@@ -170,9 +151,11 @@ export async function buildSnapshot(vault: Vault, parent: HeadInfo | null, sourc
   // the previous listing, line by line as stored: parsed only where a path is met again
   let before: Listing | null = null;
   if (parent) {
-    await vault.loadIndex(parent.head);
-    vault.dropMarked(parent.head);
-    before = new Listing(await vault.treeBytes(parent.head), where);
+    if (!o.parentTree) {
+      await vault.loadIndex(parent.head);
+      vault.dropMarked(parent.head);
+    }
+    before = new Listing(o.parentTree ?? (await vault.treeBytes(parent.head)), where);
   }
   const cache = loadFilesCache(vault);
   const cacheOut = options.dryRun ? null : new LineFile(vault.filesCacheFile);
@@ -256,27 +239,19 @@ export async function buildSnapshot(vault: Vault, parent: HeadInfo | null, sourc
         // an mtime this client read is in its clock; one it took from the vault keeps the clock it came with
         const offset = old && old.type === e.type && old.mtime === e.mtime ? (old.o ?? 0) : o.offsetMs;
         if (offset) e.o = offset;
-        if (o.twoWay && old && unchanged(e, old, 0)) {
-          if (e.type === 'f') {
-            stats.files++;
-            stats.totalSize += e.size;
-          }
-          stats.unchanged++;
-          if (e.path !== '.') entries!.add(asEntry(old));
-          lines += `${raw}\n`;
-          continue;
-        }
         if (e.type === 'f') {
           stats.files++;
           stats.totalSize += e.size;
-          if (!(await content(e, abs, old, ino ?? fs.lstatSync(abs, { throwIfNoEntry: false })?.ino ?? -1))) {
-            // what could not be read keeps its previous version
-            if (raw !== undefined && old?.type === 'f') {
-              lines += `${raw}\n`;
-              entries?.add(asEntry(old));
-            }
-            continue;
+        }
+        const unchangedHere = o.twoWay && old && unchanged(e, old, 0);
+        if (unchangedHere) stats.unchanged++;
+        // the parent's line stands: unchanged (two-way), or what could not be read keeps its previous version
+        if (unchangedHere || (e.type === 'f' && !(await content(e, abs, old, ino ?? -1)))) {
+          if (raw !== undefined && old && (unchangedHere || old.type === 'f')) {
+            if (e.path !== '.') entries?.add(asEntry(old));
+            lines += `${raw}\n`;
           }
+          continue;
         }
         itemize(e, old ?? undefined, events, stats);
         if (e.path !== '.') entries?.add(asEntry(e));

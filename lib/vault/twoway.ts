@@ -28,7 +28,7 @@ import { STATE_DIR } from '../tree/reserved.js';
 import { TwOp, type StartOptions } from '../wire/schema.js';
 import { planTwoWay, needsHash, unchanged, type TwoWayInput } from '../plan/twoway.js';
 import { mergeRows } from '../plan/rows.js';
-import { encodeBaseline, loadBaseline, replicaId, saveBaseline } from '../twoway/baseline.js';
+import { encodeBaseline, loadBaseline, replicaId, saveBaseline, type Baseline } from '../twoway/baseline.js';
 import { Failures, LocalScan } from '../twoway/client.js';
 import { describeDecision } from '../twoway/describe.js';
 import { every, opsOn, pullMap } from '../twoway/lists.js';
@@ -36,9 +36,9 @@ import { applyOp, mergeModes } from '../twoway/ops.js';
 import { ensureRoot, opContext } from '../twoway/replica.js';
 import type { BlobRef } from './format.js';
 import type { HeadInfo, Vault } from './repo.js';
-import { buildSnapshot, hostOffsetMs, newHead, snapshotEntries } from './push.js';
+import { buildSnapshot, hostOffsetMs, newHead } from './push.js';
 import { byRules, receiveEntries } from './restore.js';
-import type { SnapEntry } from './tree.js';
+import { decodeTree, type SnapEntry } from './tree.js';
 
 export interface VaultTwoWayResult {
   stats: Stats;
@@ -76,6 +76,12 @@ export async function vaultTwoWay(vault: Vault, prepared: Prepared, localFirst: 
   const stats = emptyStats();
   // segments written by rounds whose claim was lost: their blobs are in this client's index, so the next head lists them
   const segments: Array<BlobRef & { id: string }> = [];
+  /** DIR and the vault agree on head: the baseline (written when it changed), then the mark naming head */
+  const settle = (next: Baseline, head: HeadInfo): void => {
+    if (!saved || !saved.digest.equals(next.digest)) saveBaseline(root, self, peer, next);
+    writeMark(root, peer, head.hash);
+    vault.accept(head);
+  };
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const parent = await vault.refresh();
     const failures = round === 1 ? prepared.first.failures : new Failures(reporter);
@@ -117,10 +123,7 @@ export async function vaultTwoWay(vault: Vault, prepared: Prepared, localFirst: 
     }
     // the usual re-run: DIR is as the snapshot has it, so the snapshot is what a new one would be (no second scan)
     if (parent && decisions.length === 0 && failed.size === 0 && !failures.trouble && alike(input.a, input.b)) {
-      const next = encodeBaseline(theirs.tree.entries());
-      if (!saved || !saved.digest.equals(next.digest)) saveBaseline(root, self, peer, next);
-      writeMark(root, peer, parent.hash);
-      vault.accept(parent);
+      settle(encodeBaseline(theirs.tree.entries()), parent);
       return { stats, snapshot: 0 };
     }
     // ours: deletions, and our losing versions moved aside; then what the vault side brings
@@ -140,7 +143,7 @@ export async function vaultTwoWay(vault: Vault, prepared: Prepared, localFirst: 
       return { stats, snapshot: 0 };
     }
     // the vault side: DIR as it is now, on top of the snapshot merged with
-    const built = await buildSnapshot(vault, parent, [{ abs: root, contents: true }], options, events, { offsetMs, twoWay: true, carry: theirs.left });
+    const built = await buildSnapshot(vault, parent, [{ abs: root, contents: true }], options, events, { offsetMs, twoWay: true, carry: theirs.left, parentTree: theirs.listing });
     if (built.segment) segments.push(built.segment);
     // what the vault side gained, changed and lost, as a push counts them against the snapshot merged with
     for (const k of ['created', 'updated', 'metaOnly', 'deleted', 'bytesLiteral', 'bytesMatched'] as const) stats[k] += built.stats[k];
@@ -148,9 +151,7 @@ export async function vaultTwoWay(vault: Vault, prepared: Prepared, localFirst: 
     const same = parent !== null && built.treeIds.join() === parent.head.trees.map((t) => t.id).join();
     if (same) {
       built.keepCache();
-      vault.accept(parent);
-      if (!saved || !saved.digest.equals(next.digest)) saveBaseline(root, self, peer, next);
-      writeMark(root, peer, parent.hash);
+      settle(next, parent);
       return { stats, snapshot: 0 };
     }
     // TSYNC_TEST_VAULT_PAUSE=ms holds the first claim back, so that a test can let another client's go first (tests only)
@@ -158,8 +159,7 @@ export async function vaultTwoWay(vault: Vault, prepared: Prepared, localFirst: 
     const hostTime = await vault.store.now();
     if (await vault.claimOn(parent, newHead(vault, parent, (parent?.seq ?? 0) + 1, built, hostTime, segments))) {
       built.keepCache();
-      saveBaseline(root, self, peer, next);
-      writeMark(root, peer, vault.latest!.hash);
+      settle(next, vault.latest!);
       note(`snapshot ${vault.latest!.seq} recorded${round > 1 ? ' (merged with what other clients recorded meanwhile)' : ''}`);
       return { stats, snapshot: vault.latest!.seq };
     }
@@ -171,6 +171,8 @@ export async function vaultTwoWay(vault: Vault, prepared: Prepared, localFirst: 
 }
 
 interface VaultSide {
+  /** the snapshot's listing as stored (none: the vault is empty) */
+  listing: Buffer | undefined;
   /** the snapshot's entries as recorded (the pulls' source), and as a tree without the root */
   entries: SnapEntry[];
   /** the entries the rules leave out */
@@ -182,12 +184,14 @@ interface VaultSide {
 }
 
 async function vaultSide(vault: Vault, parent: HeadInfo | null, offsetMs: number, options: StartOptions): Promise<VaultSide> {
+  let listing: Buffer | undefined;
   if (parent) {
     await vault.loadIndex(parent.head);
     vault.dropMarked(parent.head);
+    listing = await vault.treeBytes(parent.head);
   }
   // what the rules leave out is neither pulled nor counted, and is recorded again as it is
-  const { kept: entries, left } = byRules(parent ? await snapshotEntries(vault, parent.head) : [], options);
+  const { kept: entries, left } = byRules(listing ? decodeTree(listing, 'the tree of a snapshot') : [], options);
   const tree = new TreeBuilder((p) => new TsyncError('E_VAULT_DAMAGED', `the snapshot lists ${JSON.stringify(p)} twice`));
   const byPath = new Map<string, SnapEntry>();
   for (const e of entries) {
@@ -196,7 +200,7 @@ async function vaultSide(vault: Vault, parent: HeadInfo | null, offsetMs: number
     byPath.set(e.path, e);
   }
   // b's clock minus ours = (host - ours) - (host - theirs)
-  return { entries, left, tree: tree.finish(), byPath, offsetOf: (p) => (offsetMs - (byPath.get(p)?.o ?? 0)) * 1000 };
+  return { listing, entries, left, tree: tree.finish(), byPath, offsetOf: (p) => (offsetMs - (byPath.get(p)?.o ?? 0)) * 1000 };
 }
 
 /** files both sides changed to the same size: the same content when ours hashes to what the snapshot recorded */

@@ -172,9 +172,8 @@ t.test('the remote store: puts, ranged gets, claims, lists; a read-only server r
 });
 
 t.test("scanOrder is the scanner's own order (a two-way run merges left-out entries into a listing by it)", async (t) => {
-  const { Scanner } = await import('../../lib/tree/scan.js');
+  const { Scanner, scanOrder } = await import('../../lib/tree/scan.js');
   const { Filter } = await import('../../lib/tree/filter.js');
-  const { scanOrder } = await import('../../lib/vault/push.js');
   const { makeRandomTree } = await import('../helpers/tree.js');
   const dir = t.testdir();
   await makeRandomTree(dir, 1501, { files: 150, dirs: 30 });
