@@ -92,8 +92,7 @@ function plural(n: number, what: string): string {
 
 /** `--two-way A B` (one replica here, the other local or remote, served by the peer): checked now, run when called (after the pre hook) */
 function twoWay(eps: Endpoint[], options: StartOptions, reach: Omit<PeerSpec, 'remote' | 'named'>, reporter: Reporter): (lockWait: number) => Promise<TwoWayResult> {
-  if (options.delete) throw new TsyncError('E_USAGE', '--delete does not apply to --two-way: deletions follow what changed since the last run');
-  if (options.update) throw new TsyncError('E_USAGE', '--update does not apply to --two-way: the newer version always wins');
+  twoWayOptions(options);
   const [first, second] = eps;
   if (first.kind === 'remote' && second.kind === 'remote') throw new TsyncError('E_USAGE', 'at most one replica can be remote');
   if (first.kind === 'local' && second.kind === 'local' && sameDir(first.path, second.path)) throw new TsyncError('E_USAGE', 'both replicas are the same directory');
@@ -104,6 +103,12 @@ function twoWay(eps: Endpoint[], options: StartOptions, reach: Omit<PeerSpec, 'r
   if (backup && !backup.startsWith('/') && !backup.split('/').includes('..')) options.rules.unshift({ kind: 'exclude', pattern: `/${backup.replace(/\/+$/, '')}/` });
   const peer = { ...reach, remote: other.kind === 'remote' ? other : null, named: other };
   return async (lockWait) => (await import('../twoway/client.js')).runTwoWay({ peer, localPath: local.path, remotePath: other.path, localFirst, options, lockWait }, reporter);
+}
+
+/** what a two-way run (live or through a vault) cannot take */
+function twoWayOptions(options: StartOptions): void {
+  if (options.delete) throw new TsyncError('E_USAGE', '--delete does not apply to --two-way: deletions follow what changed since the last run');
+  if (options.update) throw new TsyncError('E_USAGE', '--update does not apply to --two-way: the newer version always wins');
 }
 
 function sameDir(x: string, y: string): boolean {
@@ -190,6 +195,7 @@ async function client(values: OptionValues, positional: string[], ordered: Parse
     const { runVault, runVaultTwoWay } = await import('../vault/run.js');
     if (values['two-way']) {
       if (values.at !== undefined) throw new TsyncError('E_USAGE', '--at chooses the snapshot a restore reads; a two-way run works with the newest');
+      twoWayOptions(options);
       return runVaultTwoWay(values.vault, eps, options, reach, hooks.reporter, { before: hooks.before, note: hooks.note, lockWait });
     }
     return runVault(values.vault, values.at as string | undefined, eps, options, reach, reporter, { before: hooks.before, note: hooks.note, lockWait, progress: hooks.display?.tick });

@@ -49,6 +49,13 @@ export function isLocalVault(ep: Endpoint): boolean {
   }
 }
 
+/** where a vault is written: a vault already, somewhere remote, or a new or empty directory */
+function vaultPlace(ep: Endpoint): void {
+  if (ep.kind === 'local' && !isLocalVault(ep) && fs.existsSync(ep.path) && fs.readdirSync(ep.path).length > 0) {
+    throw new TsyncError('E_USAGE', `${ep.path} is a directory that is not a vault: a vault is made in a new or empty directory`);
+  }
+}
+
 export const holdsLocalVault = (eps: Endpoint[]): boolean => eps.some(isLocalVault);
 
 export interface VaultRunHooks {
@@ -78,9 +85,7 @@ export async function runVault(keyOption: unknown, at: string | undefined, eps: 
   }
   if (at !== undefined) throw new TsyncError('E_USAGE', '--at chooses the snapshot a restore reads: give it with the vault as SRC');
   if (options.delete) throw new TsyncError('E_USAGE', '--delete applies to a restore: a push records SRC as it is, and what SRC no longer has stays in older snapshots');
-  if (dest.kind === 'local' && !isLocalVault(dest) && fs.existsSync(dest.path) && fs.readdirSync(dest.path).length > 0) {
-    throw new TsyncError('E_USAGE', `${dest.path} is a directory that is not a vault: a vault is made in a new or empty directory`);
-  }
+  vaultPlace(dest);
   if (!keys.signer) throw new TsyncError('E_VAULT_KEY', 'this is a read-only vault key: it can restore, list and check, but never push');
   await hooks.before('push');
   const sources = toSources([src.path]);
@@ -102,16 +107,12 @@ export async function runVault(keyOption: unknown, at: string | undefined, eps: 
  */
 export async function runVaultTwoWay(keyOption: unknown, eps: Endpoint[], options: StartOptions, reach: Reach, reporter: Reporter, hooks: VaultRunHooks): Promise<{ stats: Stats; wire: { sent: number; received: number } }> {
   if (eps.length !== 2) throw new TsyncError('E_USAGE', '--vault --two-way takes a directory and a vault');
-  if (options.delete) throw new TsyncError('E_USAGE', '--delete does not apply to --two-way: deletions follow what changed since the last run');
-  if (options.update) throw new TsyncError('E_USAGE', '--update does not apply to --two-way: the newer version always wins');
   const [first, second] = eps;
   if (first.kind === 'remote' && second.kind === 'remote') throw new TsyncError('E_USAGE', 'the directory must be local: only the vault can be remote');
   const vaultFirst = first.kind === 'remote' || (second.kind === 'local' && isLocalVault(first) && !isLocalVault(second));
   const [dir, at] = vaultFirst ? [second, first] : [first, second];
   if (dir.kind !== 'local') throw new TsyncError('E_USAGE', 'the directory must be local: only the vault can be remote');
-  if (at.kind === 'local' && !isLocalVault(at) && fs.existsSync(at.path) && fs.readdirSync(at.path).length > 0) {
-    throw new TsyncError('E_USAGE', `${at.path} is a directory that is not a vault: a vault is made in a new or empty directory`);
-  }
+  vaultPlace(at);
   const keys = await loadVaultKey(keyOption);
   // a read-only key is refused before anything changes on either side
   if (!keys.signer) throw new TsyncError('E_VAULT_KEY', 'this is a read-only vault key: it can restore, list and check, but a two-way run records snapshots');

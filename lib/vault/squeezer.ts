@@ -62,12 +62,9 @@ export class Squeezer {
   /** stop the worker (the push is over) */
   async close(): Promise<void> {
     this.kick();
-    const w = this.worker;
-    this.worker = null;
-    if (w) await w.terminate();
+    await this.worker?.terminate();
     // nothing can be waiting now, but if something is, it is answered here
-    for (const b of this.sent.values()) this.here(b);
-    this.sent.clear();
+    this.fail();
   }
 
   private start(): Worker | null {
